@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { isRedisLike, type RedisLike } from '../client/types.js';
+import { DURATION_EXPECTED, tryParseDuration } from './duration.js';
+import { InvalidOptionError } from './errors.js';
+
+/**
+ * Validates `input` against `schema` and returns the parsed value. The first problem becomes an
+ * {@link InvalidOptionError} that names the option (as a dotted path), the value and what is
+ * allowed, so a bad option fails at construction with a message a user can act on.
+ */
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, where: string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (!issue) throw new InvalidOptionError('(options)', input, 'valid options', where);
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? '?';
+    const path = formatPath([...issue.path, key]);
+    const owner = valueAt(input, issue.path);
+    const known = ownerKeys(schema, issue.path);
+    const expected = known.length ? `one of the known options: ${known.join(', ')}` : 'no such option';
+    throw new InvalidOptionError(path, valueAt(owner, [key]), expected, where);
+  }
+  const path = issue.path.length ? formatPath(issue.path) : '(options)';
+  throw new InvalidOptionError(path, valueAt(input, issue.path), expectedFrom(issue), where);
+}
+
+function expectedFrom(issue: z.core.$ZodIssue): string {
+  // Custom messages in redscale's schemas already say what is allowed; zod's defaults are reworded.
+  if (issue.code === 'custom') return issue.message;
+  if (issue.code === 'invalid_type') return `a value of type ${issue.expected}`;
+  if (issue.code === 'too_small') {
+    const bound = issue.inclusive ? 'at least' : 'more than';
+    if (issue.origin === 'array') return `${bound} ${issue.minimum} item(s)`;
+    if (issue.origin === 'string') return `${bound} ${issue.minimum} character(s)`;
+    return `a number ${bound} ${issue.minimum}`;
+  }
+  if (issue.code === 'too_big') {
+    const bound = issue.inclusive ? 'at most' : 'less than';
+    if (issue.origin === 'array') return `${bound} ${issue.maximum} item(s)`;
+    if (issue.origin === 'string') return `${bound} ${issue.maximum} character(s)`;
+    return `a number ${bound} ${issue.maximum}`;
+  }
+  if (issue.code === 'invalid_value') return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  return issue.message;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || '(options)';
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let current = input;
+  for (const part of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[part];
+  }
+  return current;
+}
+
+function ownerKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let current: z.ZodType | undefined = schema;
+  for (const part of path) {
+    current = unwrap(current);
+    if (current instanceof z.ZodObject) current = current.shape[String(part)] as z.ZodType | undefined;
+    else if (current instanceof z.ZodArray) current = current.element as z.ZodType;
+    else return [];
+  }
+  current = unwrap(current);
+  return current instanceof z.ZodObject ? Object.keys(current.shape) : [];
+}
+
+function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
+  let current = schema;
+  while (
+    current instanceof z.ZodOptional ||
+    current instanceof z.ZodDefault ||
+    current instanceof z.ZodNullable ||
+    current instanceof z.ZodPipe
+  ) {
+    current = (current instanceof z.ZodPipe ? current.in : current.unwrap()) as z.ZodType;
+  }
+  return current;
+}
+
+/** A duration option (number of ms or `'10s'`-style string), parsed to milliseconds. */
+export function durationSchema(options: { min?: number; allowZero?: boolean } = {}) {
+  const min = options.min ?? (options.allowZero ? 0 : 1);
+  const expected = min > 0 ? `${DURATION_EXPECTED}, of at least ${min} ms` : `${DURATION_EXPECTED}`;
+  return z.unknown().transform((value, ctx) => {
+    const ms = tryParseDuration(value);
+    if (ms === undefined || ms < min) {
+      ctx.addIssue({ code: 'custom', message: expected });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/** A key namespace: non-empty, no braces (redscale adds its own hash tags). */
+export const prefixSchema = z.string().refine((value) => value.length > 0 && !/[{}]/.test(value), {
+  message: 'a non-empty string without "{" or "}" (redscale adds its own Cluster hash tags)',
+});
+
+/** A positive integer with an error message that says so. */
+export function positiveInt(what = 'a positive integer (1 or more)') {
+  return z.number().refine((n) => Number.isInteger(n) && n >= 1, { message: what });
+}
+
+/** A ratio between 0 and 1 inclusive. */
+export const ratioSchema = z.number().refine((n) => n >= 0 && n <= 1, { message: 'a ratio between 0 and 1' });
+
+/** The `redis` option every primitive takes. */
+export const redisClientSchema = z.custom<RedisLike>(isRedisLike, {
+  message: 'an ioredis Redis or Cluster instance (see createClient())',
+});
