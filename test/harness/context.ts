@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { createClient, type RedisLike, scanEveryMaster } from '../../src/index.js';
+
+/** Which Redis a contract suite runs on. */
+export type Topology = 'standalone' | 'cluster';
+
+/** A random key prefix, so tests sharing one Redis never see each other's keys. */
+export function randomPrefix(label = 't'): string {
+  return `rs-test:${label}:${randomBytes(6).toString('hex')}`;
+}
+
+/** A client for the shared standalone Redis or the shared Cluster, with redscale's defaults. */
+export function connect(topology: Topology = 'standalone'): RedisLike {
+  return topology === 'cluster' ? createClient({ nodes: inject('clusterNodes') }) : createClient(inject('redisUrl'));
+}
+
+/** A plain ioredis client with ioredis' own defaults, as a user would construct it. */
+export function plainClient(topology: Topology = 'standalone'): Redis | Cluster {
+  return topology === 'cluster' ? new Cluster(inject('clusterNodes')) : new Redis(inject('redisUrl'));
+}
+
+/** Deletes every key under `prefix` (SCAN on every master, never KEYS, never FLUSH). */
+export async function deletePrefix(redis: RedisLike, prefix: string): Promise<number> {
+  let deleted = 0;
+  for await (const keys of scanEveryMaster(redis, { match: `${prefix}*` })) {
+    for (const key of keys) deleted += await redis.unlink(key);
+  }
+  return deleted;
+}
+
+/** Counts keys under `prefix` across every master. */
+export async function countKeys(redis: RedisLike, prefix: string): Promise<number> {
+  let count = 0;
+  for await (const keys of scanEveryMaster(redis, { match: `${prefix}*` })) count += keys.length;
+  return count;
+}
