@@ -1,0 +1,81 @@
+import calculateSlot from 'cluster-key-slot';
+import type { Redis } from 'ioredis';
+import { isCluster, type RedisLike } from './types.js';
+
+/**
+ * The connections that hold data: every master of a Cluster, or the client itself.
+ * Keyless commands (SCAN, INFO, SCRIPT FLUSH…) must run on each of these.
+ */
+export function mastersOf(redis: RedisLike): Redis[] {
+  return isCluster(redis) ? redis.nodes('master') : [redis];
+}
+
+/** `host:port` of a connection, as Cluster nodes are named. */
+export function addressOf(node: Redis): string {
+  const { host, port, path } = node.options;
+  return path ? path : `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+}
+
+/** The Cluster hash slot of a key (0–16383), honouring `{hash tags}`. */
+export function keySlot(key: string): number {
+  return calculateSlot(key);
+}
+
+/** Groups keys by hash slot, so a multi-key command never spans slots (CROSSSLOT) on Cluster. */
+export function groupBySlot(keys: Iterable<string>): string[][] {
+  const groups = new Map<number, string[]>();
+  for (const key of keys) {
+    const slot = calculateSlot(key);
+    const group = groups.get(slot);
+    if (group) group.push(key);
+    else groups.set(slot, [key]);
+  }
+  return [...groups.values()];
+}
+
+/** Options for {@link scanEveryMaster}. */
+export interface ScanOptions {
+  /** Glob for SCAN MATCH, including any prefix (without the client's own `keyPrefix`). */
+  match: string;
+  /** SCAN COUNT hint per call. Default 500. */
+  count?: number;
+}
+
+/**
+ * Yields batches of keys matching `match` from every master, using SCAN (never KEYS), so Redis
+ * is never blocked for the whole keyspace. The client's `keyPrefix`, if any, is added to the
+ * pattern and removed from the keys, so they can be passed back to the same client.
+ */
+export async function* scanEveryMaster(redis: RedisLike, options: ScanOptions): AsyncGenerator<string[]> {
+  const clientPrefix = keyPrefixOf(redis);
+  const match = clientPrefix + options.match;
+  const count = options.count ?? 500;
+  for (const node of mastersOf(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', count);
+      cursor = next;
+      if (keys.length) yield clientPrefix ? keys.map((key) => key.slice(clientPrefix.length)) : keys;
+    } while (cursor !== '0');
+  }
+}
+
+function keyPrefixOf(redis: RedisLike): string {
+  const options = isCluster(redis) ? redis.options.keyPrefix : redis.options.keyPrefix;
+  return options ?? '';
+}
+
+/**
+ * A `{hash tag}` whose keys live on the given Cluster master, so a script can be sent to each
+ * master on purpose (health probes, script warm-up). On a standalone client any tag will do.
+ */
+export function hashTagOnNode(redis: RedisLike, node: Redis, base = 'redscale'): string {
+  if (!isCluster(redis)) return `{${base}}`;
+  const owner = addressOf(node);
+  for (let i = 0; i < 10_000; i++) {
+    const tag = `${base}-${i}`;
+    const nodes = redis.slots[calculateSlot(tag)];
+    if (nodes?.[0] === owner) return `{${tag}}`;
+  }
+  throw new Error(`redscale: no hash slot is owned by Cluster node ${owner}`);
+}

@@ -1,0 +1,11 @@
+export {
+  addressOf,
+  groupBySlot,
+  hashTagOnNode,
+  keySlot,
+  mastersOf,
+  type ScanOptions,
+  scanEveryMaster,
+} from './cluster.js';
+export { type CreateClientOptions, createClient } from './create-client.js';
+export { isCluster, type RedisLike } from './types.js';
