@@ -1,0 +1,1 @@
+export { commandName, runScript, SCRIPTS, type ScriptName, VERSION } from './registry.js';
