@@ -1,0 +1,17 @@
+/**
+ * redscale — Redis scaling primitives for Node services that run as many instances.
+ *
+ * @packageDocumentation
+ */
+export * from './client/index.js';
+export { type Duration, formatDuration, parseDuration } from './common/duration.js';
+export {
+  InvalidOptionError,
+  RedisCommandError,
+  RedisTimeoutError,
+  RedscaleError,
+  type RedscaleErrorCode,
+  type RedscaleErrorOptions,
+} from './common/errors.js';
+export * from './health/index.js';
+export { VERSION } from './scripts/registry.js';
