@@ -1,0 +1,51 @@
+import type { Measurement } from './measure.js';
+import type { ContenderKind } from './types.js';
+
+/** One contender's result in one scenario: the median round, and its commands per operation. */
+export interface Row extends Measurement {
+  scenario: string;
+  contender: string;
+  kind: ContenderKind;
+  commandsPerOp: number;
+  rounds: number;
+  /** Throughput relative to the scenario's ceiling contender. */
+  vsCeiling: number | null;
+  /** For redscale rows: throughput relative to the fastest peer in the scenario. */
+  vsBestPeer: number | null;
+}
+
+/** Fills in the ratios of every row against its scenario's ceiling and best peer. */
+export function withRatios(rows: Row[]): Row[] {
+  return rows.map((row) => {
+    const same = rows.filter((other) => other.scenario === row.scenario);
+    const ceiling = same.find((other) => other.kind === 'ceiling');
+    const peers = same.filter((other) => other.kind === 'peer' || other.kind === 'seed');
+    const bestPeer = peers.length ? Math.max(...peers.map((peer) => peer.opsPerSec)) : undefined;
+    return {
+      ...row,
+      vsCeiling: ceiling && row.kind !== 'ceiling' ? ratio(row.opsPerSec, ceiling.opsPerSec) : null,
+      vsBestPeer: bestPeer && row.kind === 'redscale' ? ratio(row.opsPerSec, bestPeer) : null,
+    };
+  });
+}
+
+function ratio(a: number, b: number): number {
+  return b > 0 ? Math.round((a / b) * 100) / 100 : 0;
+}
+
+/** A markdown table per scenario. */
+export function toMarkdown(rows: Row[], descriptions: Record<string, string>, header: string): string {
+  const out = [header, ''];
+  for (const scenario of [...new Set(rows.map((row) => row.scenario))]) {
+    out.push(`### ${scenario}`, '', descriptions[scenario] ?? '', '');
+    out.push('| contender | kind | ops/s | p50 µs | p99 µs | cmds/op | × ceiling | × best peer | errors |');
+    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const row of rows.filter((candidate) => candidate.scenario === scenario)) {
+      out.push(
+        `| ${row.contender} | ${row.kind} | ${row.opsPerSec.toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${row.commandsPerOp} | ${row.vsCeiling ?? '—'} | ${row.vsBestPeer ?? '—'} | ${row.errors} |`,
+      );
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,109 @@
+/**
+ * redscale benchmarks: every scenario side by side with the ceiling and the peers, in one run.
+ *
+ *   npm run bench                          # every scenario
+ *   npm run bench -- ceiling health        # some scenarios
+ *   npm run bench -- --rounds 5 --duration 3s --concurrency 32
+ *
+ * Finds or starts a Redis by itself (REDIS_URL first). Prints a markdown table per scenario and
+ * writes bench/results/results.{json,md}. Timings on shared machines are noisy: compare the
+ * ratios within one run, not absolute numbers across runs.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createClient, parseDuration } from '../src/index.js';
+import { findOrStartRedis } from '../test/harness/find-redis.js';
+import { countSentCommands } from './lib/commands.js';
+import { type Measurement, measure } from './lib/measure.js';
+import { type Row, toMarkdown, withRatios } from './lib/report.js';
+import type { Scenario } from './lib/types.js';
+import { ceiling } from './scenarios/ceiling.js';
+import { health } from './scenarios/health.js';
+
+const SCENARIOS: Scenario[] = [ceiling, health];
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '2s' },
+    concurrency: { type: 'string', default: '64' },
+    calibration: { type: 'string', default: '200' },
+  },
+});
+const rounds = Number(values.rounds);
+const durationMs = parseDuration(values.duration, '--duration');
+const concurrency = Number(values.concurrency);
+const calibration = Number(values.calibration);
+const unknown = positionals.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name));
+if (unknown.length) {
+  console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  process.exit(2);
+}
+const selected = positionals.length ? SCENARIOS.filter((s) => positionals.includes(s.name)) : SCENARIOS;
+
+const found = await findOrStartRedis();
+const redis = createClient(found.url);
+const admin = createClient(found.url);
+const prefix = `redscale-bench:${process.pid}`;
+console.error(`Redis ${found.url} (${found.source}); ${rounds} rounds × ${durationMs} ms, concurrency ${concurrency}`);
+
+const rows: Row[] = [];
+try {
+  for (const scenario of selected) {
+    const load = { concurrency, durationMs, ...scenario.load };
+    for (const contender of scenario.contenders({ redisUrl: found.url, redis, prefix: `${prefix}:${scenario.name}` })) {
+      const operation = await contender.setup();
+      try {
+        // Commands sent per operation, counted on the server over sequential calls.
+        const sent = await countSentCommands(admin, async () => {
+          for (let i = 0; i < calibration; i++) await operation();
+        });
+        const commandsPerOp = Math.round((sent / calibration) * 100) / 100;
+        const results: Measurement[] = [];
+        for (let round = 0; round < rounds; round++) results.push(await measure(operation, load));
+        const median = [...results].sort((a, b) => a.opsPerSec - b.opsPerSec)[
+          Math.floor(results.length / 2)
+        ] as Measurement;
+        rows.push({
+          scenario: scenario.name,
+          contender: contender.name,
+          kind: contender.kind,
+          commandsPerOp,
+          rounds,
+          ...median,
+          vsCeiling: null,
+          vsBestPeer: null,
+        });
+        console.error(`  ${scenario.name} / ${contender.name}: ${median.opsPerSec.toLocaleString('en-US')} ops/s`);
+      } finally {
+        await contender.teardown?.();
+      }
+    }
+  }
+} finally {
+  for await (const keys of (await import('../src/index.js')).scanEveryMaster(admin, { match: `${prefix}:*` })) {
+    if (keys.length) await admin.unlink(...keys);
+  }
+  redis.disconnect();
+  admin.disconnect();
+  await found.stop();
+}
+
+const final = withRatios(rows);
+const header = [
+  '## redscale benchmarks',
+  '',
+  `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Redis from ${found.source}; median of ${rounds} rounds of ${durationMs} ms at concurrency ${concurrency} (unless a scenario says otherwise). Ratios compare contenders within this run.`,
+].join('\n');
+const markdown = toMarkdown(final, Object.fromEntries(selected.map((s) => [s.name, s.description])), header);
+const dir = join(import.meta.dirname, 'results');
+mkdirSync(dir, { recursive: true });
+writeFileSync(
+  join(dir, 'results.json'),
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds, durationMs, concurrency, rows: final }, null, 2)}\n`,
+);
+writeFileSync(join(dir, 'results.md'), `${markdown}\n`);
+console.log(markdown);
