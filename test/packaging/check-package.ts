@@ -1,0 +1,89 @@
+/**
+ * Checks the package as users get it, not as it sits in the repository:
+ *   1. `npm pack` the built package,
+ *   2. publint and @arethetypeswrong/cli on that tarball,
+ *   3. install the tarball (with ioredis) into a throwaway folder and both `import` and `require`
+ *      every entry point, then run a real health check through each — which also proves the Lua
+ *      scripts were bundled into the build.
+ *
+ * Run after `npm run build`: `npm run check:package`.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { findOrStartRedis } from '../harness/find-redis.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  version: string;
+  exports: Record<string, unknown>;
+  devDependencies: Record<string, string>;
+};
+const subpaths = Object.keys(pkg.exports).filter((path) => path !== './package.json');
+
+function sh(command: string, args: string[], cwd = root): string {
+  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+if (!existsSync(join(root, 'dist/index.js'))) {
+  console.error('dist/ is missing: run `npm run build` first.');
+  process.exit(1);
+}
+
+const work = mkdtempSync(join(tmpdir(), 'redscale-pack-'));
+const redis = await findOrStartRedis();
+try {
+  const [packed] = JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', work])) as Array<{ filename: string }>;
+  const tarball = join(work, packed?.filename ?? '');
+  console.log(`packed ${tarball}`);
+
+  console.log('publint:');
+  console.log(sh('npx', ['publint', 'run', tarball, '--strict']));
+  console.log('are the types wrong:');
+  console.log(sh('npx', ['attw', tarball, '--format', 'table-flipped']));
+
+  const app = join(work, 'app');
+  sh('mkdir', ['-p', app]);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'smoke', private: true }));
+  sh(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `ioredis@${pkg.devDependencies.ioredis}`],
+    app,
+  );
+
+  for (const subpath of subpaths) {
+    const specifier = join('redscale', subpath);
+    const body = (load: string) => `
+      const lib = ${load};
+      if (lib.VERSION !== undefined && lib.VERSION !== ${JSON.stringify(pkg.version)}) throw new Error('VERSION is ' + lib.VERSION);
+      if (lib.RedisHealth) {
+        const redis = lib.createClient(process.env.SMOKE_REDIS_URL);
+        const report = await new lib.RedisHealth({ redis, prefix: 'redscale-smoke' }).check();
+        redis.disconnect();
+        if (report.status !== 'up' || report.nodes[0].writable !== true) throw new Error(JSON.stringify(report));
+      }
+      console.log('  ' + Object.keys(lib).length + ' exports');
+    `;
+    const env = { ...process.env, SMOKE_REDIS_URL: redis.url };
+    process.stdout.write(`import ${specifier}:`);
+    execFileSync('node', ['--input-type=module', '-e', body(`await import(${JSON.stringify(specifier)})`)], {
+      cwd: app,
+      env,
+      stdio: 'inherit',
+    });
+    process.stdout.write(`require ${specifier}:`);
+    execFileSync(
+      'node',
+      [
+        '-e',
+        `(async () => { ${body(`require(${JSON.stringify(specifier)})`)} })().catch((e) => { console.error(e); process.exit(1); })`,
+      ],
+      { cwd: app, env, stdio: 'inherit' },
+    );
+  }
+  console.log('package checks passed');
+} finally {
+  await redis.stop();
+  rmSync(work, { recursive: true, force: true });
+}
