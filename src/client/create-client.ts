@@ -30,7 +30,11 @@ export interface CreateClientOptions {
   maxRetriesPerRequest?: number;
   /** Longest pause between reconnection attempts; attempts never stop. Default `'2s'`. */
   maxReconnectDelay?: number | string;
-  /** Batch concurrent commands into one write per event-loop tick. Default `true`. */
+  /**
+   * Batch the commands issued in one event-loop tick into one write. Default `false`: ioredis
+   * keeps one such batch in flight at a time, so the client and Redis take turns instead of
+   * working in parallel; with Lua scripts that halves throughput (see the README).
+   */
   autoPipelining?: boolean;
   /** Extra ioredis options, applied last (for Cluster: to every node connection). */
   redisOptions?: RedisOptions;
@@ -55,15 +59,14 @@ const optionsSchema = z.strictObject({
   connectTimeout: durationSchema().default(2_000),
   maxRetriesPerRequest: z.number().int().min(0).default(1),
   maxReconnectDelay: durationSchema().default(2_000),
-  autoPipelining: z.boolean().default(true),
+  autoPipelining: z.boolean().default(false),
   redisOptions: z.record(z.string(), z.unknown()).optional(),
   clusterOptions: z.record(z.string(), z.unknown()).optional(),
 });
 
 /**
  * Creates an ioredis client with defaults that fail fast: a command timeout, one retry per
- * request, bounded connect time, never-ending reconnection with capped jittered backoff, and
- * auto-pipelining.
+ * request, bounded connect time, and never-ending reconnection with capped jittered backoff.
  *
  * @example
  * ```ts

@@ -25,7 +25,7 @@ describe('createClient', () => {
       commandTimeout: 1_000,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
-      enableAutoPipelining: true,
+      enableAutoPipelining: false,
     });
     await expect(redis.ping()).resolves.toBe('PONG');
   });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
-import { createClient, type RedisLike, scanEveryMaster } from '../../src/index.js';
+import { type CreateClientOptions, createClient, type RedisLike, scanEveryMaster } from '../../src/index.js';
 
 /** Which Redis a contract suite runs on. */
 export type Topology = 'standalone' | 'cluster';
@@ -12,8 +12,10 @@ export function randomPrefix(label = 't'): string {
 }
 
 /** A client for the shared standalone Redis or the shared Cluster, with redscale's defaults. */
-export function connect(topology: Topology = 'standalone'): RedisLike {
-  return topology === 'cluster' ? createClient({ nodes: inject('clusterNodes') }) : createClient(inject('redisUrl'));
+export function connect(topology: Topology = 'standalone', options: CreateClientOptions = {}): RedisLike {
+  return topology === 'cluster'
+    ? createClient({ ...options, nodes: inject('clusterNodes') })
+    : createClient({ ...options, url: inject('redisUrl') });
 }
 
 /** A plain ioredis client with ioredis' own defaults, as a user would construct it. */
