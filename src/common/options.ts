@@ -11,7 +11,10 @@ import { InvalidOptionError } from './errors.js';
 export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, where: string): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  // A misspelt option usually also shows up as a missing one: name the misspelling first.
+  const first =
+    result.error.issues.find((candidate) => candidate.code === 'unrecognized_keys') ?? result.error.issues[0];
+  const issue = first && deepestIssue(first);
   if (!issue) throw new InvalidOptionError('(options)', input, 'valid options', where);
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] ?? '?';
@@ -23,6 +26,22 @@ export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, whe
   }
   const path = issue.path.length ? formatPath(issue.path) : '(options)';
   throw new InvalidOptionError(path, valueAt(input, issue.path), expectedFrom(issue), where);
+}
+
+/**
+ * For a value that matched none of a union's branches, the problem found deepest inside it
+ * (for `[{ limit: 5 }]` against "a rule or an array of rules": the array's first item).
+ */
+function deepestIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  let best: z.core.$ZodIssue | undefined;
+  for (const branch of issue.errors) {
+    for (const candidate of branch) {
+      const deep = deepestIssue(candidate);
+      if (!best || deep.path.length > best.path.length) best = deep;
+    }
+  }
+  return best ? { ...best, path: [...issue.path, ...best.path] } : issue;
 }
 
 function expectedFrom(issue: z.core.$ZodIssue): string {
