@@ -14,4 +14,5 @@ export {
   type RedscaleErrorOptions,
 } from './common/errors.js';
 export * from './health/index.js';
+export * from './ratelimit/index.js';
 export { VERSION } from './scripts/registry.js';

@@ -1,5 +1,7 @@
 import type { RedisLike } from '../client/types.js';
 import healthProbe from './lua/health-probe.lua';
+import ratelimit from './lua/ratelimit.lua';
+import ratelimitRefund from './lua/ratelimit-refund.lua';
 
 declare const __REDSCALE_VERSION__: string | undefined;
 
@@ -9,6 +11,8 @@ export const VERSION: string = typeof __REDSCALE_VERSION__ === 'string' ? __REDS
 /** Every Lua script redscale runs. Keys are the script names used by {@link runScript}. */
 export const SCRIPTS = {
   healthProbe,
+  ratelimit,
+  ratelimitRefund,
 } as const satisfies Record<string, string>;
 
 /** The name of a redscale script. */

@@ -1,0 +1,228 @@
+/**
+ * The rate-limit decision, in TypeScript, for the in-memory backend. It is the same logic, in
+ * the same order of arithmetic, as src/scripts/lua/ratelimit.lua and ratelimit-refund.lua — a
+ * differential property test runs both on the same calls and requires identical results. Change
+ * both together.
+ */
+
+/** How a call treats the limits: count all-or-nothing, only look, or count even when over. */
+export type Mode = 'consume' | 'peek' | 'hit';
+
+/** A limit as the algorithms see it: code, limit, window in ms. */
+export interface RuleSpec {
+  code: 'f' | 's' | 'l';
+  limit: number;
+  window: number;
+}
+
+/** One limit's verdict, as the script returns it. */
+export interface LimitVerdict {
+  allowed: boolean;
+  /** What the limit has counted in its window after this call (sliding window: the estimate, rounded up). */
+  used: number;
+  resetAt: number;
+  retryAfter: number;
+}
+
+/** What a backend decided for one call. */
+export interface Decision {
+  allowed: boolean;
+  /** 0 allowed, 1 refused by a limit, 2 blocked. */
+  reason: 0 | 1 | 2;
+  /** The time the decision was made at, in ms. */
+  now: number;
+  retryAfter: number;
+  limits: LimitVerdict[];
+}
+
+/** A window's count `c` of window `w`; a sliding window also keeps `p`, the count of window `w - 1`. */
+export interface WindowState {
+  w: number;
+  c: number;
+  p: number;
+}
+
+/** Where the in-memory backend keeps state; `ttlMs` is for clean-up only, never for logic. */
+export interface StateStore {
+  getWindow(key: string): WindowState | undefined;
+  setWindow(key: string, state: WindowState, ttlMs: number): void;
+  /** Timestamps of a sliding log, ascending. The array may be changed in place. */
+  getLog(key: string): number[] | undefined;
+  setLog(key: string, entries: number[], ttlMs: number): void;
+  getBlock(key: string): number | undefined;
+  setBlock(key: string, until: number, ttlMs: number): void;
+}
+
+const EPSILON = 1e-9;
+
+interface Verdict {
+  spec: RuleSpec;
+  index: number;
+  admit: boolean;
+  used: number;
+  reset: number;
+  retry: number;
+  current: number;
+  previous: number;
+}
+
+function evaluate(store: StateStore, spec: RuleSpec, key: string, now: number, cost: number): Verdict {
+  const { code, limit, window } = spec;
+  const index = Math.floor(now / window);
+  const start = index * window;
+  if (code === 'l') {
+    const stored = store.getLog(key);
+    const entries = stored ?? [];
+    trimLog(entries, now - window);
+    const used = entries.length;
+    const admit = used + cost <= limit;
+    const retry = admit ? 0 : (entries[used + cost - limit - 1] as number) + window - now;
+    const reset = (admit ? now : (entries[used - 1] as number)) + window;
+    if (stored) store.setLog(key, entries, window);
+    return { spec, index, admit, used, reset, retry, current: 0, previous: 0 };
+  }
+  const stored = store.getWindow(key);
+  const w = stored?.w;
+  let c = stored?.c ?? 0;
+  const reset = start + window;
+  if (code === 'f') {
+    if (w !== index) c = 0;
+    const admit = c + cost <= limit;
+    return { spec, index, admit, used: c, reset, retry: admit ? 0 : start + window - now, current: c, previous: 0 };
+  }
+  let p = 0;
+  if (w === index) {
+    p = stored?.p ?? 0;
+  } else if (w === index - 1) {
+    p = c;
+    c = 0;
+  } else {
+    c = 0;
+  }
+  const elapsed = now - start;
+  const used = (p * (window - elapsed)) / window + c;
+  const admit = used + cost <= limit + EPSILON;
+  let retry = 0;
+  if (!admit) {
+    if (c + cost <= limit && p > 0) {
+      retry = Math.ceil(window - ((limit - c - cost) * window) / p) - elapsed;
+    } else {
+      retry = window - elapsed + Math.max(0, Math.ceil(window - ((limit - cost) * window) / c));
+    }
+    if (retry < 1) retry = 1;
+  }
+  return { spec, index, admit, used, reset, retry, current: c, previous: p };
+}
+
+/** Drops entries at or before `oldest` (ZREMRANGEBYSCORE -inf oldest). */
+function trimLog(entries: number[], oldest: number): void {
+  let drop = 0;
+  while (drop < entries.length && (entries[drop] as number) <= oldest) drop++;
+  if (drop) entries.splice(0, drop);
+}
+
+/** Decides one call against every limit of an identity, all or nothing (see ratelimit.lua). */
+export function decide(
+  store: StateStore,
+  blockKey: string,
+  ruleKeys: readonly string[],
+  specs: readonly RuleSpec[],
+  mode: Mode,
+  now: number,
+  cost: number,
+  blockFor: number,
+): Decision {
+  const verdicts = specs.map((spec, i) => evaluate(store, spec, ruleKeys[i] as string, now, cost));
+  let admitted = verdicts.every((verdict) => verdict.admit);
+  let reason: 0 | 1 | 2 = 0;
+  let retryAfter = 0;
+  if (blockFor > 0 && mode !== 'hit') {
+    const blockedUntil = store.getBlock(blockKey);
+    if (blockedUntil !== undefined && blockedUntil > now) {
+      reason = 2;
+      retryAfter = blockedUntil - now;
+      admitted = false;
+    }
+  }
+
+  if ((mode === 'consume' && admitted) || mode === 'hit') {
+    verdicts.forEach((verdict, i) => {
+      const key = ruleKeys[i] as string;
+      const { code, window } = verdict.spec;
+      if (code === 'l') {
+        const entries = store.getLog(key) ?? [];
+        for (let k = 0; k < cost; k++) insertSorted(entries, now);
+        store.setLog(key, entries, window);
+      } else if (code === 'f') {
+        store.setWindow(key, { w: verdict.index, c: verdict.used + cost, p: 0 }, verdict.reset - now);
+      } else {
+        store.setWindow(
+          key,
+          { w: verdict.index, c: verdict.current + cost, p: verdict.previous },
+          verdict.reset + window - now,
+        );
+      }
+      verdict.used += cost;
+    });
+  }
+
+  if (reason === 0 && !admitted) {
+    reason = 1;
+    for (const verdict of verdicts) if (!verdict.admit && verdict.retry > retryAfter) retryAfter = verdict.retry;
+    if (mode === 'consume' && blockFor > 0) {
+      if (blockFor > retryAfter) retryAfter = blockFor;
+      store.setBlock(blockKey, now + retryAfter, retryAfter);
+    }
+  }
+
+  return {
+    allowed: admitted,
+    reason,
+    now,
+    retryAfter,
+    limits: verdicts.map((verdict) => ({
+      allowed: verdict.admit,
+      used: Math.max(0, Math.ceil(verdict.used - EPSILON)),
+      resetAt: verdict.reset,
+      retryAfter: verdict.retry,
+    })),
+  };
+}
+
+function insertSorted(entries: number[], value: number): void {
+  let at = entries.length;
+  while (at > 0 && (entries[at - 1] as number) > value) at--;
+  entries.splice(at, 0, value);
+}
+
+/** Gives back `cost` to every limit, never below zero (see ratelimit-refund.lua). */
+export function refund(
+  store: StateStore,
+  ruleKeys: readonly string[],
+  specs: readonly RuleSpec[],
+  now: number,
+  cost: number,
+): number {
+  let refunded = 0;
+  specs.forEach((spec, i) => {
+    const key = ruleKeys[i] as string;
+    const index = Math.floor(now / spec.window);
+    if (spec.code === 'l') {
+      const entries = store.getLog(key);
+      if (!entries) return;
+      trimLog(entries, now - spec.window);
+      if (entries.length > 0) {
+        entries.splice(Math.max(0, entries.length - cost), cost);
+        refunded++;
+      }
+      store.setLog(key, entries, spec.window);
+      return;
+    }
+    const stored = store.getWindow(key);
+    if (stored && stored.c > 0 && stored.w === index) {
+      store.setWindow(key, { ...stored, c: Math.max(0, stored.c - cost) }, 2 * spec.window);
+      refunded++;
+    }
+  });
+  return refunded;
+}

@@ -1,0 +1,17 @@
+export { type RateLimitHeaderMode, type RateLimitHeaderOptions, rateLimitHeaders } from './headers.js';
+export {
+  type ConsumeOptions,
+  RateLimiter,
+  type RateLimiterOptions,
+  type RedisErrorPolicy,
+} from './limiter.js';
+export type { LimitState, RateLimitReason, RateLimitResult, RateLimitSource } from './result.js';
+export {
+  type Algorithm,
+  fixedWindow,
+  type LimitRule,
+  type LimitRuleOptions,
+  SLIDING_LOG_MAX_LIMIT,
+  slidingLog,
+  slidingWindow,
+} from './rules.js';

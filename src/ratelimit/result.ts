@@ -1,0 +1,136 @@
+import type { RedscaleError } from '../common/errors.js';
+import type { Decision } from './algorithms.js';
+import type { Algorithm, LimitRule } from './rules.js';
+
+/** Why a call was answered the way it was. */
+export type RateLimitReason =
+  /** Every limit admitted the cost. */
+  | 'allowed'
+  /** A limit refused: `refusedBy` names it. */
+  | 'limit'
+  /** The identity is blocked (`blockFor`) after an earlier refusal. */
+  | 'blocked'
+  /** Refused in this process without asking Redis: a recent answer said refused until later. */
+  | 'local-block'
+  /** Redis failed and the `onRedisError` policy `'allow'` or `'deny'` answered. */
+  | 'redis-error';
+
+/** Who answered. */
+export type RateLimitSource = 'redis' | 'memory' | 'local' | 'policy';
+
+/** One limit's state after a call. */
+export interface LimitState {
+  name: string;
+  algorithm: Algorithm;
+  limit: number;
+  windowMs: number;
+  /** Whether this limit had room for the cost. */
+  allowed: boolean;
+  /** Units left in the window after this call (0 when over). */
+  remaining: number;
+  /** Units counted in the window after this call (may exceed `limit` for `hit()`). */
+  used: number;
+  /** When this limit's window ends (sliding log: when every counted call has left it), epoch ms. */
+  resetAt: number;
+  /** When this limit refused: ms until it would admit the same cost; otherwise 0. */
+  retryAfter: number;
+}
+
+/**
+ * The answer to a rate-limit call. The top-level `limit`, `remaining`, `resetAt` and `windowMs`
+ * are those of the deciding limit: the one that refused, or else the one with the least room.
+ */
+export interface RateLimitResult {
+  allowed: boolean;
+  reason: RateLimitReason;
+  limit: number;
+  remaining: number;
+  /** Epoch ms. */
+  resetAt: number;
+  windowMs: number;
+  /** When refused: ms until a retry can succeed. 0 when allowed. */
+  retryAfter: number;
+  /** The name of the limit that refused, when `reason` is `'limit'` (or `'local-block'`, remembering such a refusal). */
+  refusedBy: string | undefined;
+  /** Every limit, in the order they were configured (empty when Redis failed under allow/deny). */
+  limits: LimitState[];
+  source: RateLimitSource;
+  /** The clock that decided (Redis server time, or the local clock), epoch ms. */
+  decidedAt: number;
+  /** Set when Redis failed (or the circuit is open) and a fallback answered. */
+  error?: RedscaleError;
+}
+
+const REASONS = ['allowed', 'limit', 'blocked'] as const;
+
+/** Turns a backend's decision into a result. */
+export function toResult(decision: Decision, rules: readonly LimitRule[], source: RateLimitSource): RateLimitResult {
+  const limits = rules.map((rule, i): LimitState => {
+    const verdict = decision.limits[i];
+    const used = verdict?.used ?? 0;
+    return {
+      name: rule.name,
+      algorithm: rule.algorithm,
+      limit: rule.limit,
+      windowMs: rule.windowMs,
+      allowed: verdict?.allowed ?? true,
+      remaining: Math.max(0, rule.limit - used),
+      used,
+      resetAt: verdict?.resetAt ?? decision.now + rule.windowMs,
+      retryAfter: verdict?.retryAfter ?? 0,
+    };
+  });
+  const reason = REASONS[decision.reason];
+  const deciding = decidingLimit(limits, reason === 'limit');
+  return {
+    allowed: decision.allowed,
+    reason,
+    limit: deciding.limit,
+    remaining: deciding.remaining,
+    resetAt: deciding.resetAt,
+    windowMs: deciding.windowMs,
+    retryAfter: decision.allowed ? 0 : decision.retryAfter,
+    refusedBy: reason === 'limit' ? deciding.name : undefined,
+    limits,
+    source,
+    decidedAt: decision.now,
+  };
+}
+
+/** The refusing limit that keeps the caller waiting longest, or else the one with the least room. */
+function decidingLimit(limits: readonly LimitState[], refused: boolean): LimitState {
+  let best = limits[0] as LimitState;
+  for (const state of limits) {
+    if (refused) {
+      if (!state.allowed && (best.allowed || state.retryAfter > best.retryAfter)) best = state;
+    } else if (state.remaining < best.remaining) {
+      best = state;
+    }
+  }
+  return best;
+}
+
+/** A result for when Redis failed and the policy, not a count, answers. */
+export function policyResult(
+  allowed: boolean,
+  rules: readonly LimitRule[],
+  error: RedscaleError,
+  retryAfter: number,
+): RateLimitResult {
+  const tightest = rules.reduce((a, b) => (b.limit < a.limit ? b : a));
+  const now = Date.now();
+  return {
+    allowed,
+    reason: 'redis-error',
+    limit: tightest.limit,
+    remaining: allowed ? tightest.limit : 0,
+    resetAt: now + (allowed ? tightest.windowMs : retryAfter),
+    windowMs: tightest.windowMs,
+    retryAfter: allowed ? 0 : retryAfter,
+    refusedBy: undefined,
+    limits: [],
+    source: 'policy',
+    decidedAt: now,
+    error,
+  };
+}

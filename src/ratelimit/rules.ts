@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import type { Duration } from '../common/duration.js';
+import { durationSchema, parseOptions, positiveInt } from '../common/options.js';
+
+/** The algorithms a limit can use. */
+export type Algorithm = 'fixed-window' | 'sliding-window' | 'sliding-log';
+
+/** One limit: at most `limit` units of cost per `window`. Build one with the functions below. */
+export interface LimitRule {
+  readonly algorithm: Algorithm;
+  /** Units of cost allowed per window. */
+  readonly limit: number;
+  /** Window length in milliseconds. */
+  readonly windowMs: number;
+  /** Shown in results and headers; default e.g. `'10/1s'`. */
+  readonly name: string;
+}
+
+/** Options shared by every algorithm. */
+export interface LimitRuleOptions {
+  /** Units of cost allowed per window (each call costs 1 unless it says otherwise). */
+  limit: number;
+  /** Window length: ms or `'1s'`, `'1m'`, `'1h'`, `'1d'`. */
+  window: Duration;
+  /** A name for results and headers (draft-8 policy names). Default `'<limit>/<window>'`. */
+  name?: string;
+}
+
+/** The sliding log keeps one entry per admitted unit, so its limit is capped to bound memory. */
+export const SLIDING_LOG_MAX_LIMIT = 10_000;
+
+const ruleSchema = (maxLimit?: number) =>
+  z.strictObject({
+    limit: maxLimit
+      ? positiveInt(`a positive integer up to ${maxLimit} (the log stores one entry per unit)`).refine(
+          (n) => n <= maxLimit,
+          { message: `a positive integer up to ${maxLimit} (the log stores one entry per unit)` },
+        )
+      : positiveInt(),
+    window: durationSchema(),
+    name: z
+      .string()
+      .regex(/^[\w.:/-]{1,64}$/, { message: 'a name of 1–64 letters, digits or . : / - _' })
+      .optional(),
+  });
+
+function build(algorithm: Algorithm, where: string, options: LimitRuleOptions, maxLimit?: number): LimitRule {
+  const parsed = parseOptions(ruleSchema(maxLimit), options, where);
+  return Object.freeze({
+    algorithm,
+    limit: parsed.limit,
+    windowMs: parsed.window,
+    name:
+      parsed.name ?? `${parsed.limit}/${typeof options.window === 'string' ? options.window : `${parsed.window}ms`}`,
+  });
+}
+
+/**
+ * **Fixed window**: counts cost in windows aligned to the epoch (a `'1m'` window runs from
+ * :00 to :59 of every minute, the same on every instance).
+ *
+ * - Accuracy: exact within a window, but a burst straddling a boundary can pass up to
+ *   `2 × limit` in one window's length (the end of one window and the start of the next).
+ * - Memory: one small hash per identity (window number and count).
+ * - Use it for: quotas (1000/day), and as the cheapest limit.
+ */
+export function fixedWindow(options: LimitRuleOptions): LimitRule {
+  return build('fixed-window', 'fixedWindow()', options);
+}
+
+/**
+ * **Sliding window** (weighted two-window counter): estimates the cost of the last `window` as
+ * the current window's count plus the previous window's count weighted by how much of it is
+ * still inside the sliding window.
+ *
+ * - Accuracy: no boundary bursts. The estimate is exact when the previous window's calls were
+ *   spread evenly; when they were bunched at its end, up to `2 × limit` can pass in one
+ *   window-length span (and when bunched at its start, fewer than `limit`). A burst inside one
+ *   window is admitted exactly up to `limit`.
+ * - Memory: O(1) — one small hash per identity (window number, current and previous count).
+ * - Use it for: request rates (10/s, 100/min): smooth and cheap.
+ */
+export function slidingWindow(options: LimitRuleOptions): LimitRule {
+  return build('sliding-window', 'slidingWindow()', options);
+}
+
+/**
+ * **Sliding log**: remembers the time of every admitted unit of the last `window`
+ * (a sorted set) and admits a call only if the exact count stays within the limit.
+ *
+ * - Accuracy: exact — never more than `limit` in any window-length span.
+ * - Memory: one sorted-set entry per admitted unit, at most `limit` per identity
+ *   (capped at 10,000); each check trims expired entries.
+ * - Use it for: small, strict limits (5 logins per 15 minutes).
+ */
+export function slidingLog(options: LimitRuleOptions): LimitRule {
+  return build('sliding-log', 'slidingLog()', options, SLIDING_LOG_MAX_LIMIT);
+}
+
+/** The one-letter code the Lua script and the key names use for an algorithm. */
+export function algorithmCode(algorithm: Algorithm): 'f' | 's' | 'l' {
+  return algorithm === 'fixed-window' ? 'f' : algorithm === 'sliding-window' ? 's' : 'l';
+}
+
+/** A limit as given to the limiter: validated once, recognised later. */
+export const limitRuleSchema = z.custom<LimitRule>(
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    ['fixed-window', 'sliding-window', 'sliding-log'].includes((value as LimitRule).algorithm) &&
+    Number.isInteger((value as LimitRule).limit) &&
+    Number.isInteger((value as LimitRule).windowMs),
+  { message: 'a limit made with fixedWindow(), slidingWindow() or slidingLog()' },
+);

@@ -1,0 +1,45 @@
+--[[
+  ratelimit-refund: gives back cost to every limit of one identity (a call that should not
+  count, e.g. a request that failed), never below zero. src/ratelimit/algorithms.ts mirrors it.
+
+  KEYS[1..n]  one state key per limit, in the order of the limit triples in ARGV
+
+  ARGV[1]  now in ms, or '' to use the server clock (TIME)
+  ARGV[2]  cost to give back, an integer >= 1
+  ARGV[3..] per limit: algorithm ('f', 's' or 'l'), limit, window in ms
+
+  Reply    the number of limits that gave something back
+]]
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local cost = tonumber(ARGV[2])
+local refunded = 0
+for i = 1, #KEYS do
+  local base = 2 + (i - 1) * 3
+  local code, window, key = ARGV[base + 1], tonumber(ARGV[base + 3]), KEYS[i]
+  local index = math.floor(now / window)
+  if code == 'l' then
+    -- The newest entries are this identity's latest calls.
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    if #redis.call('ZPOPMAX', key, cost) > 0 then refunded = refunded + 1 end
+  elseif code == 'f' then
+    local c = tonumber(redis.call('HGET', key, index))
+    if c and c > 0 then
+      redis.call('HSET', key, index, math.max(0, c - cost))
+      refunded = refunded + 1
+    end
+  else
+    -- Only the current window's count is given back: the sliding window's older calls have
+    -- partly left the window already.
+    local stored = redis.call('HMGET', key, 'w', 'c')
+    local w, c = tonumber(stored[1]), tonumber(stored[2])
+    if c and c > 0 and w == index then
+      redis.call('HSET', key, 'c', math.max(0, c - cost))
+      refunded = refunded + 1
+    end
+  end
+end
+return refunded
