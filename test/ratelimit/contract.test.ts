@@ -1,0 +1,206 @@
+import { describe, expect, it } from 'vitest';
+import { fixedWindow, InvalidOptionError, slidingLog, slidingWindow } from '../../src/index.js';
+import { countKeys } from '../harness/context.js';
+import { BACKENDS, limiterFactory, testClock } from './support.js';
+
+describe.each(BACKENDS)('RateLimiter contract on %s', (backend) => {
+  const factory = limiterFactory(backend);
+  const expectedSource = backend === 'memory' ? 'memory' : 'redis';
+
+  it('fixed window: admits the limit, refuses until the window ends, then admits again', async () => {
+    const clock = testClock();
+    const limiter = factory.make({ limits: fixedWindow({ limit: 3, window: '1s' }), clock: clock.now });
+    for (const remaining of [2, 1, 0]) {
+      expect(await limiter.consume('u')).toMatchObject({
+        allowed: true,
+        reason: 'allowed',
+        remaining,
+        source: expectedSource,
+      });
+    }
+    clock.advance(400);
+    const refused = await limiter.consume('u');
+    expect(refused).toMatchObject({
+      allowed: false,
+      reason: 'limit',
+      refusedBy: '3/1s',
+      remaining: 0,
+      retryAfter: 600,
+    });
+    expect(refused.resetAt).toBe(clock.start + 1_000);
+    clock.advance(600);
+    expect(await limiter.consume('u')).toMatchObject({ allowed: true, remaining: 2, resetAt: clock.start + 2_000 });
+  });
+
+  it('sliding window: weighs the previous window and says exactly when to retry', async () => {
+    const clock = testClock();
+    const limiter = factory.make({ limits: slidingWindow({ limit: 10, window: 1_000 }), clock: clock.now });
+    for (let i = 0; i < 10; i++) expect((await limiter.consume('u')).allowed).toBe(true);
+    expect(await limiter.consume('u')).toMatchObject({ allowed: false, remaining: 0 });
+    // Half-way through the next window the previous 10 weigh 5: five more fit.
+    clock.advance(1_500);
+    expect(await limiter.peek('u')).toMatchObject({ allowed: true, remaining: 5 });
+    for (let i = 0; i < 5; i++) expect((await limiter.consume('u')).allowed).toBe(true);
+    const refused = await limiter.consume('u');
+    // 5 counted now, 10 before: room for one more once the weight drops to 4, 100 ms later.
+    expect(refused).toMatchObject({ allowed: false, reason: 'limit', retryAfter: 100 });
+    clock.advance(99);
+    expect((await limiter.consume('u')).allowed).toBe(false);
+    clock.advance(1);
+    expect((await limiter.consume('u')).allowed).toBe(true);
+  });
+
+  it('sliding log: exact, and frees a slot when the oldest call leaves the window', async () => {
+    const clock = testClock();
+    const limiter = factory.make({ limits: slidingLog({ limit: 3, window: 1_000 }), clock: clock.now });
+    for (const at of [0, 100, 200]) {
+      clock.set(clock.start + at);
+      expect((await limiter.consume('u')).allowed).toBe(true);
+    }
+    clock.set(clock.start + 300);
+    expect(await limiter.consume('u')).toMatchObject({ allowed: false, retryAfter: 700, resetAt: clock.start + 1_200 });
+    clock.set(clock.start + 1_000);
+    expect(await limiter.consume('u')).toMatchObject({ allowed: true, remaining: 0, resetAt: clock.start + 2_000 });
+    expect((await limiter.consume('u')).allowed).toBe(false);
+  });
+
+  it('checks several limits atomically: a refusal by one consumes none', async () => {
+    const clock = testClock();
+    const limiter = factory.make({
+      limits: [fixedWindow({ limit: 5, window: '10s' }), slidingWindow({ limit: 2, window: '1s', name: 'burst' })],
+      clock: clock.now,
+    });
+    await limiter.consume('u');
+    await limiter.consume('u');
+    const refused = await limiter.consume('u');
+    expect(refused).toMatchObject({ allowed: false, refusedBy: 'burst', limit: 2 });
+    expect(refused.limits.map((limit) => [limit.name, limit.allowed, limit.used])).toEqual([
+      ['5/10s', true, 2],
+      ['burst', false, 2],
+    ]);
+    // The 10 s limit did not count the refused call.
+    expect((await limiter.peek('u')).limits[0]).toMatchObject({ used: 2, remaining: 3 });
+    clock.advance(2_000);
+    const next = await limiter.consume('u', { cost: 2 });
+    expect(next).toMatchObject({ allowed: true });
+    expect(next.limits.map((limit) => limit.used)).toEqual([4, 2]);
+    // The deciding limit is the one with the least room.
+    expect(next).toMatchObject({ limit: 2, remaining: 0 });
+  });
+
+  it('counts cost, refunds it (never below zero), peeks without counting, and resets', async () => {
+    const clock = testClock();
+    const limiter = factory.make({
+      limits: [fixedWindow({ limit: 5, window: '1m' }), slidingLog({ limit: 5, window: '1m' })],
+      clock: clock.now,
+    });
+    expect(await limiter.consume('u', { cost: 3 })).toMatchObject({ allowed: true, remaining: 2 });
+    expect(await limiter.consume('u', { cost: 3 })).toMatchObject({ allowed: false, remaining: 2 });
+    expect(await limiter.peek('u', { cost: 2 })).toMatchObject({ allowed: true, remaining: 2 });
+    expect(await limiter.consume('u', { cost: 2 })).toMatchObject({ allowed: true, remaining: 0 });
+    await limiter.refund('u', { cost: 4 });
+    expect((await limiter.peek('u')).limits.map((limit) => limit.used)).toEqual([1, 1]);
+    await limiter.refund('u', { cost: 5 });
+    expect((await limiter.peek('u')).limits.map((limit) => limit.used)).toEqual([0, 0]);
+    await limiter.consume('u', { cost: 5 });
+    await limiter.reset('u');
+    expect(await limiter.consume('u', { cost: 5 })).toMatchObject({ allowed: true, remaining: 0 });
+    await expect(limiter.consume('u', { cost: 6 })).rejects.toThrow(InvalidOptionError);
+    await expect(limiter.consume('u', { cost: 0 })).rejects.toThrow(
+      /"cost".*received 0; expected an integer from 1 to 5/,
+    );
+    await expect(limiter.consume('')).rejects.toThrow(/"id"/);
+  });
+
+  it('blocks after a refusal without counting, and the block ends cleanly', async () => {
+    const clock = testClock();
+    const limiter = factory.make({
+      limits: [fixedWindow({ limit: 2, window: '1s' }), fixedWindow({ limit: 100, window: '1h' })],
+      blockFor: '5s',
+      clock: clock.now,
+    });
+    await limiter.consume('u');
+    await limiter.consume('u');
+    expect(await limiter.consume('u')).toMatchObject({ allowed: false, reason: 'limit', retryAfter: 5_000 });
+    for (let i = 0; i < 10; i++) {
+      clock.advance(400);
+      const blocked = await limiter.consume('u');
+      expect(blocked).toMatchObject({
+        allowed: false,
+        reason: 'blocked',
+        retryAfter: 5_000 - 400 * (i + 1),
+        refusedBy: undefined,
+      });
+    }
+    clock.advance(1_000);
+    const after = await limiter.consume('u');
+    expect(after.allowed).toBe(true);
+    // Nothing was counted while blocked: the hour holds the 2 admitted calls and this one.
+    expect(after.limits[1]?.used).toBe(3);
+    expect((await limiter.consume('u')).allowed).toBe(true);
+  });
+
+  it('blocks at least until the refusing limit admits again', async () => {
+    const clock = testClock();
+    const limiter = factory.make({
+      limits: fixedWindow({ limit: 1, window: '10s' }),
+      blockFor: '1s',
+      clock: clock.now,
+    });
+    await limiter.consume('u');
+    clock.advance(2_000);
+    expect(await limiter.consume('u')).toMatchObject({ allowed: false, reason: 'limit', retryAfter: 8_000 });
+    clock.advance(8_000);
+    expect((await limiter.consume('u')).allowed).toBe(true);
+  });
+
+  it('hit() counts past the limit and never blocks', async () => {
+    const clock = testClock();
+    const limiter = factory.make({ limits: fixedWindow({ limit: 2, window: '1s' }), blockFor: '1m', clock: clock.now });
+    const used = [];
+    for (let i = 0; i < 4; i++) used.push((await limiter.hit('u')).limits[0]?.used);
+    expect(used).toEqual([1, 2, 3, 4]);
+    expect(await limiter.hit('u')).toMatchObject({ allowed: false, reason: 'limit', remaining: 0 });
+    clock.advance(1_000);
+    expect(await limiter.hit('u')).toMatchObject({ allowed: true, remaining: 1 });
+    const log = factory.make({ limits: slidingLog({ limit: 2, window: '1s' }) });
+    await expect(log.hit('u')).rejects.toThrow(/sliding log cannot count past its limit/);
+  });
+
+  it('keeps identities apart, including ones with braces and percent signs', async () => {
+    const clock = testClock();
+    const limiter = factory.make({
+      limits: [fixedWindow({ limit: 1, window: '1m' }), slidingLog({ limit: 1, window: '1m' })],
+      clock: clock.now,
+    });
+    const ids = ['a', '{a}', 'a}', '}', '{', '%7Ba%7D', '', 'ünï cödé'].filter(Boolean);
+    for (const id of ids) expect((await limiter.consume(id)).allowed).toBe(true);
+    for (const id of ids) expect((await limiter.consume(id)).allowed).toBe(false);
+  });
+
+  if (backend !== 'memory') {
+    it('uses Redis server time and keeps every key inside its prefix', async () => {
+      const prefix = `rs-test:rl-time-${Math.random().toString(36).slice(2)}`;
+      const limiter = factory.make({
+        prefix,
+        limits: [fixedWindow({ limit: 2, window: '1m' }), slidingLog({ limit: 2, window: '1m' })],
+        blockFor: '1s',
+      });
+      const result = await limiter.consume('u');
+      expect(Math.abs(result.decidedAt - Date.now())).toBeLessThan(1_000);
+      await limiter.consume('u');
+      await limiter.consume('u');
+      // Two limit states and a block key, all under the prefix, all expiring: the fixed window
+      // at its end (within the minute), the log a window after its last call, the block after 1 s.
+      expect(await countKeys(factory.redis!, `${prefix}:rl:{u}:`)).toBe(3);
+      const ttls = await Promise.all(
+        ['f60000', 'l60000', 'block'].map((suffix) => factory.redis!.pttl(`${prefix}:rl:{u}:${suffix}`)),
+      );
+      expect(ttls[0]).toBeGreaterThan(0);
+      expect(ttls[0]).toBeLessThanOrEqual(60_000);
+      expect(ttls[1]).toBeGreaterThan(59_000);
+      expect(ttls[2]).toBeGreaterThan(0);
+      expect(ttls[2]).toBeLessThanOrEqual(60_000);
+    });
+  }
+});

@@ -1,0 +1,120 @@
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  fixedWindow,
+  type LimitRule,
+  RateLimiter,
+  type RateLimitResult,
+  slidingLog,
+  slidingWindow,
+} from '../../src/index.js';
+import { connect, deletePrefix, randomPrefix, type Topology } from '../harness/context.js';
+import { testClock } from './support.js';
+
+type Step =
+  | { op: 'consume' | 'peek' | 'hit' | 'refund'; id: 'a' | 'b'; cost: number }
+  | { op: 'advance'; ms: number }
+  | { op: 'reset'; id: 'a' | 'b' };
+
+const ruleArbitrary = fc.record({
+  algorithm: fc.constantFrom('fixed', 'sliding', 'log'),
+  limit: fc.integer({ min: 1, max: 8 }),
+  window: fc.constantFrom(100, 250, 1_000, 3_000),
+});
+
+const configArbitrary = fc.record({
+  rules: fc.uniqueArray(ruleArbitrary, {
+    minLength: 1,
+    maxLength: 3,
+    selector: (rule) => `${rule.algorithm}${rule.window}`,
+  }),
+  blockFor: fc.constantFrom(0, 0, 200, 1_500),
+});
+
+function stepsArbitrary(maxCost: number) {
+  const id = fc.constantFrom<'a' | 'b'>('a', 'b');
+  const cost = fc.integer({ min: 1, max: maxCost });
+  return fc.array(
+    fc.oneof(
+      { weight: 6, arbitrary: fc.record({ op: fc.constant('consume' as const), id, cost }) },
+      { weight: 1, arbitrary: fc.record({ op: fc.constant('peek' as const), id, cost }) },
+      { weight: 1, arbitrary: fc.record({ op: fc.constant('hit' as const), id, cost }) },
+      { weight: 1, arbitrary: fc.record({ op: fc.constant('refund' as const), id, cost }) },
+      { weight: 1, arbitrary: fc.record({ op: fc.constant('reset' as const), id }) },
+      {
+        weight: 4,
+        arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 2_000 }) }),
+      },
+    ),
+    { minLength: 1, maxLength: 40 },
+  );
+}
+
+function toRule(rule: { algorithm: string; limit: number; window: number }): LimitRule {
+  const options = { limit: rule.limit, window: rule.window };
+  return rule.algorithm === 'fixed'
+    ? fixedWindow(options)
+    : rule.algorithm === 'sliding'
+      ? slidingWindow(options)
+      : slidingLog(options);
+}
+
+/** Everything a caller can observe, minus who answered. */
+function observable(result: RateLimitResult) {
+  const { source: _source, ...rest } = result;
+  return rest;
+}
+
+async function apply(limiter: RateLimiter, step: Step, hasLog: boolean): Promise<unknown> {
+  switch (step.op) {
+    case 'consume':
+    case 'peek':
+      return observable(await limiter[step.op](step.id, { cost: step.cost }));
+    case 'hit':
+      return hasLog ? 'skipped' : observable(await limiter.hit(step.id, { cost: step.cost }));
+    case 'refund':
+      return limiter.refund(step.id, { cost: step.cost });
+    case 'reset':
+      return limiter.reset(step.id);
+    case 'advance':
+      return undefined;
+  }
+}
+
+describe.each<[Topology, number]>([
+  ['standalone', 150],
+  ['cluster', 40],
+])('memory and Redis backends decide identically (%s)', (topology, runs) => {
+  const redis = connect(topology);
+  const prefixes: string[] = [];
+  afterAll(async () => {
+    for (const prefix of prefixes) await deletePrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it(`on ${runs} random sequences of calls, costs and clock jumps`, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        configArbitrary.chain((config) =>
+          fc.tuple(fc.constant(config), stepsArbitrary(Math.min(...config.rules.map((rule) => rule.limit)))),
+        ),
+        async ([config, steps]) => {
+          const clock = testClock();
+          const limits = config.rules.map(toRule);
+          const hasLog = limits.some((rule) => rule.algorithm === 'sliding-log');
+          const common = { limits, blockFor: config.blockFor, clock: clock.now, localDenyCache: false as const };
+          const prefix = randomPrefix('diff');
+          prefixes.push(prefix);
+          const memory = new RateLimiter({ ...common, prefix });
+          const onRedis = new RateLimiter({ ...common, prefix, redis });
+          for (const step of steps) {
+            if (step.op === 'advance') clock.advance(step.ms);
+            const [fromMemory, fromRedis] = [await apply(memory, step, hasLog), await apply(onRedis, step, hasLog)];
+            expect(fromRedis).toEqual(fromMemory);
+          }
+        },
+      ),
+      { numRuns: runs },
+    );
+  });
+});

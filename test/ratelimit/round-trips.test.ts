@@ -1,0 +1,77 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { fixedWindow, RateLimiter, slidingLog, slidingWindow } from '../../src/index.js';
+import { countCommands } from '../harness/command-counter.js';
+import { connect, deletePrefix, randomPrefix, type Topology } from '../harness/context.js';
+
+describe.each<Topology>(['standalone', 'cluster'])('round trips on %s', (topology) => {
+  const redis = connect(topology);
+  const prefix = randomPrefix('rt');
+  afterAll(async () => {
+    await deletePrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it('a check is exactly one command, with one limit or three', async () => {
+    await redis.ping();
+    const one = new RateLimiter({ redis, prefix, limits: fixedWindow({ limit: 100, window: '1m' }) });
+    const three = new RateLimiter({
+      redis,
+      prefix: `${prefix}:3`,
+      limits: [
+        slidingWindow({ limit: 10, window: '1s' }),
+        fixedWindow({ limit: 1_000, window: '1d' }),
+        slidingLog({ limit: 50, window: '1m' }),
+      ],
+      blockFor: '1m',
+    });
+    await one.consume('warm');
+    await three.consume('warm');
+    expect(await countCommands(() => one.consume('u'))).toEqual({ count: 1, names: ['evalsha'] });
+    expect(await countCommands(() => three.consume('u'))).toEqual({ count: 1, names: ['evalsha'] });
+    expect((await countCommands(() => three.peek('u'))).count).toBe(1);
+    expect((await countCommands(() => three.refund('u'))).count).toBe(1);
+    expect(await countCommands(() => three.reset('u'))).toEqual({ count: 1, names: ['unlink'] });
+  });
+
+  it('a locally denied check costs no command at all', async () => {
+    const limiter = new RateLimiter({
+      redis,
+      prefix: `${prefix}:deny`,
+      limits: fixedWindow({ limit: 2, window: '1m' }),
+    });
+    await limiter.consume('u');
+    await limiter.consume('u');
+    expect((await countCommands(() => limiter.consume('u'))).count).toBe(1);
+    const flood = await countCommands(async () => {
+      for (let i = 0; i < 100; i++) expect((await limiter.consume('u')).reason).toBe('local-block');
+    });
+    expect(flood.count).toBe(0);
+    // A smaller cost than the one refused may fit: it goes to Redis.
+    const limiterWithRoom = new RateLimiter({
+      redis,
+      prefix: `${prefix}:cost`,
+      limits: fixedWindow({ limit: 5, window: '1m' }),
+    });
+    await limiterWithRoom.consume('u', { cost: 3 });
+    expect((await limiterWithRoom.consume('u', { cost: 3 })).allowed).toBe(false);
+    expect((await countCommands(() => limiterWithRoom.consume('u', { cost: 3 }))).count).toBe(0);
+    const smaller = await countCommands(async () =>
+      expect((await limiterWithRoom.consume('u', { cost: 2 })).allowed).toBe(true),
+    );
+    expect(smaller.count).toBe(1);
+  });
+
+  it('survives SCRIPT FLUSH: the next check re-sends the script (one extra command, once)', async () => {
+    const limiter = new RateLimiter({
+      redis,
+      prefix: `${prefix}:flush`,
+      limits: fixedWindow({ limit: 10, window: '1m' }),
+    });
+    await limiter.consume('u');
+    const masters = topology === 'cluster' ? (redis as import('ioredis').Cluster).nodes('master') : [redis];
+    await Promise.all(masters.map((node) => node.script('FLUSH')));
+    const after = await countCommands(async () => expect((await limiter.consume('u')).source).toBe('redis'));
+    expect(after.names).toEqual(['evalsha', 'evalsha']);
+    expect((await countCommands(() => limiter.consume('u'))).count).toBe(1);
+  });
+});

@@ -1,0 +1,46 @@
+import { afterAll } from 'vitest';
+import { RateLimiter, type RateLimiterOptions, type RedisLike } from '../../src/index.js';
+import { connect, deletePrefix, randomPrefix } from '../harness/context.js';
+
+/** Where a contract test runs: the in-memory backend, or Redis (standalone or Cluster). */
+export type Backend = 'memory' | 'standalone' | 'cluster';
+export const BACKENDS: Backend[] = ['memory', 'standalone', 'cluster'];
+
+/**
+ * A controlled clock. It starts at the next UTC midnight (so windows of up to a day start
+ * exactly at `start`) and only moves forward, staying ahead of real time: Redis expires keys by
+ * real time, and a clock behind it could see live state expire.
+ */
+export function testClock() {
+  const start = Math.ceil(Date.now() / 86_400_000) * 86_400_000;
+  let now = start;
+  return {
+    start,
+    now: () => now,
+    advance(ms: number) {
+      now += ms;
+    },
+    set(at: number) {
+      now = Math.max(now, at);
+    },
+  };
+}
+
+/** Builds limiters on one backend with a fresh prefix, and cleans up the keys afterwards. */
+export function limiterFactory(backend: Backend) {
+  const redis: RedisLike | undefined = backend === 'memory' ? undefined : connect(backend);
+  const prefixes: string[] = [];
+  afterAll(async () => {
+    if (!redis) return;
+    for (const prefix of prefixes) await deletePrefix(redis, prefix);
+    redis.disconnect();
+  });
+  return {
+    redis,
+    make(options: Omit<RateLimiterOptions, 'redis'>): RateLimiter {
+      const prefix = options.prefix ?? randomPrefix('rl');
+      prefixes.push(prefix);
+      return new RateLimiter({ localDenyCache: false, ...options, prefix, ...(redis && { redis }) });
+    },
+  };
+}
