@@ -1,0 +1,45 @@
+/**
+ * Rate limiting across instances: two "instances" (two limiters, two clients) share one Redis
+ * and one set of limits — 5 per second and 20 per minute per user, checked atomically.
+ *
+ *   npm run example:rate-limit                  # finds or starts a Redis by itself
+ */
+import { createClient, fixedWindow, RateLimiter, rateLimitHeaders, slidingWindow } from 'redscale';
+import { findOrStartRedis } from '../test/harness/find-redis.js';
+
+const found = await findOrStartRedis();
+const limits = [
+  slidingWindow({ limit: 5, window: '1s', name: 'burst' }),
+  fixedWindow({ limit: 20, window: '1m', name: 'minute' }),
+];
+const prefix = `example-${process.pid}`;
+
+// Two instances of a service behind a load balancer: each has its own client and limiter.
+const clients = [createClient(found.url), createClient(found.url)];
+const instances = clients.map(
+  (redis) => new RateLimiter({ redis, prefix, limits, blockFor: '2s', onRedisError: 'memory' }),
+);
+
+for (let request = 1; request <= 8; request++) {
+  const instance = instances[request % 2]!;
+  const result = await instance.consume('user:42');
+  const verdict = result.allowed
+    ? 'allowed'
+    : `refused: ${result.reason}${result.refusedBy ? ` by ${result.refusedBy}` : ''}`;
+  console.log(
+    `request ${request} via instance ${request % 2}: ${verdict}, ${result.remaining} left, ` +
+      `retry after ${result.retryAfter} ms (${result.source})`,
+  );
+  if (request === 6) console.log('   headers:', rateLimitHeaders(result, 'draft-7'));
+}
+
+// A heavier call costs more, and an unfair charge can be given back.
+const expensive = await instances[0]!.consume('user:7', { cost: 3 });
+console.log(`\nuser:7 cost 3: ${expensive.remaining} left`);
+await instances[0]!.refund('user:7', { cost: 3 });
+console.log(`after refund: ${(await instances[1]!.peek('user:7')).remaining} left (peek counts nothing)`);
+
+await instances[0]!.reset('user:42');
+await instances[0]!.reset('user:7');
+for (const client of clients) client.disconnect();
+await found.stop();
