@@ -36,6 +36,11 @@ export interface CreateClientOptions {
    * working in parallel; with Lua scripts that halves throughput (see the README).
    */
   autoPipelining?: boolean;
+  /**
+   * Receives connection errors (refused, reset, timed out) while the client reconnects on its
+   * own. Without it ioredis prints "Unhandled error event" for each one.
+   */
+  onError?: (error: Error) => void;
   /** Extra ioredis options, applied last (for Cluster: to every node connection). */
   redisOptions?: RedisOptions;
   /** Extra ioredis Cluster options, applied last. */
@@ -60,6 +65,9 @@ const optionsSchema = z.strictObject({
   maxRetriesPerRequest: z.number().int().min(0).default(1),
   maxReconnectDelay: durationSchema().default(2_000),
   autoPipelining: z.boolean().default(false),
+  onError: z
+    .custom<(error: Error) => void>((value) => typeof value === 'function', { message: 'a function' })
+    .optional(),
   redisOptions: z.record(z.string(), z.unknown()).optional(),
   clusterOptions: z.record(z.string(), z.unknown()).optional(),
 });
@@ -117,16 +125,19 @@ export function createClient(
       ...(tls && { tls: {} }),
       ...(options.redisOptions as RedisOptions | undefined),
     };
-    return new Cluster(
-      startup.map(({ host, port }) => ({ host, port })),
-      {
-        enableAutoPipelining: options.autoPipelining,
-        clusterRetryStrategy: retryStrategy,
-        slotsRefreshTimeout: options.connectTimeout,
-        scaleReads: 'master',
-        ...(options.clusterOptions as ClusterOptions | undefined),
-        redisOptions,
-      },
+    return listen(
+      new Cluster(
+        startup.map(({ host, port }) => ({ host, port })),
+        {
+          enableAutoPipelining: options.autoPipelining,
+          clusterRetryStrategy: retryStrategy,
+          slotsRefreshTimeout: options.connectTimeout,
+          scaleReads: 'master',
+          ...(options.clusterOptions as ClusterOptions | undefined),
+          redisOptions,
+        },
+      ),
+      options.onError,
     );
   }
 
@@ -135,7 +146,12 @@ export function createClient(
     retryStrategy,
     ...(options.redisOptions as RedisOptions | undefined),
   };
-  return options.url ? new Redis(options.url, redisOptions) : new Redis(redisOptions);
+  return listen(options.url ? new Redis(options.url, redisOptions) : new Redis(redisOptions), options.onError);
+}
+
+function listen<T extends Redis | Cluster>(client: T, onError: ((error: Error) => void) | undefined): T {
+  if (onError) client.on('error', onError);
+  return client;
 }
 
 interface ParsedNode {

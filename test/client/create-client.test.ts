@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createClient, InvalidOptionError, isCluster } from '../../src/index.js';
-import { randomPrefix } from '../harness/context.js';
+import { quiet, randomPrefix } from '../harness/context.js';
 import { RedisServer } from '../harness/index.js';
 
 const clients: Array<Redis | Cluster> = [];
@@ -57,10 +57,20 @@ describe('createClient', () => {
     await expect(cluster.set(`${randomPrefix('one')}:k`, '1', 'PX', 1_000)).resolves.toBe('OK');
   });
 
+  it('hands connection errors to onError instead of leaving them unhandled', async () => {
+    const errors: Error[] = [];
+    const redis = track(
+      createClient({ url: 'redis://127.0.0.1:1', connectTimeout: 200, onError: (error) => errors.push(error) }),
+    );
+    await expect(redis.ping()).rejects.toThrow();
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors[0]?.message).toMatch(/ECONNREFUSED/);
+  });
+
   it('fails a command within its timeout when Redis is down, and recovers after a restart', async () => {
     const server = await RedisServer.start();
     try {
-      const redis = track(createClient({ url: server.url, commandTimeout: 300 }));
+      const redis = track(createClient({ url: server.url, commandTimeout: 300, onError: quiet }));
       await redis.ping();
       await server.kill();
       const started = Date.now();
@@ -104,7 +114,12 @@ describe('createClient', () => {
       const redis = track(createClient({ url: server.url, redisOptions: { tls: { ca: readFileSync(cert) } } }));
       await expect(redis.ping()).resolves.toBe('PONG');
       const plain = track(
-        createClient({ url: server.url.replace('rediss', 'redis'), commandTimeout: 300, connectTimeout: 300 }),
+        createClient({
+          url: server.url.replace('rediss', 'redis'),
+          commandTimeout: 300,
+          connectTimeout: 300,
+          onError: quiet,
+        }),
       );
       await expect(plain.ping()).rejects.toThrow();
     } finally {
@@ -119,6 +134,7 @@ describe('createClient', () => {
     [{ nodes: [{ host: 'h', port: 0 }] }, 'nodes[0].port', 'at least 1'],
     [{ maxRetriesPerRequest: -1 }, 'maxRetriesPerRequest', 'at least 0'],
     [{ comandTimeout: 5 }, 'comandTimeout', 'commandTimeout'],
+    [{ onError: 'log' }, 'onError', 'a function'],
   ])('rejects %j naming the option', (options, option, expected) => {
     let error: unknown;
     try {

@@ -11,6 +11,9 @@ export function randomPrefix(label = 't'): string {
   return `rs-test:${label}:${randomBytes(6).toString('hex')}`;
 }
 
+/** Connection errors are expected in tests that kill servers; they are asserted where they matter. */
+export const quiet = (): void => {};
+
 /** A client for the shared standalone Redis or the shared Cluster, with redscale's defaults. */
 export function connect(topology: Topology = 'standalone', options: CreateClientOptions = {}): RedisLike {
   return topology === 'cluster'

@@ -8,7 +8,7 @@ import {
   parseInfo,
   RedisHealth,
 } from '../../src/index.js';
-import { connect, countKeys, deletePrefix, randomPrefix } from '../harness/context.js';
+import { connect, countKeys, deletePrefix, quiet, randomPrefix } from '../harness/context.js';
 import { RedisServer, startCluster, waitUntil } from '../harness/index.js';
 
 let unhandled: unknown[] = [];
@@ -93,6 +93,7 @@ describe('RedisHealth when things go wrong (own servers)', () => {
     const own = await server();
     // ioredis' defaults: 20 retries per request, no command timeout — the seeds' ~10 s hang.
     const redis = new Redis(own.url);
+    redis.on('error', quiet);
     clients.push(redis);
     const health = new RedisHealth({ redis, timeout: 300 });
     expect((await health.check()).status).toBe('up');
@@ -116,7 +117,7 @@ describe('RedisHealth when things go wrong (own servers)', () => {
 
   it('reports degraded when memory nears the maxmemory the test set', async () => {
     const own = await server();
-    const redis = createClient(own.url);
+    const redis = createClient({ url: own.url, onError: quiet });
     clients.push(redis);
     const health = new RedisHealth({ redis });
     await health.check();
@@ -132,7 +133,7 @@ describe('RedisHealth when things go wrong (own servers)', () => {
 
   it('reports down when the node refuses writes (OOM under noeviction)', async () => {
     const own = await server(['--maxmemory-policy', 'noeviction']);
-    const redis = createClient(own.url);
+    const redis = createClient({ url: own.url, onError: quiet });
     clients.push(redis);
     await redis.config('SET', 'maxmemory', '1');
     const report = await new RedisHealth({ redis }).check();
@@ -143,7 +144,7 @@ describe('RedisHealth when things go wrong (own servers)', () => {
 
   it('warns about allkeys-* eviction and counts evictions since the last check', async () => {
     const own = await server(['--maxmemory-policy', 'allkeys-lru']);
-    const redis = createClient(own.url);
+    const redis = createClient({ url: own.url, onError: quiet });
     clients.push(redis);
     const health = new RedisHealth({ redis, memoryThreshold: 1 });
     const first = await health.check();
@@ -161,7 +162,7 @@ describe('RedisHealth when things go wrong (own servers)', () => {
   it('reports a replica and its master link', async () => {
     const primary = await server(['--repl-diskless-sync-delay', '0']);
     const replica = await server(['--replicaof', '127.0.0.1', String(primary.port)]);
-    const redis = createClient(replica.url);
+    const redis = createClient({ url: replica.url, onError: quiet });
     clients.push(redis);
     const health = new RedisHealth({ redis, writeProbe: false });
     await waitUntil('replica link up', async () => (await health.check()).nodes[0]?.replication?.linkStatus === 'up');
@@ -211,7 +212,7 @@ describe('RedisHealth on a Cluster', () => {
 
   it('shows the failed node, then down, after a master is killed', async () => {
     const cluster = await startCluster({ nodeTimeout: 500 });
-    const redis = createClient({ nodes: cluster.nodes });
+    const redis = createClient({ nodes: cluster.nodes, onError: quiet });
     try {
       await redis.ping();
       const health = new RedisHealth({ redis, timeout: 300 });

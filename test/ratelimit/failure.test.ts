@@ -9,7 +9,7 @@ import {
   type RedscaleError,
 } from '../../src/index.js';
 import { countCommands } from '../harness/command-counter.js';
-import { randomPrefix } from '../harness/context.js';
+import { quiet, randomPrefix } from '../harness/context.js';
 import { RedisServer, waitUntil } from '../harness/index.js';
 
 let unhandled: unknown[] = [];
@@ -38,7 +38,7 @@ describe('RateLimiter when Redis is killed under load', () => {
     const server = await RedisServer.start();
     servers.push(server);
     // The user's own client with ioredis-like patience: the limiter's timeout must still hold.
-    const redis = createClient({ url: server.url, commandTimeout: 10_000, maxRetriesPerRequest: 20 });
+    const redis = createClient({ url: server.url, commandTimeout: 10_000, maxRetriesPerRequest: 20, onError: quiet });
     const errors: RedscaleError[] = [];
     const limiter = new RateLimiter({
       redis,
@@ -100,7 +100,7 @@ describe('RateLimiter when Redis is killed under load', () => {
   it('memory fallback enforces the limits in-process, and is forgotten once Redis is back', async () => {
     const server = await RedisServer.start();
     servers.push(server);
-    const redis = createClient({ url: server.url });
+    const redis = createClient({ url: server.url, onError: quiet });
     const limiter = new RateLimiter({
       redis,
       prefix: randomPrefix('mem'),
@@ -133,7 +133,7 @@ describe('RateLimiter when Redis is killed under load', () => {
   it('refund and reset reject with a typed error when Redis is down, never hang', async () => {
     const server = await RedisServer.start();
     servers.push(server);
-    const redis = createClient({ url: server.url });
+    const redis = createClient({ url: server.url, onError: quiet });
     const limiter = new RateLimiter({
       redis,
       prefix: randomPrefix('down'),
