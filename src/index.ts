@@ -6,6 +6,7 @@
 export * from './client/index.js';
 export { type Duration, formatDuration, parseDuration } from './common/duration.js';
 export {
+  AbortedError,
   InvalidOptionError,
   RedisCommandError,
   RedisTimeoutError,
@@ -14,5 +15,6 @@ export {
   type RedscaleErrorOptions,
 } from './common/errors.js';
 export * from './health/index.js';
+export * from './lock/index.js';
 export * from './ratelimit/index.js';
 export { VERSION } from './scripts/registry.js';

@@ -106,3 +106,10 @@ export function describeValue(value: unknown): string {
     return 'an object';
   }
 }
+
+/** An operation was cancelled through its AbortSignal. `cause` is the signal's reason. */
+export class AbortedError extends RedscaleError {
+  constructor(operation: string, reason: unknown, context: Record<string, unknown> = {}) {
+    super('ERR_ABORTED', `redscale: ${operation} was aborted`, { cause: reason, context: { operation, ...context } });
+  }
+}

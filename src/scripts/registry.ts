@@ -1,5 +1,8 @@
 import type { RedisLike } from '../client/types.js';
 import healthProbe from './lua/health-probe.lua';
+import lockAcquire from './lua/lock-acquire.lua';
+import lockExtend from './lua/lock-extend.lua';
+import lockRelease from './lua/lock-release.lua';
 import ratelimit from './lua/ratelimit.lua';
 import ratelimitRefund from './lua/ratelimit-refund.lua';
 
@@ -11,6 +14,9 @@ export const VERSION: string = typeof __REDSCALE_VERSION__ === 'string' ? __REDS
 /** Every Lua script redscale runs. Keys are the script names used by {@link runScript}. */
 export const SCRIPTS = {
   healthProbe,
+  lockAcquire,
+  lockExtend,
+  lockRelease,
   ratelimit,
   ratelimitRefund,
 } as const satisfies Record<string, string>;

@@ -1,0 +1,52 @@
+import { formatDuration } from '../common/duration.js';
+import { RedscaleError } from '../common/errors.js';
+
+/** The lock could not be acquired before `wait` ran out: someone else held it all along. */
+export class LockTimeoutError extends RedscaleError {
+  readonly resource: string;
+  /** How long the caller waited, in ms. */
+  readonly waitedMs: number;
+  /** How many times the lock was tried. */
+  readonly attempts: number;
+
+  constructor(resource: string, waitedMs: number, attempts: number) {
+    super(
+      'ERR_LOCK_TIMEOUT',
+      `redscale: lock "${resource}" is held by someone else; gave up after waiting ${formatDuration(Math.round(waitedMs))} (${attempts} attempt${attempts === 1 ? '' : 's'})`,
+      { context: { resource, waitedMs: Math.round(waitedMs), attempts } },
+    );
+    this.resource = resource;
+    this.waitedMs = Math.round(waitedMs);
+    this.attempts = attempts;
+  }
+}
+
+/** Why a held lock stopped being held. */
+export type LockLossReason =
+  /** Its ttl ran out without an extension (or before one could reach Redis). */
+  | 'expired'
+  /** Redis no longer has this holder's token: it expired there, or was evicted or taken over. */
+  | 'not-held';
+
+/**
+ * A lock this process held is no longer held. Work done after this may overlap with another
+ * holder's: stop, and let the protected resource reject stale writes by their fencing token.
+ * `cause` is the Redis error when Redis could not be reached to extend the lock.
+ */
+export class LockLostError extends RedscaleError {
+  readonly resource: string;
+  readonly reason: LockLossReason;
+
+  constructor(resource: string, reason: LockLossReason, cause?: unknown) {
+    const why =
+      reason === 'expired'
+        ? 'its ttl ran out before it could be extended'
+        : 'Redis no longer holds this token (it expired, was evicted, or another holder took the lock)';
+    super('ERR_LOCK_LOST', `redscale: lock "${resource}" was lost: ${why}`, {
+      cause,
+      context: { resource, reason },
+    });
+    this.resource = resource;
+    this.reason = reason;
+  }
+}
