@@ -21,9 +21,10 @@ import { type Row, toMarkdown, withRatios } from './lib/report.js';
 import type { Scenario } from './lib/types.js';
 import { ceiling } from './scenarios/ceiling.js';
 import { health } from './scenarios/health.js';
+import { lockScenario } from './scenarios/lock.js';
 import { limiterCheck, limiterFlood } from './scenarios/ratelimit.js';
 
-const SCENARIOS: Scenario[] = [ceiling, limiterCheck, limiterFlood, health];
+const SCENARIOS: Scenario[] = [ceiling, limiterCheck, limiterFlood, lockScenario, health];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
