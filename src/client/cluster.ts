@@ -21,6 +21,18 @@ export function keySlot(key: string): number {
   return calculateSlot(key);
 }
 
+/**
+ * Splits keys into groups one multi-key command can take: by hash slot on a Cluster (so nothing
+ * spans slots, CROSSSLOT), all together on a standalone Redis.
+ */
+export function multiKeyGroups(redis: RedisLike, keys: Iterable<string>): string[][] {
+  if (!isCluster(redis)) {
+    const all = [...keys];
+    return all.length ? [all] : [];
+  }
+  return groupBySlot(keys);
+}
+
 /** Groups keys by hash slot, so a multi-key command never spans slots (CROSSSLOT) on Cluster. */
 export function groupBySlot(keys: Iterable<string>): string[][] {
   const groups = new Map<number, string[]>();
