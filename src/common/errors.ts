@@ -16,7 +16,9 @@ export type RedscaleErrorCode =
   /** A lock that was held is no longer held (expired, or taken over). */
   | 'ERR_LOCK_LOST'
   /** The operation was aborted through an AbortSignal. */
-  | 'ERR_ABORTED';
+  | 'ERR_ABORTED'
+  /** A cache loader failed, and the cache remembered the failure (`errorTtl`). */
+  | 'ERR_LOADER_FAILED';
 
 /** Options shared by every redscale error. */
 export interface RedscaleErrorOptions {

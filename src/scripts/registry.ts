@@ -1,4 +1,6 @@
 import type { RedisLike } from '../client/types.js';
+import cacheInvalidateTags from './lua/cache-invalidate-tags.lua';
+import cacheTags from './lua/cache-tags.lua';
 import healthProbe from './lua/health-probe.lua';
 import lockAcquire from './lua/lock-acquire.lua';
 import lockExtend from './lua/lock-extend.lua';
@@ -13,6 +15,8 @@ export const VERSION: string = typeof __REDSCALE_VERSION__ === 'string' ? __REDS
 
 /** Every Lua script redscale runs. Keys are the script names used by {@link runScript}. */
 export const SCRIPTS = {
+  cacheInvalidateTags,
+  cacheTags,
   healthProbe,
   lockAcquire,
   lockExtend,
