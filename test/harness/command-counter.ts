@@ -12,14 +12,16 @@ export interface CommandLog {
  * `Redis.prototype.sendCommand`. Auto-pipelined commands are counted one by one; a script's
  * NOSCRIPT retry counts as a second command. Tests in a file run one at a time, so only the
  * test's own commands are in the window — connect clients before it opens. ioredis' own
- * periodic Cluster slot refreshes (`CLUSTER SLOTS`) are housekeeping, not the operation under
- * test, and are left out.
+ * connection housekeeping (the `INFO` ready check of a client connecting in the background,
+ * Cluster slot refreshes, handshakes) is not the operation under test and is left out.
  */
+const HOUSEKEEPING = new Set(['info', 'cluster', 'hello', 'auth', 'select', 'client', 'readonly']);
+
 export async function countCommands(run: () => Promise<unknown>): Promise<CommandLog> {
   const original = Redis.prototype.sendCommand;
   const names: string[] = [];
   Redis.prototype.sendCommand = function (this: Redis, command, ...rest) {
-    if (command.name !== 'cluster') names.push(command.name);
+    if (!HOUSEKEEPING.has(command.name)) names.push(command.name);
     return original.call(this, command, ...rest);
   } as typeof original;
   try {
