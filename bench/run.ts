@@ -18,13 +18,23 @@ import { findOrStartRedis } from '../test/harness/find-redis.js';
 import { countSentCommands } from './lib/commands.js';
 import { type Measurement, measure } from './lib/measure.js';
 import { type Row, toMarkdown, withRatios } from './lib/report.js';
-import type { Scenario } from './lib/types.js';
+import type { CountingScenario, Scenario } from './lib/types.js';
+import { cacheL1Hit, cacheL2Hit, cacheStampede } from './scenarios/cache.js';
 import { ceiling } from './scenarios/ceiling.js';
 import { health } from './scenarios/health.js';
 import { lockScenario } from './scenarios/lock.js';
 import { limiterCheck, limiterFlood } from './scenarios/ratelimit.js';
 
-const SCENARIOS: Scenario[] = [ceiling, limiterCheck, limiterFlood, lockScenario, health];
+const SCENARIOS: Array<Scenario | CountingScenario> = [
+  ceiling,
+  limiterCheck,
+  limiterFlood,
+  cacheL2Hit,
+  cacheL1Hit,
+  cacheStampede,
+  lockScenario,
+  health,
+];
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -53,19 +63,63 @@ const prefix = `redscale-bench:${process.pid}`;
 console.error(`Redis ${found.url} (${found.source}); ${rounds} rounds × ${durationMs} ms, concurrency ${concurrency}`);
 
 const rows: Row[] = [];
+const counts: Array<{
+  scenario: string;
+  contender: string;
+  kind: string;
+  metric: string;
+  value: number;
+  ideal: number;
+}> = [];
 try {
   for (const scenario of selected) {
+    if ('metric' in scenario) {
+      for (const contender of scenario.contenders({
+        redisUrl: found.url,
+        redis,
+        prefix: `${prefix}:${scenario.name}`,
+      })) {
+        const value = await contender.run();
+        counts.push({
+          scenario: scenario.name,
+          contender: contender.name,
+          kind: contender.kind,
+          metric: scenario.metric,
+          value,
+          ideal: scenario.ideal,
+        });
+        console.error(`  ${scenario.name} / ${contender.name}: ${value} ${scenario.metric}`);
+      }
+      continue;
+    }
     const load = { concurrency, durationMs, ...scenario.load };
-    for (const contender of scenario.contenders({ redisUrl: found.url, redis, prefix: `${prefix}:${scenario.name}` })) {
-      const operation = await contender.setup();
-      try {
+    const contenders = scenario.contenders({ redisUrl: found.url, redis, prefix: `${prefix}:${scenario.name}` });
+    const prepared: Array<{
+      contender: (typeof contenders)[number];
+      operation: () => Promise<unknown>;
+      commandsPerOp: number;
+      results: Measurement[];
+    }> = [];
+    try {
+      for (const contender of contenders) {
+        const operation = await contender.setup();
         // Commands sent per operation, counted on the server over sequential calls.
         const sent = await countSentCommands(admin, async () => {
           for (let i = 0; i < calibration; i++) await operation();
         });
-        const commandsPerOp = Math.round((sent / calibration) * 100) / 100;
-        const results: Measurement[] = [];
-        for (let round = 0; round < rounds; round++) results.push(await measure(operation, load));
+        prepared.push({
+          contender,
+          operation,
+          commandsPerOp: Math.round((sent / calibration) * 100) / 100,
+          results: [],
+        });
+      }
+      // Round-robin: every contender runs once per round, so drift on a shared machine (other
+      // load, Redis memory growing, thermal) spreads over all of them instead of favouring one.
+      for (let round = 0; round < rounds; round++) {
+        for (const entry of prepared) entry.results.push(await measure(entry.operation, load));
+      }
+      for (const { contender, commandsPerOp, results } of prepared) {
         const median = [...results].sort((a, b) => a.opsPerSec - b.opsPerSec)[
           Math.floor(results.length / 2)
         ] as Measurement;
@@ -80,9 +134,9 @@ try {
           vsBestPeer: null,
         });
         console.error(`  ${scenario.name} / ${contender.name}: ${median.opsPerSec.toLocaleString('en-US')} ops/s`);
-      } finally {
-        await contender.teardown?.();
       }
+    } finally {
+      for (const contender of contenders) await contender.teardown?.();
     }
   }
 } finally {
@@ -100,7 +154,24 @@ const header = [
   '',
   `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Redis from ${found.source}; median of ${rounds} rounds of ${durationMs} ms at concurrency ${concurrency} (unless a scenario says otherwise). Ratios compare contenders within this run.`,
 ].join('\n');
-const markdown = toMarkdown(final, Object.fromEntries(selected.map((s) => [s.name, s.description])), header);
+const descriptions = Object.fromEntries(selected.map((s) => [s.name, s.description]));
+const countTables = [...new Set(counts.map((count) => count.scenario))].map((name) => {
+  const lines = [
+    `### ${name}`,
+    '',
+    descriptions[name] ?? '',
+    '',
+    '| contender | kind | result | × ideal |',
+    '|---|---|---:|---:|',
+  ];
+  for (const count of counts.filter((candidate) => candidate.scenario === name)) {
+    lines.push(
+      `| ${count.contender} | ${count.kind} | ${count.value} ${count.metric} | ${Math.round((count.value / count.ideal) * 100) / 100} |`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+});
+const markdown = [toMarkdown(final, descriptions, header), ...countTables].join('\n');
 const dir = join(import.meta.dirname, 'results');
 mkdirSync(dir, { recursive: true });
 writeFileSync(

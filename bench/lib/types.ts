@@ -32,3 +32,21 @@ export interface Scenario {
   /** Load shape this scenario needs instead of the run's defaults (e.g. concurrency 1). */
   load?: Partial<LoadOptions>;
 }
+
+/** A contender in a counting scenario: one run, one number (e.g. loader calls in a stampede). */
+export interface CountingContender {
+  name: string;
+  kind: ContenderKind;
+  run(): Promise<number>;
+}
+
+/** A question answered by a count rather than a rate. */
+export interface CountingScenario {
+  name: string;
+  description: string;
+  /** What the number counts, e.g. `'loader calls'`. */
+  metric: string;
+  /** The best possible count, for the ratio column. */
+  ideal: number;
+  contenders(context: BenchContext): CountingContender[];
+}
