@@ -1,4 +1,5 @@
 export { type RateLimitHeaderMode, type RateLimitHeaderOptions, rateLimitHeaders } from './headers.js';
+export { ipKey } from './ip.js';
 export {
   type ConsumeOptions,
   RateLimiter,
