@@ -4,7 +4,10 @@ import { defineConfig } from 'tsup';
 const { version } = JSON.parse(readFileSync('./package.json', 'utf8')) as { version: string };
 
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    express: 'src/adapters/express/index.ts',
+  },
   format: ['esm', 'cjs'],
   target: 'node20',
   platform: 'node',

@@ -2,7 +2,7 @@
  * Checks the package as users get it, not as it sits in the repository:
  *   1. `npm pack` the built package,
  *   2. publint and @arethetypeswrong/cli on that tarball,
- *   3. install the tarball (with ioredis) into a throwaway folder and both `import` and `require`
+ *   3. install the tarball (with its peers) into a throwaway folder and both `import` and `require`
  *      every entry point, then run a real health check through each — which also proves the Lua
  *      scripts were bundled into the build.
  *
@@ -19,6 +19,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   version: string;
   exports: Record<string, unknown>;
   devDependencies: Record<string, string>;
+  peerDependencies: Record<string, string>;
 };
 const subpaths = Object.keys(pkg.exports).filter((path) => path !== './package.json');
 
@@ -46,11 +47,11 @@ try {
   const app = join(work, 'app');
   sh('mkdir', ['-p', app]);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'smoke', private: true }));
-  sh(
-    'npm',
-    ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `ioredis@${pkg.devDependencies.ioredis}`],
-    app,
+  // Every peer (ioredis and each adapter's framework) at the version this repository tests with.
+  const peers = Object.keys(pkg.peerDependencies).map(
+    (name) => `${name}@${pkg.devDependencies[name] ?? pkg.peerDependencies[name]}`,
   );
+  sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--legacy-peer-deps', tarball, ...peers], app);
 
   for (const subpath of subpaths) {
     const specifier = join('redscale', subpath);
