@@ -223,7 +223,7 @@ describe('two Express apps sharing one Redis', () => {
       ),
     );
     const statuses: number[] = [];
-    for (let i = 0; i < 8; i++) statuses.push((await request(i % 2 ? a : b).get('/')).status);
+    for (let i = 0; i < 8; i++) statuses.push((await request(i % 2 ? a! : b!).get('/')).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
     await deletePrefix(clients[0]!, made);
     for (const client of clients) client.disconnect();
