@@ -7,6 +7,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     express: 'src/adapters/express/index.ts',
+    fastify: 'src/adapters/fastify/index.ts',
   },
   format: ['esm', 'cjs'],
   target: 'node20',

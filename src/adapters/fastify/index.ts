@@ -1,0 +1,8 @@
+/**
+ * redscale for Fastify: a plugin with route-level rate limits and the core primitives, a store
+ * for @fastify/rate-limit, and health routes.
+ *
+ * @packageDocumentation
+ */
+export { type RedscaleDecoration, type RedscalePluginOptions, type RouteRateLimit, redscale } from './plugin.js';
+export { type FastifyRateLimitStore, type FastifyStoreOptions, redscaleStore } from './store.js';

@@ -1,0 +1,162 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { Cache } from '../../cache/cache.js';
+import type { CacheOptions } from '../../cache/options.js';
+import { type CreateClientOptions, createClient } from '../../client/create-client.js';
+import type { RedisLike } from '../../client/types.js';
+import { InvalidOptionError } from '../../common/errors.js';
+import { RedisHealth, type RedisHealthOptions } from '../../health/redis-health.js';
+import { Lock, type LockOptions } from '../../lock/lock.js';
+import { type RateLimitHeaderMode, rateLimitHeaders } from '../../ratelimit/headers.js';
+import { ipKey } from '../../ratelimit/ip.js';
+import { RateLimiter, type RateLimiterOptions } from '../../ratelimit/limiter.js';
+import type { LimitRule } from '../../ratelimit/rules.js';
+
+/** Route-level rate limiting: `app.get('/x', { config: { redscale: { limits } } }, handler)`. */
+export interface RouteRateLimit {
+  limits: LimitRule | LimitRule[];
+  /** Who is limited. Default: the client IP, IPv6 grouped by /56. */
+  key?: (request: FastifyRequest) => string | Promise<string>;
+  /** Units a request costs. Default 1. */
+  cost?: number | ((request: FastifyRequest) => number | Promise<number>);
+  blockFor?: RateLimiterOptions['blockFor'];
+}
+
+/** Options for the redscale Fastify plugin. */
+export interface RedscalePluginOptions {
+  /** Your client; or give `url` and the plugin creates one (and closes it with the app). */
+  redis?: RedisLike;
+  url?: string | CreateClientOptions;
+  /** Namespace for every primitive's keys. Default `'redscale'`. */
+  prefix?: string;
+  /** Rate-limit defaults for routes with `config.redscale`. */
+  rateLimit?: Pick<RateLimiterOptions, 'onRedisError' | 'timeout' | 'localDenyCache'> & {
+    /** Which headers to send (`false`: none; `retry-after` is sent on 429 regardless). Default `'draft-7'`. */
+    headers?: RateLimitHeaderMode | false;
+  };
+  /** Options for `app.redscale.cache`; `false` for no cache. */
+  cache?: Omit<CacheOptions, 'redis'> | false;
+  /** Options for `app.redscale.lock`. */
+  lock?: Omit<LockOptions, 'redis'>;
+  /** Options for `app.redscale.health`, and `routes` to serve `<prefix>/live` and `<prefix>/ready`. */
+  health?: Omit<RedisHealthOptions, 'redis'> & { routes?: { prefix?: string } | false };
+}
+
+/** What the plugin decorates the instance with. */
+export interface RedscaleDecoration {
+  redis: RedisLike;
+  cache: Cache | undefined;
+  lock: Lock;
+  health: RedisHealth;
+  /** Builds a limiter in the plugin's namespace (what route limits use). */
+  limiter(options: Omit<RateLimiterOptions, 'redis'>): RateLimiter;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    redscale: RedscaleDecoration;
+  }
+  interface FastifyContextConfig {
+    /** redscale's route-level rate limit. */
+    redscale?: RouteRateLimit;
+  }
+}
+
+async function redscalePlugin(app: FastifyInstance, options: RedscalePluginOptions): Promise<void> {
+  if (!options.redis && !options.url) {
+    throw new InvalidOptionError(
+      'redis',
+      undefined,
+      'an ioredis client (redis) or a url to create one',
+      'the redscale Fastify plugin',
+    );
+  }
+  const redis = options.redis ?? createClient(options.url);
+  const prefix = options.prefix ?? 'redscale';
+  const limitDefaults = options.rateLimit ?? {};
+  const headers = limitDefaults.headers ?? 'draft-7';
+  const cache = options.cache === false ? undefined : new Cache({ ...options.cache, redis, prefix });
+  const { routes: healthRoutes = false, ...healthOptions } = options.health ?? {};
+  const health = new RedisHealth({ ...healthOptions, redis, prefix });
+  const decoration: RedscaleDecoration = {
+    redis,
+    cache,
+    lock: new Lock({ ...options.lock, redis, prefix }),
+    health,
+    limiter: (limiterOptions) =>
+      new RateLimiter({
+        ...(limitDefaults.onRedisError && { onRedisError: limitDefaults.onRedisError }),
+        ...(limitDefaults.timeout !== undefined && { timeout: limitDefaults.timeout }),
+        ...(limitDefaults.localDenyCache !== undefined && { localDenyCache: limitDefaults.localDenyCache }),
+        ...limiterOptions,
+        redis,
+      }),
+  };
+  app.decorate('redscale', decoration);
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const config = (route.config as { redscale?: RouteRateLimit } | undefined)?.redscale;
+    if (!config) return;
+    const methods = Array.isArray(route.method) ? route.method.join(',') : route.method;
+    const limiter = decoration.limiter({
+      prefix: `${prefix}:route:${methods}:${route.url}`,
+      limits: config.limits,
+      ...(config.blockFor !== undefined && { blockFor: config.blockFor }),
+    });
+    const keyOf = config.key ?? ((request: FastifyRequest) => ipKey(request.ip));
+    const cost = config.cost ?? 1;
+    const check = async (request: FastifyRequest, reply: FastifyReply) => {
+      const units = typeof cost === 'function' ? await cost(request) : cost;
+      const result = await limiter.consume(await keyOf(request), { cost: units });
+      if (headers) reply.headers(rateLimitHeaders(result, headers, { legacyReset: 'delta-seconds' }));
+      if (result.allowed) return;
+      const retryAfter = Math.max(1, Math.ceil(result.retryAfter / 1_000));
+      const status = result.reason === 'redis-error' ? 503 : 429;
+      return reply
+        .code(status)
+        .header('retry-after', String(retryAfter))
+        .send({
+          statusCode: status,
+          error: status === 503 ? 'Service Unavailable' : 'Too Many Requests',
+          message: status === 503 ? 'Rate limiting is unavailable.' : `Rate limit exceeded, retry in ${retryAfter} s.`,
+          retryAfter,
+        });
+    };
+    const existing = route.onRequest ? (Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]) : [];
+    route.onRequest = [check, ...existing] as RouteOptions['onRequest'];
+  });
+
+  if (healthRoutes) {
+    const base = healthRoutes.prefix ?? '/health';
+    app.get(`${base}/live`, async (_request, reply) => {
+      const { statusCode, body } = health.liveness();
+      return reply.code(statusCode).send(body);
+    });
+    app.get(`${base}/ready`, async (_request, reply) => {
+      const { statusCode, body } = await health.readiness();
+      return reply.code(statusCode).send(body);
+    });
+  }
+
+  app.addHook('onClose', async () => {
+    await cache?.close();
+    if (options.redis) return;
+    // Close the client we created, and only return once its connection has really ended.
+    const ended = new Promise((resolve) => redis.once('end', resolve));
+    await redis.quit().catch(() => redis.disconnect());
+    await ended;
+  });
+}
+
+/**
+ * The redscale Fastify plugin: decorates the instance with `app.redscale` (`redis`, `cache`,
+ * `lock`, `health`, `limiter()`), rate-limits routes that set `config.redscale`, optionally
+ * serves `/health/live` and `/health/ready`, and on close quits a client it created (never yours).
+ *
+ * @example
+ * ```ts
+ * await app.register(redscale, { redis, health: { routes: { prefix: '/health' } } })
+ * app.get('/search', { config: { redscale: { limits: slidingWindow({ limit: 10, window: '1s' }) } } }, handler)
+ * ```
+ */
+export const redscale = fp(redscalePlugin, { fastify: '5.x', name: 'redscale' });
