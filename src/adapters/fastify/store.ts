@@ -16,8 +16,14 @@ export interface FastifyStoreOptions {
 
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
 
+/**
+ * What @fastify/rate-limit passes to `child()`: at run time its merged route params, with
+ * `routeInfo`; its types declare Fastify's RouteOptions (`method`, `url`). Both are accepted.
+ */
 interface RouteOptions {
-  routeInfo: { method: string; url: string };
+  routeInfo?: { method: string; url: string };
+  method?: unknown;
+  url?: unknown;
 }
 
 /** The store @fastify/rate-limit constructs with `new Store(options)`. */
@@ -64,7 +70,8 @@ export function redscaleStore(
     }
 
     child(routeOptions: RouteOptions): FastifyRateLimitStore {
-      const { method, url } = routeOptions.routeInfo;
+      const method = routeOptions.routeInfo?.method ?? String(routeOptions.method);
+      const url = routeOptions.routeInfo?.url ?? String(routeOptions.url);
       return new RedscaleFastifyStore(undefined, `${this.#prefix}:${method}${url}`);
     }
 
