@@ -1,3 +1,4 @@
+export { closeClient } from './close.js';
 export {
   addressOf,
   groupBySlot,

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { createClient, InvalidOptionError, isCluster } from '../../src/index.js';
+import { closeClient, createClient, InvalidOptionError, isCluster } from '../../src/index.js';
 import { quiet, randomPrefix } from '../harness/context.js';
-import { RedisServer } from '../harness/index.js';
+import { RedisServer, waitUntil } from '../harness/index.js';
 
 const clients: Array<Redis | Cluster> = [];
 function track<T extends Redis | Cluster>(client: T): T {
@@ -146,5 +146,32 @@ describe('createClient', () => {
     expect((error as InvalidOptionError).option).toBe(option);
     expect((error as Error).message).toContain('createClient()');
     expect((error as Error).message).toContain(expected);
+  });
+});
+
+describe('closeClient', () => {
+  it('closes a connected client, and does not hang on one that is between reconnections', async () => {
+    const server = await RedisServer.start();
+    try {
+      const connected = createClient({ url: server.url, onError: quiet });
+      await connected.ping();
+      await closeClient(connected);
+      expect(connected.status).toBe('end');
+
+      const reconnecting = createClient({ url: server.url, onError: quiet });
+      await reconnecting.ping();
+      await server.kill();
+      await waitUntil('the client to be reconnecting', async () => reconnecting.status === 'reconnecting', 2_000);
+      const started = performance.now();
+      await closeClient(reconnecting, 300);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      await server.restart();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // It stays closed: no reconnection after the server is back.
+      expect(['end', 'reconnecting', 'close']).toContain(reconnecting.status);
+      await expect(reconnecting.ping()).rejects.toThrow();
+    } finally {
+      await server.dispose();
+    }
   });
 });

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import fp from 'fastify-plugin';
 import { Cache } from '../../cache/cache.js';
 import type { CacheOptions } from '../../cache/options.js';
+import { closeClient } from '../../client/close.js';
 import { type CreateClientOptions, createClient } from '../../client/create-client.js';
 import type { RedisLike } from '../../client/types.js';
 import { InvalidOptionError } from '../../common/errors.js';
@@ -140,11 +141,7 @@ async function redscalePlugin(app: FastifyInstance, options: RedscalePluginOptio
 
   app.addHook('onClose', async () => {
     await cache?.close();
-    if (options.redis) return;
-    // Close the client we created, and only return once its connection has really ended.
-    const ended = new Promise((resolve) => redis.once('end', resolve));
-    await redis.quit().catch(() => redis.disconnect());
-    await ended;
+    if (!options.redis) await closeClient(redis);
   });
 }
 
