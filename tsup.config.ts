@@ -6,6 +6,7 @@ const { version } = JSON.parse(readFileSync('./package.json', 'utf8')) as { vers
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    nestjs: 'src/adapters/nestjs/index.ts',
     express: 'src/adapters/express/index.ts',
     fastify: 'src/adapters/fastify/index.ts',
   },

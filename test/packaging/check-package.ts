@@ -47,8 +47,9 @@ try {
   const app = join(work, 'app');
   sh('mkdir', ['-p', app]);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'smoke', private: true }));
-  // Every peer (ioredis and each adapter's framework) at the version this repository tests with.
-  const peers = Object.keys(pkg.peerDependencies).map(
+  // Every peer (ioredis and each adapter's framework) at the version this repository tests with,
+  // plus what Nest itself requires beside @nestjs/common.
+  const peers = [...Object.keys(pkg.peerDependencies), 'reflect-metadata', 'rxjs'].map(
     (name) => `${name}@${pkg.devDependencies[name] ?? pkg.peerDependencies[name]}`,
   );
   sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--legacy-peer-deps', tarball, ...peers], app);
