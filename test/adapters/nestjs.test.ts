@@ -9,6 +9,7 @@ import request from 'supertest';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisHealthIndicator, RedscaleModule, RedscaleThrottlerStorage } from '../../src/adapters/nestjs/index.js';
 import { Cache, type RedisLike } from '../../src/index.js';
+import { countCommands } from '../harness/command-counter.js';
 import { connect, deletePrefix, quiet, randomPrefix, type Topology } from '../harness/context.js';
 import { RedisServer, waitUntil } from '../harness/index.js';
 
@@ -169,6 +170,45 @@ describe.each<Platform>(['express', 'fastify'])('a Nest application on %s', (pla
     await nest.close();
     apps.splice(apps.indexOf(nest), 1);
     await expect(redis.ping()).resolves.toBe('PONG');
+  });
+});
+
+describe('RedscaleThrottlerStorage used as @nest-lab/throttler-storage-redis is', () => {
+  it('plugs into ThrottlerModule.forRoot directly, and costs one command per throttler per request', async () => {
+    const redis = connect('standalone');
+    const prefix = randomPrefix('nest-direct');
+    const storage = new RedscaleThrottlerStorage({ redis, prefix });
+    @Module({
+      imports: [
+        ThrottlerModule.forRoot({
+          throttlers: [
+            { name: 'short', ttl: 1_000, limit: 2 },
+            { name: 'long', ttl: 60_000, limit: 100 },
+          ],
+          storage,
+        }),
+      ],
+      controllers: [AppController],
+      providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
+    })
+    class DirectModule {}
+    const nest = await start(DirectModule, 'express');
+    await redis.ping();
+    await request(nest.getHttpServer()).get('/').expect(200);
+    const sent = await countCommands(() => request(nest.getHttpServer()).get('/').expect(200));
+    expect(sent).toEqual({ count: 2, names: ['evalsha', 'evalsha'] });
+    await request(nest.getHttpServer()).get('/').expect(429);
+    // Refused and blocked: answered in-process, nothing sent.
+    expect((await countCommands(() => request(nest.getHttpServer()).get('/').expect(429))).count).toBe(0);
+    const record = await storage.increment('direct-key', 60_000, 1, 30_000, 'manual');
+    expect(record).toEqual({ totalHits: 1, timeToExpire: expect.any(Number), isBlocked: false, timeToBlockExpire: 0 });
+    const blocked = await storage.increment('direct-key', 60_000, 1, 30_000, 'manual');
+    expect(blocked).toMatchObject({ totalHits: 2, isBlocked: true });
+    expect(blocked.timeToBlockExpire).toBeGreaterThanOrEqual(30);
+    expect(blocked.timeToExpire).toBeLessThanOrEqual(60);
+    await nest.close();
+    await deletePrefix(redis, prefix);
+    redis.disconnect();
   });
 });
 
