@@ -1,37 +1,44 @@
 /**
  * redscale benchmarks: every scenario side by side with the ceiling and the peers, in one run.
  *
- *   npm run bench                          # every scenario
- *   npm run bench -- ceiling health        # some scenarios
- *   npm run bench -- --rounds 5 --duration 3s --concurrency 32
+ *   npm run bench                                  # every scenario (a few minutes)
+ *   npm run bench -- limiter cache-l2-hit          # some scenarios
+ *   npm run bench -- --rounds 5 --duration 2s --concurrency 32
+ *   npm run bench -- --tag-sizes 100,10000 --pattern-keys 20000
+ *   npm run bench -- --out bench/report            # write the published report (README embeds it)
  *
- * Finds or starts a Redis by itself (REDIS_URL first). Prints a markdown table per scenario and
- * writes bench/results/results.{json,md}. Timings on shared machines are noisy: compare the
- * ratios within one run, not absolute numbers across runs.
+ * Finds or starts a Redis by itself (REDIS_URL first). Prints a markdown report and writes
+ * results.json, results.md and chart.svg to --out (default bench/results). Timings on shared
+ * machines are noisy: compare the ratios within one run, not absolute numbers across runs.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createClient, parseDuration } from '../src/index.js';
+import { createClient, parseDuration, scanEveryMaster } from '../src/index.js';
 import { findOrStartRedis } from '../test/harness/find-redis.js';
+import { drawChart } from './lib/chart.js';
 import { countSentCommands } from './lib/commands.js';
 import { type Measurement, measure } from './lib/measure.js';
-import { type Row, toMarkdown, withRatios } from './lib/report.js';
-import type { CountingScenario, Scenario } from './lib/types.js';
+import { type Row, toMarkdown, trialsToMarkdown, withRatios } from './lib/report.js';
+import type { BenchOptions, Scenario, Trial, TrialScenario } from './lib/types.js';
 import { cacheL1Hit, cacheL2Hit, cacheStampede } from './scenarios/cache.js';
 import { ceiling } from './scenarios/ceiling.js';
 import { health } from './scenarios/health.js';
 import { lockScenario } from './scenarios/lock.js';
+import { patternInvalidation } from './scenarios/patterns.js';
 import { limiterCheck, limiterFlood } from './scenarios/ratelimit.js';
+import { tagInvalidation } from './scenarios/tags.js';
 
-const SCENARIOS: Array<Scenario | CountingScenario> = [
+const SCENARIOS: Array<Scenario | TrialScenario> = [
   ceiling,
   limiterCheck,
   limiterFlood,
   cacheL2Hit,
   cacheL1Hit,
   cacheStampede,
+  tagInvalidation,
+  patternInvalidation,
   lockScenario,
   health,
 ];
@@ -40,15 +47,27 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '2s' },
+    duration: { type: 'string', default: '1s' },
     concurrency: { type: 'string', default: '64' },
     calibration: { type: 'string', default: '200' },
+    'tag-sizes': { type: 'string', default: '100,1000,10000,100000' },
+    'pattern-keys': { type: 'string', default: '100000' },
+    out: { type: 'string', default: 'bench/results' },
   },
 });
 const rounds = Number(values.rounds);
 const durationMs = parseDuration(values.duration, '--duration');
 const concurrency = Number(values.concurrency);
 const calibration = Number(values.calibration);
+const options: BenchOptions = {
+  tagSizes: String(values['tag-sizes']).split(',').map(Number),
+  patternKeys: Number(values['pattern-keys']),
+};
+for (const [flag, value] of Object.entries({ rounds, concurrency, calibration, 'pattern-keys': options.patternKeys })) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${flag} must be a positive integer, got ${value}`);
+}
+if (options.tagSizes.some((size) => !Number.isInteger(size) || size < 1))
+  throw new Error(`--tag-sizes must be positive integers, got ${values['tag-sizes']}`);
 const unknown = positionals.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name));
 if (unknown.length) {
   console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
@@ -57,43 +76,28 @@ if (unknown.length) {
 const selected = positionals.length ? SCENARIOS.filter((s) => positionals.includes(s.name)) : SCENARIOS;
 
 const found = await findOrStartRedis();
-const redis = createClient(found.url);
+const redis = createClient({ url: found.url, commandTimeout: 30_000 });
 const admin = createClient(found.url);
 const prefix = `redscale-bench:${process.pid}`;
+const started = Date.now();
 console.error(`Redis ${found.url} (${found.source}); ${rounds} rounds × ${durationMs} ms, concurrency ${concurrency}`);
 
 const rows: Row[] = [];
-const counts: Array<{
-  scenario: string;
-  contender: string;
-  kind: string;
-  metric: string;
-  value: number;
-  ideal: number;
-}> = [];
+const trials: Array<Trial & { scenario: string }> = [];
 try {
   for (const scenario of selected) {
-    if ('metric' in scenario) {
-      for (const contender of scenario.contenders({
-        redisUrl: found.url,
-        redis,
-        prefix: `${prefix}:${scenario.name}`,
-      })) {
-        const value = await contender.run();
-        counts.push({
-          scenario: scenario.name,
-          contender: contender.name,
-          kind: contender.kind,
-          metric: scenario.metric,
-          value,
-          ideal: scenario.ideal,
-        });
-        console.error(`  ${scenario.name} / ${contender.name}: ${value} ${scenario.metric}`);
+    const context = { redisUrl: found.url, redis, prefix: `${prefix}:${scenario.name}` };
+    if ('run' in scenario) {
+      for (const trial of await scenario.run(context, options)) {
+        trials.push({ ...trial, scenario: scenario.name });
+        console.error(
+          `  ${scenario.name} / ${trial.contender}${trial.setting ? ` (${trial.setting})` : ''}: ${JSON.stringify(trial.metrics)}`,
+        );
       }
       continue;
     }
     const load = { concurrency, durationMs, ...scenario.load };
-    const contenders = scenario.contenders({ redisUrl: found.url, redis, prefix: `${prefix}:${scenario.name}` });
+    const contenders = scenario.contenders(context);
     const prepared: Array<{
       contender: (typeof contenders)[number];
       operation: () => Promise<unknown>;
@@ -140,8 +144,8 @@ try {
     }
   }
 } finally {
-  for await (const keys of (await import('../src/index.js')).scanEveryMaster(admin, { match: `${prefix}:*` })) {
-    if (keys.length) await admin.unlink(...keys);
+  for await (const keys of scanEveryMaster(admin, { match: `${prefix}:*` })) {
+    for (let i = 0; i < keys.length; i += 500) await admin.unlink(...keys.slice(i, i + 500));
   }
   redis.disconnect();
   admin.disconnect();
@@ -149,34 +153,26 @@ try {
 }
 
 const final = withRatios(rows);
+const minutes = ((Date.now() - started) / 60_000).toFixed(1);
 const header = [
   '## redscale benchmarks',
   '',
-  `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Redis from ${found.source}; median of ${rounds} rounds of ${durationMs} ms at concurrency ${concurrency} (unless a scenario says otherwise). Ratios compare contenders within this run.`,
+  `${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} · Redis from ${found.source} · median of ${rounds} rounds of ${durationMs} ms at concurrency ${concurrency} (unless a scenario says otherwise) · ${minutes} min. Ratios compare contenders within this run.`,
 ].join('\n');
 const descriptions = Object.fromEntries(selected.map((s) => [s.name, s.description]));
-const countTables = [...new Set(counts.map((count) => count.scenario))].map((name) => {
-  const lines = [
-    `### ${name}`,
-    '',
-    descriptions[name] ?? '',
-    '',
-    '| contender | kind | result | × ideal |',
-    '|---|---|---:|---:|',
-  ];
-  for (const count of counts.filter((candidate) => candidate.scenario === name)) {
-    lines.push(
-      `| ${count.contender} | ${count.kind} | ${count.value} ${count.metric} | ${Math.round((count.value / count.ideal) * 100) / 100} |`,
-    );
-  }
-  return `${lines.join('\n')}\n`;
-});
-const markdown = [toMarkdown(final, descriptions, header), ...countTables].join('\n');
-const dir = join(import.meta.dirname, 'results');
-mkdirSync(dir, { recursive: true });
+const trialScenarios = selected.filter((s): s is TrialScenario => 'run' in s);
+const markdown = [toMarkdown(final, descriptions, header), trialsToMarkdown(trials, trialScenarios)].join('\n');
+const out = resolve(String(values.out));
+mkdirSync(out, { recursive: true });
 writeFileSync(
-  join(dir, 'results.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds, durationMs, concurrency, rows: final }, null, 2)}\n`,
+  join(out, 'results.json'),
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds, durationMs, concurrency, options, rows: final, trials }, null, 2)}\n`,
 );
-writeFileSync(join(dir, 'results.md'), `${markdown}\n`);
+writeFileSync(join(out, 'results.md'), `${markdown}\n`);
+if (final.length)
+  writeFileSync(
+    join(out, 'chart.svg'),
+    `${drawChart(final, `redscale benchmarks · ${new Date().toISOString().slice(0, 10)} · Node ${process.version}`)}\n`,
+  );
 console.log(markdown);
+console.error(`\nwrote ${join(out, 'results.md')}, results.json and chart.svg`);

@@ -1,5 +1,5 @@
 import type { Measurement } from './measure.js';
-import type { ContenderKind } from './types.js';
+import type { ContenderKind, Trial, TrialScenario } from './types.js';
 
 /** One contender's result in one scenario: the median round, and its commands per operation. */
 export interface Row extends Measurement {
@@ -43,6 +43,33 @@ export function toMarkdown(rows: Row[], descriptions: Record<string, string>, he
     for (const row of rows.filter((candidate) => candidate.scenario === scenario)) {
       out.push(
         `| ${row.contender} | ${row.kind} | ${row.opsPerSec.toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${row.commandsPerOp} | ${row.vsCeiling ?? '—'} | ${row.vsBestPeer ?? '—'} | ${row.errors} |`,
+      );
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** A markdown table per trial scenario: one row per contender (and setting), one column per metric. */
+export function trialsToMarkdown(
+  trials: Array<Trial & { scenario: string }>,
+  scenarios: readonly TrialScenario[],
+): string {
+  const out: string[] = [];
+  for (const scenario of scenarios) {
+    const own = trials.filter((trial) => trial.scenario === scenario.name);
+    if (!own.length) continue;
+    const hasSetting = own.some((trial) => trial.setting);
+    out.push(`### ${scenario.name}`, '', scenario.description, '');
+    const titles = scenario.columns.map(
+      (column) => `${column.title}${column.ideal !== undefined ? ` (ideal ${column.ideal})` : ''}`,
+    );
+    out.push(`| ${hasSetting ? 'setting | ' : ''}contender | kind | ${titles.join(' | ')} |`);
+    out.push(`|${hasSetting ? '---|' : ''}---|---|${scenario.columns.map(() => '---:').join('|')}|`);
+    for (const trial of own) {
+      const cells = scenario.columns.map((column) => (trial.metrics[column.key] ?? 0).toLocaleString('en-US'));
+      out.push(
+        `| ${hasSetting ? `${trial.setting ?? ''} | ` : ''}${trial.contender} | ${trial.kind} | ${cells.join(' | ')} |`,
       );
     }
     out.push('');

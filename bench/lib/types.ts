@@ -1,8 +1,11 @@
 import type { RedisLike } from '../../src/index.js';
 import type { LoadOptions, Operation } from './measure.js';
 
-/** Who is being measured: the ceiling, redscale, a peer library, or a seed's hand-written code. */
-export type ContenderKind = 'ceiling' | 'redscale' | 'peer' | 'seed';
+/**
+ * Who is being measured: the ceiling, redscale, a peer library, a seed's hand-written code, or a
+ * common hand-written pattern the seeds describe without code (a baseline).
+ */
+export type ContenderKind = 'ceiling' | 'redscale' | 'peer' | 'seed' | 'baseline';
 
 /** One library's way of doing a scenario's operation. */
 export interface Contender {
@@ -33,20 +36,36 @@ export interface Scenario {
   load?: Partial<LoadOptions>;
 }
 
-/** A contender in a counting scenario: one run, one number (e.g. loader calls in a stampede). */
-export interface CountingContender {
-  name: string;
+/** One measured run of a trial scenario: who, under what setting, and the numbers. */
+export interface Trial {
+  contender: string;
   kind: ContenderKind;
-  run(): Promise<number>;
+  /** The setting this run used, e.g. `'10,000 keys per tag'`. */
+  setting?: string;
+  metrics: Record<string, number>;
 }
 
-/** A question answered by a count rather than a rate. */
-export interface CountingScenario {
+/** A column of a trial scenario's table. */
+export interface TrialColumn {
+  key: string;
+  title: string;
+  /** Which way is better, for reading; `ideal` is the best possible value, when there is one. */
+  better: 'lower' | 'higher';
+  ideal?: number;
+}
+
+/** A question answered by measured quantities rather than a rate (loads in a stampede, cost of an invalidation). */
+export interface TrialScenario {
   name: string;
   description: string;
-  /** What the number counts, e.g. `'loader calls'`. */
-  metric: string;
-  /** The best possible count, for the ratio column. */
-  ideal: number;
-  contenders(context: BenchContext): CountingContender[];
+  columns: TrialColumn[];
+  run(context: BenchContext, options: BenchOptions): Promise<Trial[]>;
+}
+
+/** Sizes and switches a run was given on the command line. */
+export interface BenchOptions {
+  /** Keys per tag to measure tag invalidation at. */
+  tagSizes: number[];
+  /** Keys to delete by pattern. */
+  patternKeys: number;
 }

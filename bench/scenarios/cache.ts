@@ -1,6 +1,6 @@
 import { runTypeScript } from '../../test/fixtures/spawn.js';
 import { CACHE_LIBRARIES, type CacheAdapter } from '../contenders/caches.js';
-import type { BenchContext, Contender, CountingScenario, Scenario } from '../lib/types.js';
+import type { BenchContext, Contender, Scenario, Trial, TrialScenario } from '../lib/types.js';
 
 const KEYS = 1_000;
 /** A ~1 KB user profile: what a cache typically holds. */
@@ -74,34 +74,34 @@ const PROCESSES = 4;
 const CALLS = 100;
 
 /** A cold key hit by many instances at once: how many times does the expensive load run? */
-export const cacheStampede: CountingScenario = {
+export const cacheStampede: TrialScenario = {
   name: 'cache-stampede',
   description: `${PROCESSES} child processes (instances) × ${CALLS} concurrent getOrSet on one cold key, with a 200 ms loader. Counts loader runs across all processes: 1 is ideal.`,
-  metric: 'loader runs',
-  ideal: 1,
-  contenders: (ctx) =>
-    ['redscale', 'bentocache', 'cache-manager', 'seed'].map((library) => {
+  columns: [{ key: 'loaderRuns', title: 'loader runs', better: 'lower', ideal: 1 }],
+  run: async (ctx) => {
+    const trials: Trial[] = [];
+    for (const library of ['redscale', 'bentocache', 'cache-manager', 'seed']) {
       const entry = CACHE_LIBRARIES[library] as (typeof CACHE_LIBRARIES)[string];
-      return {
-        name: entry.name,
+      const prefix = `${ctx.prefix}:stampede:${library}`;
+      const startAt = Date.now() + 3_000;
+      await Promise.all(
+        Array.from({ length: PROCESSES }, () =>
+          runTypeScript('bench/stampede-worker.ts', {
+            library,
+            url: ctx.redisUrl,
+            prefix,
+            calls: CALLS,
+            loaderMs: 200,
+            startAt,
+          }),
+        ),
+      );
+      trials.push({
+        contender: entry.name,
         kind: entry.kind,
-        run: async () => {
-          const prefix = `${ctx.prefix}:stampede:${library}`;
-          const startAt = Date.now() + 3_000;
-          await Promise.all(
-            Array.from({ length: PROCESSES }, () =>
-              runTypeScript('bench/stampede-worker.ts', {
-                library,
-                url: ctx.redisUrl,
-                prefix,
-                calls: CALLS,
-                loaderMs: 200,
-                startAt,
-              }),
-            ),
-          );
-          return Number(await ctx.redis.get(`${prefix}:loader-runs`));
-        },
-      };
-    }),
+        metrics: { loaderRuns: Number(await ctx.redis.get(`${prefix}:loader-runs`)) },
+      });
+    }
+    return trials;
+  },
 };
