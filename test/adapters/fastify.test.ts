@@ -1,20 +1,12 @@
 import fastifyRateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { redscale, redscaleStore } from '../../src/adapters/fastify/index.js';
 import { createClient, fixedWindow, slidingWindow } from '../../src/index.js';
-import { connect, deletePrefix, quiet, randomPrefix, type Topology } from '../harness/context.js';
+import { connect, deletePrefix, quiet, randomPrefix, type Topology, unhandledRejections } from '../harness/context.js';
 import { RedisServer } from '../harness/index.js';
 
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const rejections = unhandledRejections();
 
 describe('the redscale Fastify plugin', () => {
   const redis = connect('standalone');
@@ -229,6 +221,6 @@ describe('Fastify when Redis is killed', () => {
     redis.disconnect();
     await server.dispose();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(unhandled).toEqual([]);
+    expect(rejections.list).toEqual([]);
   });
 });

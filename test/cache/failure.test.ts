@@ -1,22 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Cache, createClient, type RedscaleError } from '../../src/index.js';
 import { countCommands } from '../harness/command-counter.js';
-import { quiet, randomPrefix } from '../harness/context.js';
+import { quiet, randomPrefix, unhandledRejections } from '../harness/context.js';
 import { RedisServer, startCluster, waitUntil } from '../harness/index.js';
 import { countingLoader } from './support.js';
 
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const rejections = unhandledRejections();
 
 describe('Cache on its own servers', () => {
   const servers: RedisServer[] = [];
@@ -120,7 +112,7 @@ describe('Cache on its own servers', () => {
     expect(await cache.getOrSet('back-2', loader)).toBe('fresh from the database');
     expect(loader.calls).toBe(calls + 1);
     await sleep(50);
-    expect(unhandled).toEqual([]);
+    expect(rejections.list).toEqual([]);
   });
 
   it('on a Cluster too: the bus drop flushes L1, and coherence resumes', async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
-import { inject } from 'vitest';
+import { afterEach, beforeEach, inject } from 'vitest';
 import { type CreateClientOptions, createClient, type RedisLike, scanEveryMaster } from '../../src/index.js';
 
 /** Which Redis a contract suite runs on. */
@@ -40,4 +40,21 @@ export async function countKeys(redis: RedisLike, prefix: string): Promise<numbe
   let count = 0;
   for await (const keys of scanEveryMaster(redis, { match: `${prefix}*` })) count += keys.length;
   return count;
+}
+
+/**
+ * Collects the unhandled rejections raised during each test of the calling file, so a test can
+ * assert that a dead Redis left none behind: `expect(rejections.list).toEqual([])`.
+ */
+export function unhandledRejections(): { readonly list: unknown[] } {
+  const state = { list: [] as unknown[] };
+  const listener = (reason: unknown) => state.list.push(reason);
+  beforeEach(() => {
+    state.list = [];
+    process.on('unhandledRejection', listener);
+  });
+  afterEach(() => {
+    process.off('unhandledRejection', listener);
+  });
+  return state;
 }

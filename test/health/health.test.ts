@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   createClient,
   type HealthReport,
@@ -8,18 +8,10 @@ import {
   parseInfo,
   RedisHealth,
 } from '../../src/index.js';
-import { connect, countKeys, deletePrefix, quiet, randomPrefix } from '../harness/context.js';
+import { connect, countKeys, deletePrefix, quiet, randomPrefix, unhandledRejections } from '../harness/context.js';
 import { RedisServer, startCluster, waitUntil } from '../harness/index.js';
 
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const rejections = unhandledRejections();
 
 const problemCodes = (report: HealthReport) => report.problems.map((problem) => problem.code);
 
@@ -112,7 +104,7 @@ describe('RedisHealth when things go wrong (own servers)', () => {
     await own.restart();
     await waitUntil('health to recover', async () => (await health.check()).status === 'up');
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(unhandled).toEqual([]);
+    expect(rejections.list).toEqual([]);
   });
 
   it('reports degraded when memory nears the maxmemory the test set', async () => {
@@ -240,7 +232,7 @@ describe('RedisHealth on a Cluster', () => {
         expect(node.latencyMs).not.toBeNull();
         expect(node.writable).toBe(false);
       }
-      expect(unhandled).toEqual([]);
+      expect(rejections.list).toEqual([]);
     } finally {
       redis.disconnect();
       await cluster.stop();

@@ -1,18 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createClient, Lock, LockLostError, type RedscaleError } from '../../src/index.js';
-import { quiet, randomPrefix } from '../harness/context.js';
+import { quiet, randomPrefix, unhandledRejections } from '../harness/context.js';
 import { RedisServer } from '../harness/index.js';
 
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const rejections = unhandledRejections();
 
 describe('Lock when Redis dies', () => {
   const servers: RedisServer[] = [];
@@ -70,6 +62,6 @@ describe('Lock when Redis dies', () => {
     expect(await handle?.release()).toBe(true);
     redis.disconnect();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(unhandled).toEqual([]);
+    expect(rejections.list).toEqual([]);
   });
 });

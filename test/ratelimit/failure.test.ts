@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   createClient,
   fixedWindow,
@@ -9,18 +9,10 @@ import {
   type RedscaleError,
 } from '../../src/index.js';
 import { countCommands } from '../harness/command-counter.js';
-import { quiet, randomPrefix } from '../harness/context.js';
+import { quiet, randomPrefix, unhandledRejections } from '../harness/context.js';
 import { RedisServer, waitUntil } from '../harness/index.js';
 
-let unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => unhandled.push(reason);
-beforeEach(() => {
-  unhandled = [];
-  process.on('unhandledRejection', onUnhandled);
-});
-afterEach(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const rejections = unhandledRejections();
 
 const TIMEOUT = 150;
 
@@ -94,7 +86,7 @@ describe('RateLimiter when Redis is killed under load', () => {
     await waitUntil('checks to go back to Redis', async () => (await limiter.consume('u')).source === 'redis');
     redis.disconnect();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(unhandled).toEqual([]);
+    expect(rejections.list).toEqual([]);
   });
 
   it('memory fallback enforces the limits in-process, and is forgotten once Redis is back', async () => {
