@@ -43,20 +43,59 @@ const SCENARIOS: Array<Scenario | TrialScenario> = [
   health,
 ];
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '1s' },
-    concurrency: { type: 'string', default: '64' },
-    calibration: { type: 'string', default: '200' },
-    'tag-sizes': { type: 'string', default: '100,1000,10000,100000' },
-    'pattern-keys': { type: 'string', default: '100000' },
-    out: { type: 'string', default: 'bench/results' },
-  },
-});
+const USAGE = `usage: npm run bench -- [scenario ...] [options]
+
+scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
+options:
+  --rounds N          measured rounds per contender, interleaved (default 3)
+  --duration D        length of one round, e.g. 1s, 500ms (default 1s)
+  --concurrency N     operations in flight per contender (default 64)
+  --calibration N     operations to warm up and count commands with (default 200)
+  --tag-sizes A,B     entries per tag in the tag scenario (default 100,1000,10000,100000)
+  --pattern-keys N    keys in the pattern scenario (default 100000)
+  --out DIR           where results.json, results.md and chart.svg go (default bench/results)
+  --help              this text
+
+Uses REDIS_URL, else 127.0.0.1:6379, else starts redis-server from PATH.`;
+
+/** A usage error: say what was wrong and how to call, without a stack trace. */
+function usageError(message: string): never {
+  console.error(`${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+const parsed = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        rounds: { type: 'string', default: '3' },
+        duration: { type: 'string', default: '1s' },
+        concurrency: { type: 'string', default: '64' },
+        calibration: { type: 'string', default: '200' },
+        'tag-sizes': { type: 'string', default: '100,1000,10000,100000' },
+        'pattern-keys': { type: 'string', default: '100000' },
+        out: { type: 'string', default: 'bench/results' },
+        help: { type: 'boolean', default: false },
+      },
+    });
+  } catch (error) {
+    return usageError((error as Error).message);
+  }
+})();
+const { values, positionals } = parsed;
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const rounds = Number(values.rounds);
-const durationMs = parseDuration(values.duration, '--duration');
+const durationMs = (() => {
+  try {
+    return parseDuration(values.duration, '--duration');
+  } catch (error) {
+    return usageError((error as Error).message);
+  }
+})();
 const concurrency = Number(values.concurrency);
 const calibration = Number(values.calibration);
 const options: BenchOptions = {
@@ -64,15 +103,12 @@ const options: BenchOptions = {
   patternKeys: Number(values['pattern-keys']),
 };
 for (const [flag, value] of Object.entries({ rounds, concurrency, calibration, 'pattern-keys': options.patternKeys })) {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${flag} must be a positive integer, got ${value}`);
+  if (!Number.isInteger(value) || value < 1) usageError(`--${flag} must be a positive integer, got ${value}`);
 }
 if (options.tagSizes.some((size) => !Number.isInteger(size) || size < 1))
-  throw new Error(`--tag-sizes must be positive integers, got ${values['tag-sizes']}`);
+  usageError(`--tag-sizes must be positive integers, got ${values['tag-sizes']}`);
 const unknown = positionals.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name));
-if (unknown.length) {
-  console.error(`unknown scenario(s): ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
-  process.exit(2);
-}
+if (unknown.length) usageError(`unknown scenario(s): ${unknown.join(', ')}`);
 const selected = positionals.length ? SCENARIOS.filter((s) => positionals.includes(s.name)) : SCENARIOS;
 
 const found = await findOrStartRedis();

@@ -2,20 +2,12 @@ import type { Redis } from 'ioredis';
 import { Mutex } from 'redis-semaphore';
 import Redlock from 'redlock';
 import { Lock } from '../../src/index.js';
-import type { BenchContext, Contender, Scenario } from '../lib/types.js';
+import type { Scenario } from '../lib/types.js';
+import { bareGet } from './ceiling.js';
 
 let counter = 0;
 /** A different resource on each operation, cycling through 10,000: uncontended locking. */
 const nextResource = () => `invoice:${counter++ % 10_000}`;
-
-const ceiling = (ctx: BenchContext): Contender => ({
-  name: 'GET (bare)',
-  kind: 'ceiling',
-  setup: async () => {
-    await ctx.redis.set(`${ctx.prefix}:ceiling`, '1');
-    return () => ctx.redis.get(`${ctx.prefix}:ceiling`);
-  },
-});
 
 /** Acquire then release a lock: the cost of guarding one piece of work. */
 export const lockScenario: Scenario = {
@@ -23,7 +15,7 @@ export const lockScenario: Scenario = {
   description:
     'Acquire and release an uncontended lock on one of 10,000 resources: two round trips at best. redscale also hands out a fencing token in the same acquire call.',
   contenders: (ctx) => [
-    ceiling(ctx),
+    bareGet(ctx),
     {
       name: 'redscale Lock acquire+release',
       kind: 'redscale',

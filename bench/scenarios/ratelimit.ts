@@ -5,6 +5,7 @@ import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { fixedWindow, type LimitRule, RateLimiter, slidingLog, slidingWindow } from '../../src/index.js';
 import { SeedRedisThrottlerStorage } from '../contenders/seed-throttler-storage.js';
 import type { BenchContext, Contender, ContenderKind, Scenario } from '../lib/types.js';
+import { bareGet } from './ceiling.js';
 
 /** One rate-limit check for an identity, as each library does it. */
 type Check = (id: string) => Promise<unknown>;
@@ -84,15 +85,6 @@ const PEERS: LimiterEntry[] = [
   },
 ];
 
-const ceiling = (ctx: BenchContext): Contender => ({
-  name: 'GET (bare)',
-  kind: 'ceiling',
-  setup: async () => {
-    await ctx.redis.set(`${ctx.prefix}:ceiling`, '1');
-    return () => ctx.redis.get(`${ctx.prefix}:ceiling`);
-  },
-});
-
 function contender(
   ctx: BenchContext,
   entry: LimiterEntry,
@@ -122,7 +114,7 @@ export const limiterCheck: Scenario = {
   description:
     'One check per call for one of 10,000 identities, every call admitted. redscale runs each algorithm with one limit, and three limits (sliding 1 s + fixed 1 min + fixed 1 day) checked and counted atomically in the same call; peers run one limit.',
   contenders: (ctx) => [
-    ceiling(ctx),
+    bareGet(ctx),
     ...[
       redscale('redscale fixedWindow', (limit) => [fixedWindow({ limit, window: '1h' })]),
       redscale('redscale slidingWindow', (limit) => [slidingWindow({ limit, window: '1h' })]),
@@ -155,7 +147,7 @@ export const limiterFlood: Scenario = {
   name: 'limiter-flood',
   description: `Abuse: 90% of calls come from 90 identities already over their limit (${FLOOD_LIMIT}/hour), 10% from new ones. A refused call costs each library what its design makes it cost.`,
   contenders: (ctx) => [
-    ceiling(ctx),
+    bareGet(ctx),
     ...[
       redscale('redscale fixedWindow', (limit) => [fixedWindow({ limit, window: '1h' })]),
       redscale('redscale fixedWindow, localDenyCache: false', (limit) => [fixedWindow({ limit, window: '1h' })], {
