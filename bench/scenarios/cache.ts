@@ -1,5 +1,6 @@
 import { runTypeScript } from '../../test/fixtures/spawn.js';
 import { CACHE_LIBRARIES, type CacheAdapter } from '../contenders/caches.js';
+import { cyclingNames } from '../lib/names.js';
 import type { BenchContext, Contender, Scenario, Trial, TrialScenario } from '../lib/types.js';
 
 const KEYS = 1_000;
@@ -15,8 +16,7 @@ const VALUE = {
 const noLoad = async () => {
   throw new Error('a hit must not load');
 };
-let counter = 0;
-const nextKey = () => `user:${counter++ % KEYS}`;
+const nextKey = cyclingNames('user', KEYS);
 
 function hitContender(ctx: BenchContext, library: string): Contender {
   const entry = CACHE_LIBRARIES[library];

@@ -2,12 +2,12 @@ import type { Redis } from 'ioredis';
 import { Mutex } from 'redis-semaphore';
 import Redlock from 'redlock';
 import { Lock } from '../../src/index.js';
+import { cyclingNames } from '../lib/names.js';
 import type { Scenario } from '../lib/types.js';
 import { bareGet } from './ceiling.js';
 
-let counter = 0;
 /** A different resource on each operation, cycling through 10,000: uncontended locking. */
-const nextResource = () => `invoice:${counter++ % 10_000}`;
+const nextResource = cyclingNames('invoice', 10_000);
 
 /** Acquire then release a lock: the cost of guarding one piece of work. */
 export const lockScenario: Scenario = {

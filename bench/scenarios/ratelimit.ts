@@ -4,6 +4,7 @@ import { RedisStore } from 'rate-limit-redis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { fixedWindow, type LimitRule, RateLimiter, slidingLog, slidingWindow } from '../../src/index.js';
 import { SeedRedisThrottlerStorage } from '../contenders/seed-throttler-storage.js';
+import { cyclingNames } from '../lib/names.js';
 import type { BenchContext, Contender, ContenderKind, Scenario } from '../lib/types.js';
 import { bareGet } from './ceiling.js';
 
@@ -104,9 +105,8 @@ function contender(
 }
 
 const HUGE = 1_000_000_000;
-let counter = 0;
 /** A different identity on each call, cycling through 10,000 users. */
-const anyUser = () => `user:${counter++ % 10_000}`;
+const anyUser = cyclingNames('user', 10_000);
 
 /** One limiter check per call, every call admitted: the hot path of every request. */
 export const limiterCheck: Scenario = {
