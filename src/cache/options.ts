@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RedisLike } from '../client/types.js';
+import { type CircuitBreakerOption, circuitBreakerSchema } from '../common/circuit-breaker.js';
 import type { Duration } from '../common/duration.js';
 import type { RedscaleError } from '../common/errors.js';
 import { durationSchema, positiveInt, prefixSchema, ratioSchema, redisClientSchema } from '../common/options.js';
@@ -66,7 +67,7 @@ export interface CacheOptions {
   /** Longest one Redis call may take before the cache goes without it. Default `'250ms'`. */
   timeout?: Duration;
   /** Skip Redis for `cooldown` after `failureThreshold` consecutive failures. Default `{ failureThreshold: 1, cooldown: '1s' }`. */
-  circuitBreaker?: false | { failureThreshold?: number; cooldown?: Duration };
+  circuitBreaker?: false | CircuitBreakerOption;
   /** How values are stored. Default JSON. */
   serializer?: Serializer;
   /** Called with every Redis failure the cache absorbed. */
@@ -114,12 +115,7 @@ export const cacheOptionsSchema = z.strictObject({
     .prefault({}),
   errorTtl: durationSchema({ allowZero: true }).default(0),
   timeout: durationSchema().default(250),
-  circuitBreaker: z
-    .union([
-      z.literal(false),
-      z.strictObject({ failureThreshold: positiveInt().default(1), cooldown: durationSchema().default(1_000) }),
-    ])
-    .prefault({}),
+  circuitBreaker: circuitBreakerSchema,
   serializer: z
     .custom<Serializer>(
       (value) =>

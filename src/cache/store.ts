@@ -2,8 +2,8 @@ import { LRUCache } from 'lru-cache';
 import { multiKeyGroups } from '../client/cluster.js';
 import type { RedisLike } from '../client/types.js';
 import { CircuitBreaker } from '../common/circuit-breaker.js';
+import { withTimeout } from '../common/deadline.js';
 import { InvalidOptionError, messageOf, RedscaleError, toRedisError } from '../common/errors.js';
-import { withTimeout } from '../common/timeout.js';
 import { decodeEnvelope, encodeEnvelope, tagsStillValid } from './envelope.js';
 import type { ResolvedCacheOptions } from './options.js';
 import { type StandardSchemaV1, validate } from './schema.js';
@@ -65,9 +65,7 @@ export class EntryStore {
     this.#stats = stats;
     this.#onRedisError = onRedisError;
     const breaker = options.circuitBreaker;
-    this.#breaker = breaker
-      ? new CircuitBreaker({ failureThreshold: breaker.failureThreshold, cooldownMs: breaker.cooldown })
-      : undefined;
+    this.#breaker = breaker ? new CircuitBreaker(breaker) : undefined;
     this.#l1 = options.l1 ? new LRUCache<string, Entry>({ max: options.l1.maxEntries }) : undefined;
   }
 

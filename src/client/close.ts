@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { withTimeout } from '../common/timeout.js';
+import { withTimeout } from '../common/deadline.js';
 import type { RedisLike } from './types.js';
 
 /**

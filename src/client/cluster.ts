@@ -22,22 +22,44 @@ export function keySlot(key: string): number {
 }
 
 /**
+ * The hash slot Redis puts `key` in when this client sends it: the client's ioredis `keyPrefix`
+ * (if any) is part of the key as Redis sees it, and so of its slot.
+ */
+export function slotOf(redis: RedisLike, key: string): number {
+  return calculateSlot(keyPrefixOf(redis) + key);
+}
+
+/**
+ * `host:port` of the Cluster master that owns `key` as this client sends it (prefix included), by
+ * the client's current slot map; `'standalone'` for a standalone client and `'unknown'` before a
+ * Cluster client has a slot map. Per-node state (circuit breakers, server clocks) is keyed by it.
+ */
+export function nodeOf(redis: RedisLike, key: string): string {
+  if (!isCluster(redis)) return 'standalone';
+  return redis.slots[slotOf(redis, key)]?.[0] ?? 'unknown';
+}
+
+/**
  * Splits keys into groups one multi-key command can take: by hash slot on a Cluster (so nothing
- * spans slots, CROSSSLOT), all together on a standalone Redis.
+ * spans slots, CROSSSLOT), all together on a standalone Redis. Slots are computed on the keys as
+ * Redis sees them, the client's `keyPrefix` included.
  */
 export function multiKeyGroups(redis: RedisLike, keys: Iterable<string>): string[][] {
   if (!isCluster(redis)) {
     const all = [...keys];
     return all.length ? [all] : [];
   }
-  return groupBySlot(keys);
+  return groupBySlot(keys, keyPrefixOf(redis));
 }
 
-/** Groups keys by hash slot, so a multi-key command never spans slots (CROSSSLOT) on Cluster. */
-export function groupBySlot(keys: Iterable<string>): string[][] {
+/**
+ * Groups keys by hash slot, so a multi-key command never spans slots (CROSSSLOT) on Cluster.
+ * Pass the client's `keyPrefix` when it has one: the slot is that of the prefixed key.
+ */
+export function groupBySlot(keys: Iterable<string>, keyPrefix = ''): string[][] {
   const groups = new Map<number, string[]>();
   for (const key of keys) {
-    const slot = calculateSlot(key);
+    const slot = calculateSlot(keyPrefix + key);
     const group = groups.get(slot);
     if (group) group.push(key);
     else groups.set(slot, [key]);
@@ -72,9 +94,9 @@ export async function* scanEveryMaster(redis: RedisLike, options: ScanOptions): 
   }
 }
 
-function keyPrefixOf(redis: RedisLike): string {
-  const options = isCluster(redis) ? redis.options.keyPrefix : redis.options.keyPrefix;
-  return options ?? '';
+/** The client's ioredis `keyPrefix`, which it adds to every key (and sharded channel) it sends. */
+export function keyPrefixOf(redis: RedisLike): string {
+  return redis.options.keyPrefix ?? '';
 }
 
 /**

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { RedisLike } from '../client/types.js';
+import { withTimeout } from '../common/deadline.js';
 import { RedscaleError, toRedisError } from '../common/errors.js';
-import { withTimeout } from '../common/timeout.js';
 import { runScript } from '../scripts/registry.js';
 import { LockLostError } from './errors.js';
 

@@ -2,11 +2,11 @@ import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import type { RedisLike } from '../client/types.js';
-import { CircuitBreaker } from '../common/circuit-breaker.js';
+import { CircuitBreaker, type CircuitBreakerOption, circuitBreakerSchema } from '../common/circuit-breaker.js';
+import { withTimeout } from '../common/deadline.js';
 import type { Duration } from '../common/duration.js';
 import { InvalidOptionError, RedscaleError, toRedisError } from '../common/errors.js';
 import { durationSchema, parseOptions, positiveInt, prefixSchema, redisClientSchema } from '../common/options.js';
-import { withTimeout } from '../common/timeout.js';
 import type { Mode } from './algorithms.js';
 import { type BackendConfig, MemoryBackend, RedisBackend } from './backend.js';
 import { ruleSuffix } from './keys.js';
@@ -56,7 +56,7 @@ export interface RateLimiterOptions {
    * the policy at once; then probe again. `false` tries Redis on every call. Default
    * `{ failureThreshold: 1, cooldown: '1s' }`.
    */
-  circuitBreaker?: false | { failureThreshold?: number; cooldown?: Duration };
+  circuitBreaker?: false | CircuitBreakerOption;
   /**
    * A clock (epoch ms) that replaces Redis server time. For tests only: in production the
    * limiter uses Redis `TIME`, so instances with skewed clocks agree. With a clock, keys get no
@@ -87,12 +87,7 @@ const optionsSchema = z
       .union([z.literal(false), z.strictObject({ maxEntries: positiveInt().default(10_000) })])
       .prefault({}),
     memory: z.strictObject({ maxEntries: positiveInt().default(100_000) }).prefault({}),
-    circuitBreaker: z
-      .union([
-        z.literal(false),
-        z.strictObject({ failureThreshold: positiveInt().default(1), cooldown: durationSchema().default(1_000) }),
-      ])
-      .prefault({}),
+    circuitBreaker: circuitBreakerSchema,
     clock: fn<() => number>().optional(),
     onError: fn<(error: RedscaleError) => void>().optional(),
   })
@@ -166,13 +161,7 @@ export class RateLimiter {
       clock: resolved.clock,
     };
     this.#redis = resolved.redis ? new RedisBackend(resolved.redis, this.#config) : undefined;
-    this.#breaker =
-      resolved.circuitBreaker && this.#redis
-        ? new CircuitBreaker({
-            failureThreshold: resolved.circuitBreaker.failureThreshold,
-            cooldownMs: resolved.circuitBreaker.cooldown,
-          })
-        : undefined;
+    this.#breaker = resolved.circuitBreaker && this.#redis ? new CircuitBreaker(resolved.circuitBreaker) : undefined;
     this.#denied = resolved.localDenyCache
       ? new LRUCache<string, LocalDeny>({ max: resolved.localDenyCache.maxEntries })
       : undefined;

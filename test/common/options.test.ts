@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { withTimeout } from '../../src/common/deadline.js';
 import { InvalidOptionError, RedscaleError } from '../../src/common/errors.js';
 import { durationSchema, parseOptions, positiveInt } from '../../src/common/options.js';
-import { withTimeout } from '../../src/common/timeout.js';
 
 const schema = z.strictObject({
   limits: z.array(z.strictObject({ limit: positiveInt(), window: durationSchema() })).min(1),

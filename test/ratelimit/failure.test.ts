@@ -38,7 +38,7 @@ describe('RateLimiter when Redis is killed under load', () => {
       limits: fixedWindow({ limit: 1_000_000, window: '1m' }),
       onRedisError: policy,
       timeout: TIMEOUT,
-      circuitBreaker: { cooldown: 500 },
+      circuitBreaker: { cooldown: 500, failureThreshold: 1, failureWindow: 0 },
       onError: (error) => errors.push(error),
     });
     expect((await limiter.consume('u')).source).toBe('redis');
