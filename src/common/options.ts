@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isRedisLike, type RedisLike } from '../client/types.js';
-import { DURATION_EXPECTED, tryParseDuration } from './duration.js';
+import { DURATION_EXPECTED, formatDuration, tryParseDuration } from './duration.js';
 import { InvalidOptionError } from './errors.js';
 
 /**
@@ -107,19 +107,35 @@ function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
   return current;
 }
 
-/** A duration option (number of ms or `'10s'`-style string), parsed to milliseconds. */
-export function durationSchema(options: { min?: number; allowZero?: boolean } = {}) {
+/**
+ * A duration option (number of ms or `'10s'`-style string), parsed to milliseconds, between `min`
+ * (default 1 ms, or 0 with `allowZero`) and `max` (default {@link MAX_DURATION_MS}).
+ */
+export function durationSchema(options: { min?: number; max?: number; allowZero?: boolean } = {}) {
   const min = options.min ?? (options.allowZero ? 0 : 1);
-  const expected = min > 0 ? `${DURATION_EXPECTED}, of at least ${min} ms` : `${DURATION_EXPECTED}`;
+  const max = options.max ?? MAX_DURATION_MS;
+  const expected = `${DURATION_EXPECTED}, ${min > 0 ? `from ${formatDuration(min)}` : 'from 0'} to ${formatDuration(max)}`;
   return z.unknown().transform((value, ctx) => {
     const ms = tryParseDuration(value);
-    if (ms === undefined || ms < min) {
+    if (ms === undefined || ms < min || ms > max) {
       ctx.addIssue({ code: 'custom', message: expected });
       return z.NEVER;
     }
     return ms;
   });
 }
+
+/**
+ * The longest duration an option accepts unless it says otherwise: 10 years (365-day years), far
+ * beyond any sensible ttl or window and well inside what Redis expiries and timestamps can hold.
+ */
+export const MAX_DURATION_MS = 10 * 365 * 86_400_000;
+
+/**
+ * The longest a Node timer can wait, 2^31 - 1 ms (about 24.8 days): the bound of any duration
+ * redscale arms a timer for (timeouts, lock ttls). Longer, and `setTimeout` fires at once.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A key namespace: non-empty, no braces (redscale adds its own hash tags). */
 export const prefixSchema = z.string().refine((value) => value.length > 0 && !/[{}]/.test(value), {

@@ -32,7 +32,7 @@ describe('parseOptions', () => {
     expect(error.option).toBe('limits[0].window');
     expect(error.value).toBe('5 parsecs');
     expect(error.message).toBe(
-      `redscale: invalid option "limits[0].window" for Example: received "5 parsecs"; expected a duration: milliseconds as a non-negative number, or a string like '250ms', '10s', '5m', '1h', '1d', of at least 1 ms.`,
+      `redscale: invalid option "limits[0].window" for Example: received "5 parsecs"; expected a duration: milliseconds as a non-negative number, or a string like '250ms', '10s', '5m', '1h', '1d', from 1ms to 3650d.`,
     );
   });
 

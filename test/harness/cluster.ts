@@ -11,6 +11,8 @@ export interface RedisClusterOptions {
   masters?: number;
   /** `cluster-node-timeout` in ms: how soon a dead node is marked failed. Default 1000. */
   nodeTimeout?: number;
+  /** Extra `redis-server` arguments for every node, e.g. `['--cluster-require-full-coverage', 'no']`. */
+  args?: string[];
 }
 
 /**
@@ -38,6 +40,7 @@ export class RedisCluster {
             `nodes-${index}.conf`,
             '--cluster-node-timeout',
             String(nodeTimeout),
+            ...(options.args ?? []),
           ],
         }),
       ),
