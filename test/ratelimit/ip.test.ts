@@ -20,7 +20,7 @@ describe('ipKey', () => {
     ['not an address', undefined, 'not an address'],
     [undefined, undefined, 'unknown'],
     ['', undefined, 'unknown'],
-  ])('%s (/%s) → %s', (ip, subnet, expected) => {
+  ] as Array<[string | undefined, number | false | undefined, string]>)('%s (/%s) → %s', (ip, subnet, expected) => {
     expect(ipKey(ip, subnet)).toBe(expected);
   });
 
