@@ -31,13 +31,30 @@ export function rawCommand(port: number, command: string, timeoutMs = 1_000, tls
   });
 }
 
-/** A simple or error reply ends at its first CRLF; a bulk string after its announced length. */
+/** Whether `reply` holds one whole RESP value (simple, error, integer, bulk or nested array). */
 function isComplete(reply: Buffer): boolean {
-  const headerEnd = reply.indexOf('\r\n');
-  if (headerEnd < 0) return false;
-  if (reply[0] !== 0x24 /* $ */) return true;
-  const length = Number(reply.subarray(1, headerEnd).toString());
-  return length < 0 || reply.length >= headerEnd + 2 + length + 2;
+  return endOf(reply, 0) >= 0;
+}
+
+/** Where the RESP value starting at `at` ends, or -1 when more bytes are needed. */
+function endOf(reply: Buffer, at: number): number {
+  const headerEnd = reply.indexOf('\r\n', at);
+  if (headerEnd < 0) return -1;
+  const type = reply[at];
+  const length = Number(reply.subarray(at + 1, headerEnd).toString());
+  if (type === 0x24 /* $ */) {
+    if (length < 0) return headerEnd + 2;
+    return reply.length >= headerEnd + 2 + length + 2 ? headerEnd + 2 + length + 2 : -1;
+  }
+  if (type === 0x2a /* * */) {
+    let next = headerEnd + 2;
+    for (let i = 0; i < length; i++) {
+      next = endOf(reply, next);
+      if (next < 0) return -1;
+    }
+    return next;
+  }
+  return headerEnd + 2;
 }
 
 /** Polls until `check` resolves true, or throws after `timeoutMs`. */
