@@ -1,5 +1,6 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
+import { InvalidOptionError } from '../common/errors.js';
 import { durationSchema, parseOptions } from '../common/options.js';
 
 /**
@@ -7,8 +8,22 @@ import { durationSchema, parseOptions } from '../common/options.js';
  * hanging, which is what a request path needs from a shared Redis.
  */
 export interface CreateClientOptions {
-  /** `redis://[user:pass@]host:port[/db]` or `rediss://…` (TLS). Default `redis://127.0.0.1:6379`. */
+  /**
+   * `redis://[user:pass@]host:port[/db]`, `rediss://…` (TLS), or a Sentinel deployment as
+   * `redis-sentinel://[user:pass@]host1:port1[,host2:port2…][/db]#primaryName` (the form Lettuce
+   * and Spring use; `rediss-sentinel://` for TLS). Default `redis://127.0.0.1:6379`.
+   */
   url?: string;
+  /**
+   * Sentinels to ask for the current primary of `name` (URLs or `{ host, port }`): the client
+   * follows failovers, reconnecting to the promoted replica. Giving sentinels makes a
+   * Sentinel-managed `Redis` client; the `url`'s user, password and db apply to the data nodes.
+   */
+  sentinels?: Array<string | { host: string; port: number }>;
+  /** The primary's name as the sentinels monitor it (`sentinel monitor <name> …`). Required with `sentinels`. */
+  name?: string;
+  /** Password for the sentinels themselves, when they require one. */
+  sentinelPassword?: string;
   /**
    * Redis Cluster startup nodes, as URLs (`redis://host:port`, `rediss://…`) or `{ host, port }`.
    * Giving nodes makes the client a `Cluster`.
@@ -56,8 +71,18 @@ const nodeSchema = z.union([
   z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
 ]);
 
+const sentinelUrlPattern = /^rediss?-sentinel:\/\/[^\s#]+#[^\s#]+$/;
+
 const optionsSchema = z.strictObject({
-  url: urlSchema.optional(),
+  url: z
+    .string()
+    .refine((url) => /^rediss?:\/\/[^\s]*$/.test(url) || sentinelUrlPattern.test(url), {
+      message: 'a URL starting with redis:// or rediss://, or redis-sentinel://host:port[,host:port…]#primaryName',
+    })
+    .optional(),
+  sentinels: z.array(nodeSchema).min(1).optional(),
+  name: z.string().min(1).optional(),
+  sentinelPassword: z.string().optional(),
   nodes: z.array(nodeSchema).min(1).optional(),
   cluster: z.boolean().default(false),
   commandTimeout: durationSchema().default(1_000),
@@ -114,6 +139,23 @@ export function createClient(
   };
   const retryStrategy = backoff(options.maxReconnectDelay);
 
+  const sentinel = sentinelConfig(options);
+  if (sentinel) {
+    return listen(
+      new Redis({
+        ...base,
+        ...sentinel,
+        retryStrategy,
+        sentinelRetryStrategy: retryStrategy,
+        // Subscribe to the sentinels' +switch-master, so a failover is followed at once rather than
+        // when the old primary's connection breaks.
+        failoverDetector: true,
+        ...(options.redisOptions as RedisOptions | undefined),
+      }),
+      options.onError,
+    );
+  }
+
   if (options.nodes || options.cluster) {
     const startup = (options.nodes ?? [options.url ?? 'redis://127.0.0.1:6379']).map(parseNode);
     const auth = startup.find((node) => node.username !== undefined || node.password !== undefined);
@@ -147,6 +189,66 @@ export function createClient(
     ...(options.redisOptions as RedisOptions | undefined),
   };
   return listen(options.url ? new Redis(options.url, redisOptions) : new Redis(redisOptions), options.onError);
+}
+
+/** The ioredis Sentinel options from `sentinels` + `name`, or from a `redis-sentinel://` URL. */
+function sentinelConfig(options: z.output<typeof optionsSchema>): RedisOptions | undefined {
+  const fromUrl = options.url && sentinelUrlPattern.test(options.url) ? parseSentinelUrl(options.url) : undefined;
+  if (!fromUrl && !options.sentinels) {
+    if (options.name !== undefined) {
+      throw new InvalidOptionError(
+        'name',
+        options.name,
+        'only together with sentinels (or a redis-sentinel:// url)',
+        'createClient()',
+      );
+    }
+    return undefined;
+  }
+  if (options.nodes || options.cluster) {
+    throw new InvalidOptionError(
+      'sentinels',
+      options.sentinels ?? options.url,
+      'either Sentinel or Cluster options, not both',
+      'createClient()',
+    );
+  }
+  const name = options.name ?? fromUrl?.name;
+  if (!name) {
+    throw new InvalidOptionError('name', name, "the primary's name as the sentinels monitor it", 'createClient()');
+  }
+  const data = options.url && !fromUrl ? parseNode(options.url) : undefined;
+  const sentinels = options.sentinels ? options.sentinels.map(parseNode) : (fromUrl?.sentinels ?? []);
+  const auth = fromUrl ?? data;
+  const tls = fromUrl?.tls ?? data?.tls ?? false;
+  return {
+    sentinels: sentinels.map(({ host, port }) => ({ host, port })),
+    name,
+    ...(auth?.username !== undefined && { username: auth.username }),
+    ...(auth?.password !== undefined && { password: auth.password }),
+    ...(fromUrl?.db !== undefined && { db: fromUrl.db }),
+    ...(options.sentinelPassword !== undefined && { sentinelPassword: options.sentinelPassword }),
+    ...(tls && { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true }),
+  };
+}
+
+/** `redis-sentinel://[user:pass@]h1:p1[,h2:p2…][/db]#name` */
+function parseSentinelUrl(url: string) {
+  const tls = url.startsWith('rediss-');
+  const rest = url.slice(url.indexOf('://') + 3);
+  const [beforeName = '', name] = rest.split('#') as [string, string];
+  const at = beforeName.lastIndexOf('@');
+  const credentials = at >= 0 ? beforeName.slice(0, at) : '';
+  const [hosts = '', db] = (at >= 0 ? beforeName.slice(at + 1) : beforeName).split('/');
+  const [user, password] = credentials.includes(':') ? credentials.split(/:(.*)/s) : [credentials, undefined];
+  return {
+    tls,
+    name: decodeURIComponent(name),
+    sentinels: hosts.split(',').map((host) => parseNode(`redis://${host}`)),
+    ...(user && { username: decodeURIComponent(user) }),
+    ...(password !== undefined && password !== '' && { password: decodeURIComponent(password) }),
+    ...(db !== undefined && db !== '' && { db: Number(db) }),
+  };
 }
 
 function listen<T extends Redis | Cluster>(client: T, onError: ((error: Error) => void) | undefined): T {
