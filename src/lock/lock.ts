@@ -3,14 +3,17 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { RedisLike } from '../client/types.js';
-import { withTimeout } from '../common/deadline.js';
+import { untilDeadline } from '../common/deadline.js';
 import type { Duration } from '../common/duration.js';
 import { AbortedError, InvalidOptionError, type RedscaleError, toRedisError } from '../common/errors.js';
 import { hashTag } from '../common/keys.js';
-import { durationSchema, parseOptions, prefixSchema, redisClientSchema } from '../common/options.js';
+import { durationSchema, MAX_TIMER_MS, parseOptions, prefixSchema, redisClientSchema } from '../common/options.js';
 import { runScript } from '../scripts/registry.js';
+import { ServerClocks } from './clocks.js';
 import { LockLostError, LockTimeoutError } from './errors.js';
 import { LockHandle } from './handle.js';
+import { checkResource, ttlSchema } from './lease.js';
+import { GRANTED, runBeforeDeadline } from './timed-script.js';
 
 /** Options for {@link Lock}. Per-call options override `ttl`, `wait` and `autoExtend`. */
 export interface LockOptions {
@@ -18,13 +21,13 @@ export interface LockOptions {
   redis: RedisLike;
   /** Namespace of the lock keys (`<prefix>:lock:{<resource>}`). Default `'redscale'`. */
   prefix?: string;
-  /** How long a lock lives unless extended. Default `'10s'`. */
+  /** How long a lock lives unless extended: 10 ms to 2^31−1 ms (~24.8 days, what a timer can wait). Default `'10s'`. */
   ttl?: Duration;
   /** How long `acquire` keeps trying while someone else holds the lock. Default `'5s'`. */
   wait?: Duration;
   /** Backoff between tries: exponential from `min` to `max`, with full jitter. Default `{ min: '10ms', max: '500ms' }`. */
   retryDelay?: { min?: Duration; max?: Duration };
-  /** Longest one Redis call may take. Default `'1s'`. */
+  /** Longest one Redis call may take (each acquire attempt, extension and release). Default `'1s'`. */
   timeout?: Duration;
   /** Called with Redis failures the lock absorbed (a failed auto-extension it will retry). */
   onError?: (error: RedscaleError) => void;
@@ -32,7 +35,7 @@ export interface LockOptions {
 
 /** Options of one acquisition. */
 export interface AcquireOptions {
-  /** How long the lock lives unless extended. Default: the Lock's `ttl`. */
+  /** How long the lock lives unless extended (10 ms to 2^31−1 ms). Default: the Lock's `ttl`. */
   ttl?: Duration;
   /** How long to keep trying while the lock is held. Default: the Lock's `wait`. */
   wait?: Duration;
@@ -45,11 +48,11 @@ export interface AcquireOptions {
 /** What `withLock` gives the function it runs. */
 export interface LockContext {
   /** Aborts with a LockLostError when the lock is lost: stop work that needs exclusivity. */
-  signal: AbortSignal;
+  readonly signal: AbortSignal;
   /** The fencing token to send with writes to the protected resource. */
-  fence: number;
+  readonly fence: number;
   /** The handle itself (extend by hand, check `remainingMs`). */
-  handle: LockHandle;
+  readonly handle: LockHandle;
 }
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
@@ -57,10 +60,13 @@ const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { messag
 const optionsSchema = z.strictObject({
   redis: redisClientSchema,
   prefix: prefixSchema.default('redscale'),
-  ttl: durationSchema({ min: 10 }).default(10_000),
+  ttl: ttlSchema.default(10_000),
   wait: durationSchema({ allowZero: true }).default(5_000),
   retryDelay: z
-    .strictObject({ min: durationSchema().default(10), max: durationSchema().default(500) })
+    .strictObject({
+      min: durationSchema({ max: MAX_TIMER_MS }).default(10),
+      max: durationSchema({ max: MAX_TIMER_MS }).default(500),
+    })
     .refine((delay) => delay.min <= delay.max, { message: 'min not greater than max' })
     .prefault({}),
   timeout: durationSchema().default(1_000),
@@ -68,7 +74,7 @@ const optionsSchema = z.strictObject({
 });
 
 const acquireSchema = z.strictObject({
-  ttl: durationSchema({ min: 10 }).optional(),
+  ttl: ttlSchema.optional(),
   wait: durationSchema({ allowZero: true }).optional(),
   autoExtend: z.boolean().optional(),
   signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, { message: 'an AbortSignal' }).optional(),
@@ -78,9 +84,14 @@ type Resolved = z.output<typeof optionsSchema>;
 
 /**
  * A distributed mutex on Redis with fencing tokens. Acquiring is one round trip (`SET NX PX`
- * and the fencing `INCR` in one script); releasing and extending are one each and only act while
+ * and the fencing token in one script); releasing and extending are one each and only act while
  * this holder's token is still the lock's. Waiting retries with jittered exponential backoff, never
  * longer than the current holder's remaining ttl.
+ *
+ * Every call runs under one deadline. An acquire carries it to Redis in the server's time and is
+ * refused there if it runs later (a replayed or stalled command), and after any failed attempt
+ * the lock sends a token-checked release, so an acquire the caller gave up on never leaves the
+ * resource locked: retrying at once succeeds.
  *
  * A Redis lock is a lease, not a guarantee: a long GC pause, a stalled process or a failover
  * that loses the key (Redis replicates asynchronously) can let two holders overlap. Stop when
@@ -96,10 +107,12 @@ type Resolved = z.output<typeof optionsSchema>;
  */
 export class Lock {
   readonly #options: Resolved;
+  readonly #clocks: ServerClocks;
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: LockOptions) {
     this.#options = parseOptions(optionsSchema, options, 'Lock');
+    this.#clocks = new ServerClocks(this.#options.redis);
   }
 
   /**
@@ -137,7 +150,7 @@ export class Lock {
     const handle = await this.acquire(resource, { ...options, autoExtend: options.autoExtend ?? true });
     let outcome: { ok: true; value: T } | { ok: false; error: unknown };
     try {
-      outcome = { ok: true, value: await fn({ signal: handle.signal, fence: handle.fence, handle }) };
+      outcome = { ok: true, value: await fn(contextOf(handle)) };
     } catch (error) {
       outcome = { ok: false, error };
     }
@@ -160,44 +173,74 @@ export class Lock {
   }
 
   async #acquire(resource: string, options: AcquireOptions, where: string): Promise<LockHandle> {
-    if (typeof resource !== 'string' || resource.length === 0) {
-      throw new InvalidOptionError('resource', resource, 'a non-empty string naming what to lock', where);
-    }
+    checkResource(resource, where);
     const call = parseOptions(acquireSchema, options, where);
     const { redis, prefix, timeout, retryDelay } = this.#options;
     const ttl = call.ttl ?? this.#options.ttl;
     const wait = call.wait ?? this.#options.wait;
     const key = `${prefix}:lock:${hashTag(resource)}`;
-    const token = randomUUID();
+    const fenceKey = `${key}:fence`;
     const started = performance.now();
+    // One deadline for the whole call: every attempt starts within `wait` and gets `timeout`.
+    const callDeadline = started + wait + timeout;
     for (let attempt = 1; ; attempt++) {
       if (call.signal?.aborted) throw new AbortedError('lock acquire', call.signal.reason, { resource });
+      // A fresh token per attempt: a late grant of an earlier one is released by its own token.
+      const token = randomUUID();
       const sentAt = performance.now();
-      let reply: [number, number];
+      let reply: Awaited<ReturnType<typeof runBeforeDeadline>>;
       try {
-        reply = (await withTimeout(
-          runScript(redis, 'lockAcquire', [key, `${key}:fence`], [token, ttl]),
+        reply = await runBeforeDeadline(
+          redis,
+          this.#clocks,
+          'lockAcquire',
+          [key, fenceKey],
+          [token, ttl],
+          Math.min(sentAt + timeout, callDeadline),
           timeout,
           'lock acquire',
-          {
-            resource,
-          },
-        )) as [number, number];
+          { resource },
+        );
       } catch (error) {
+        this.#undo(key, token, resource);
         throw toRedisError('lock acquire', error, { resource });
       }
-      if (reply[0] === 1) {
+      if (reply.status === GRANTED) {
+        const fence = reply.values[0];
+        if (fence === undefined) {
+          this.#undo(key, token, resource);
+          throw toRedisError('lock acquire', new Error('the acquire reply carries no fencing token'), { resource });
+        }
         return new LockHandle({
-          redis,
-          key,
+          name: resource,
           resource,
           token,
-          fence: reply[1],
+          fence,
           ttlMs: ttl,
           timeoutMs: timeout,
           autoExtend: call.autoExtend ?? false,
           sentAt,
           onError: this.#options.onError,
+          operations: {
+            extend: async (ttlMs, deadline) =>
+              (
+                await runBeforeDeadline(
+                  redis,
+                  this.#clocks,
+                  'lockExtend',
+                  [key],
+                  [token, ttlMs],
+                  deadline,
+                  timeout,
+                  'lock extend',
+                  { resource },
+                )
+              ).status === GRANTED,
+            release: async (deadline) =>
+              (await untilDeadline(runScript(redis, 'lockRelease', [key], [token]), deadline, timeout, 'lock release', {
+                resource,
+              })) === 1,
+          },
         });
       }
       const waited = performance.now() - started;
@@ -205,7 +248,8 @@ export class Lock {
       if (left <= 0) throw new LockTimeoutError(resource, waited, attempt);
       // Full jitter over an exponential ceiling, and never past the holder's remaining ttl.
       const ceiling = Math.min(retryDelay.max, retryDelay.min * 2 ** Math.min(attempt - 1, 20));
-      const holderLeft = reply[1] > 0 ? reply[1] : Number.POSITIVE_INFINITY;
+      const holderTtl = reply.values[0] ?? -1;
+      const holderLeft = holderTtl > 0 ? holderTtl : Number.POSITIVE_INFINITY;
       const delay = Math.max(1, Math.min(left, holderLeft, Math.round(Math.random() * ceiling) + 1));
       try {
         await sleep(delay, undefined, call.signal ? { signal: call.signal } : undefined);
@@ -214,4 +258,28 @@ export class Lock {
       }
     }
   }
+
+  /**
+   * After an attempt whose outcome is unknown (timed out, connection lost), releases whatever it
+   * may still grant: the release is queued behind the acquire on the same connection, so a grant
+   * that lands late is undone at once instead of keeping the resource locked for a whole ttl.
+   */
+  #undo(key: string, token: string, resource: string): void {
+    runScript(this.#options.redis, 'lockRelease', [key], [token]).catch((error: unknown) => {
+      this.#options.onError?.(toRedisError('lock release after a failed acquire', error, { resource }));
+    });
+  }
+}
+
+/** The context `withLock` passes: `signal` and `fence` check the lock's validity when read. */
+function contextOf(handle: LockHandle): LockContext {
+  return {
+    get signal() {
+      return handle.signal;
+    },
+    get fence() {
+      return handle.fence;
+    },
+    handle,
+  };
 }
