@@ -10,7 +10,6 @@ export interface LockHandleSettings extends LeaseSettings {
 /**
  * A held lock. `signal` aborts, with a {@link LockLostError}, the moment the lock is lost, and
  * `held`, `signal.aborted` and `fence` check the lock's validity whenever they are read.
- * `await using lock = await locks.acquire('x')` releases it when the scope exits.
  */
 export class LockHandle extends Lease {
   /** The locked resource. */
@@ -37,3 +36,39 @@ export class LockHandle extends Lease {
     return this.#fence;
   }
 }
+
+/** What a {@link MultiLockHandle} is made of. */
+export interface MultiLockHandleSettings extends LeaseSettings {
+  resources: readonly string[];
+  token: string;
+  fences: ReadonlyMap<string, number>;
+}
+
+/**
+ * Several locks held together (`Lock.acquireAll`): extended, released and lost as one. Losing
+ * any of them loses the set.
+ */
+export class MultiLockHandle extends Lease {
+  /** The locked resources, in the order they were acquired. */
+  readonly resources: readonly string[];
+  /** This acquisition's random token, the same in every lock of the set. */
+  readonly token: string;
+  readonly #fences: ReadonlyMap<string, number>;
+
+  constructor(settings: MultiLockHandleSettings) {
+    super(settings);
+    this.resources = Object.freeze([...settings.resources]);
+    this.token = settings.token;
+    this.#fences = new Map(settings.fences);
+  }
+
+  /**
+   * The fencing token of each resource (see {@link LockHandle.fence}). Reading it checks the
+   * set's validity.
+   */
+  get fences(): ReadonlyMap<string, number> {
+    this.checkValidity();
+    return this.#fences;
+  }
+}
+

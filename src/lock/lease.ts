@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import type { Duration } from '../common/duration.js';
-import { InvalidOptionError, RedscaleError, toRedisError } from '../common/errors.js';
+import { RedscaleError, toRedisError } from '../common/errors.js';
 import { durationSchema, MAX_TIMER_MS, parseOptions } from '../common/options.js';
 import { LockLostError } from './errors.js';
 
@@ -102,7 +102,8 @@ export class Lease {
   }
 
   /**
-   * Gives the lease a new ttl (default: the one it was acquired with), counted from now.
+   * Gives the lease a new ttl (default: the last one it was given), counted from now; automatic
+   * extensions use it from then on.
    * @throws LockLostError when Redis no longer holds it; InvalidOptionError for a bad ttl; a
    * RedscaleError with code ERR_TIMEOUT or ERR_REDIS when Redis fails (the lease is kept until its
    * validity runs out).
@@ -241,11 +242,4 @@ function checkingSignal(controller: AbortController, check: () => void): AbortSi
     },
   });
   return signal;
-}
-
-/** Throws the named error a bad resource name deserves. */
-export function checkResource(resource: unknown, where: string): asserts resource is string {
-  if (typeof resource !== 'string' || resource.length === 0) {
-    throw new InvalidOptionError('resource', resource, 'a non-empty string naming what to lock', where);
-  }
 }

@@ -22,8 +22,8 @@ describe.each(topologies)('Lock on %s (client keyPrefix "%s")', (topology, keyPr
   });
 
   it('acquires, extends and releases in one command each, with increasing fencing tokens', async () => {
-    await redis.ping();
-    await (await lock.acquire('warm')).release();
+    // The first command on a Cluster node's fresh connection is counted twice (queued, then sent).
+    await (await lock.acquire('a')).release();
     let first!: Awaited<ReturnType<Lock['acquire']>>;
     expect(await countCommands(async () => (first = await lock.acquire('a')))).toEqual({
       count: 1,
