@@ -72,3 +72,41 @@ export class MultiLockHandle extends Lease {
   }
 }
 
+/** What a {@link SemaphoreHandle} is made of. */
+export interface SemaphoreHandleSettings extends LeaseSettings {
+  resource: string;
+  token: string;
+  permits: number;
+  fence: number;
+}
+
+/**
+ * Permits held on a counting semaphore (`Semaphore.acquire`). Like a {@link LockHandle}: a lost
+ * `signal`, validity checked when read, token-checked `extend` and `release`.
+ */
+export class SemaphoreHandle extends Lease {
+  /** The semaphore's resource. */
+  readonly resource: string;
+  /** This acquisition's random token; only it can extend or release these permits. */
+  readonly token: string;
+  /** How many of the semaphore's permits this holder has. */
+  readonly permits: number;
+  readonly #fence: number;
+
+  constructor(settings: SemaphoreHandleSettings) {
+    super(settings);
+    this.resource = settings.resource;
+    this.token = settings.token;
+    this.permits = settings.permits;
+    this.#fence = settings.fence;
+  }
+
+  /**
+   * A fencing token that only ever increases across the semaphore's holders (see
+   * {@link LockHandle.fence}); distinct for each holder. Reading it checks the validity.
+   */
+  get fence(): number {
+    this.checkValidity();
+    return this.#fence;
+  }
+}

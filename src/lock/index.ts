@@ -1,5 +1,12 @@
 export { type LockLossReason, LockLostError, LockTimeoutError } from './errors.js';
-export { LockHandle, MultiLockHandle } from './handle.js';
+export { LockHandle, MultiLockHandle, SemaphoreHandle } from './handle.js';
 export { resourceHashTag } from './keys.js';
 export { Lease } from './lease.js';
 export { type AcquireOptions, Lock, type LockContext, type LockOptions, type MultiLockContext } from './lock.js';
+export {
+  MAX_SEMAPHORE_LIMIT,
+  Semaphore,
+  type SemaphoreAcquireOptions,
+  type SemaphoreContext,
+  type SemaphoreOptions,
+} from './semaphore.js';

@@ -35,6 +35,11 @@ export function lockKeyOf(prefix: string, resource: string): string {
   return `${prefix}:lock:${resourceKeyPart(resource)}`;
 }
 
+/** Key of a resource's semaphore: `<prefix>:sem:<resource part>`. */
+export function semaphoreKeyOf(prefix: string, resource: string): string {
+  return `${prefix}:sem:${resourceKeyPart(resource)}`;
+}
+
 /** One slot's share of a multi-resource lock: resources whose keys one script can take together. */
 export interface SlotGroup {
   slot: number;

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Lock, type RedscaleError } from '../../src/index.js';
+import { Lock, type RedscaleError, Semaphore } from '../../src/index.js';
 import { deletePrefix, randomPrefix, type Topology, unhandledRejections } from '../harness/context.js';
 import { waitUntil } from '../harness/index.js';
 import { type Proxied, proxied } from './proxied.js';
@@ -104,5 +104,25 @@ describe.each<Topology>(['standalone', 'cluster'])('Lock calls that Redis runs l
     link.set({ kind: 'pass' });
     await link.redis.exists(keys.lock);
     expect(await link.direct.exists(keys.lock)).toBe(0);
+  });
+
+  it('a semaphore acquire that timed out on a stalled link takes no permit and keeps no place in the fair queue', async () => {
+    const semaphore = new Semaphore({ redis: link.redis, prefix, limit: 1, fair: true, timeout: 200 });
+    const holders = `${prefix}:sem:{permits}`;
+    const warm = await semaphore.acquire('permits');
+    await warm.release();
+
+    link.set({ kind: 'pause' });
+    const error = await semaphore.acquire('permits', { wait: '5s' }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'ERR_TIMEOUT', context: { resource: 'permits' } });
+    await sleep(100);
+    link.set({ kind: 'pass' });
+    await link.redis.exists(holders);
+
+    expect(await link.direct.exists(holders, `${holders}:queue`, `${holders}:places`)).toBe(0);
+    expect(Number(await link.direct.get(`${holders}:fence`))).toBe(warm.fence);
+    const retry = await semaphore.tryAcquire('permits');
+    expect(retry).not.toBeNull();
+    expect(await retry?.release()).toBe(true);
   });
 });
