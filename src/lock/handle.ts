@@ -10,6 +10,7 @@ export interface LockHandleSettings extends LeaseSettings {
 /**
  * A held lock. `signal` aborts, with a {@link LockLostError}, the moment the lock is lost, and
  * `held`, `signal.aborted` and `fence` check the lock's validity whenever they are read.
+ * `await using lock = await locks.acquire('x')` releases it when the scope exits.
  */
 export class LockHandle extends Lease {
   /** The locked resource. */
@@ -82,7 +83,7 @@ export interface SemaphoreHandleSettings extends LeaseSettings {
 
 /**
  * Permits held on a counting semaphore (`Semaphore.acquire`). Like a {@link LockHandle}: a lost
- * `signal`, validity checked when read, token-checked `extend` and `release`.
+ * `signal`, validity checked when read, token-checked `extend` and `release`, `await using`.
  */
 export class SemaphoreHandle extends Lease {
   /** The semaphore's resource. */

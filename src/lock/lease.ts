@@ -152,6 +152,24 @@ export class Lease {
     }
   }
 
+  /**
+   * Ends the lease when an `await using` scope exits: releases it, and rejects with the
+   * {@link LockLostError} if it was lost while held (the scope's work may have overlapped with
+   * another holder's), as `withLock` does. A Redis failure on release is reported to `onError`,
+   * not thrown: the lease then expires by its ttl.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    // Released by hand: the caller has taken care of it (and seen what release() said).
+    if (this.#released) return;
+    const lost = this.lostError;
+    try {
+      await this.release();
+    } catch (error) {
+      if (error instanceof RedscaleError) this.#settings.onError?.(error);
+    }
+    if (lost) throw lost;
+  }
+
   /** Marks the lease lost if its validity has run out (the timers may not have run yet). */
   protected checkValidity(): void {
     if (!this.#lost && !this.#released && performance.now() >= this.#validUntil) {

@@ -89,6 +89,8 @@ type Resolved = z.output<typeof optionsSchema>;
  * await lock.withLock('invoice:7', async ({ signal, fence }) => {
  *   await chargeInvoice(7, { fence, signal })
  * }, { ttl: '10s' })
+ *
+ * await using held = await lock.acquire('report')   // released when the scope exits
  * ```
  */
 export class Lock {

@@ -96,7 +96,7 @@ const FAIR_NO_QUEUE = 2;
  * A distributed counting semaphore: at most `limit` permits of a resource are held at once, across
  * every process. Acquiring is one round trip; holders are leases like locks — token-checked
  * `release` and `extend`, automatic extension, a `signal` that aborts when the permits are lost
- * (checked on read), a fencing token — and a holder that dies frees its permits
+ * (checked on read), a fencing token, `await using` — and a holder that dies frees its permits
  * when its ttl runs out. Optionally fair (first come, first served). Times are the server's, so
  * instances with skewed clocks agree.
  *
