@@ -38,9 +38,11 @@ describe.each<Topology>(['standalone', 'cluster'])('Lock calls that Redis runs l
     await warm.release();
 
     link.set({ kind: 'pause' });
+    const started = performance.now();
     const error = await lock.acquire('stalled', { wait: '5s' }).catch((caught: unknown) => caught);
     // One deadline for the call: a stalled Redis costs `timeout`, and is never reported as busy.
     expect(error).toMatchObject({ code: 'ERR_TIMEOUT', context: { resource: 'stalled' } });
+    expect(performance.now() - started).toBeLessThan(1_500);
     await sleep(100);
     link.set({ kind: 'pass' });
     // Commands on one connection run in order: once this answers, the late acquire has run.
