@@ -13,6 +13,7 @@ export class ServerClocks {
   readonly #redis: RedisLike;
   readonly #byNode = new Map<string, ServerClock>();
 
+  /** Clocks of the nodes behind `redis`. */
   constructor(redis: RedisLike) {
     this.#redis = redis;
   }

@@ -2,8 +2,11 @@ import { Lease, type LeaseSettings } from './lease.js';
 
 /** What a {@link LockHandle} is made of. */
 export interface LockHandleSettings extends LeaseSettings {
+  /** The locked resource. */
   resource: string;
+  /** The acquisition's random token. */
   token: string;
+  /** The fencing token Redis handed out. */
   fence: number;
 }
 
@@ -40,8 +43,11 @@ export class LockHandle extends Lease {
 
 /** What a {@link MultiLockHandle} is made of. */
 export interface MultiLockHandleSettings extends LeaseSettings {
+  /** The locked resources, in acquisition order. */
   resources: readonly string[];
+  /** The acquisition's random token, the same in every lock. */
   token: string;
+  /** The fencing token of each resource. */
   fences: ReadonlyMap<string, number>;
 }
 
@@ -75,9 +81,13 @@ export class MultiLockHandle extends Lease {
 
 /** What a {@link SemaphoreHandle} is made of. */
 export interface SemaphoreHandleSettings extends LeaseSettings {
+  /** The semaphore's resource. */
   resource: string;
+  /** The acquisition's random token. */
   token: string;
+  /** How many permits it holds. */
   permits: number;
+  /** The fencing token Redis handed out. */
   fence: number;
 }
 

@@ -42,7 +42,9 @@ export function semaphoreKeyOf(prefix: string, resource: string): string {
 
 /** One slot's share of a multi-resource lock: resources whose keys one script can take together. */
 export interface SlotGroup {
+  /** The Cluster hash slot (0 on a standalone Redis). */
   slot: number;
+  /** The resources in it, sorted by name. */
   resources: string[];
 }
 

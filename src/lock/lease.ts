@@ -20,12 +20,17 @@ export interface LeaseOperations {
 export interface LeaseSettings {
   /** What is held, for errors (`LockLostError.resource`). */
   name: string;
+  /** The ttl it was acquired with, in ms. */
   ttlMs: number;
+  /** Longest one Redis call (extend, release) may take, in ms. */
   timeoutMs: number;
+  /** Whether to extend it every third of its ttl until released. */
   autoExtend: boolean;
   /** `performance.now()` when the acquiring command was sent: validity counts from there. */
   sentAt: number;
+  /** Receives Redis failures the lease absorbed (a failed auto-extension it retries). */
   onError: ((error: RedscaleError) => void) | undefined;
+  /** How to extend and release it in Redis. */
   operations: LeaseOperations;
 }
 
@@ -50,8 +55,8 @@ function validityOf(ttlMs: number): number {
  */
 export class Lease {
   readonly #settings: LeaseSettings;
-  // Created when someone first asks for `signal` (withLock always does): a bare acquire/release
-  // pays for neither the controller nor the expiry timer.
+  // Created when someone first asks for `signal`: a bare acquire/release pays for neither the
+  // controller nor the expiry timer.
   #controller: AbortController | undefined;
   #signal: AbortSignal | undefined;
   #lost: LockLostError | undefined;

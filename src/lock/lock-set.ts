@@ -9,10 +9,15 @@ import type { AttemptResult } from './waiting.js';
 
 /** Where a lock set lives and how it reports. */
 export interface LockSetTarget {
+  /** The client the locks live behind. */
   redis: RedisLike;
+  /** The per-node server clocks of the lock that owns the set. */
   clocks: ServerClocks;
+  /** The lock's key namespace. */
   prefix: string;
+  /** Longest one Redis call may take, in ms. */
   timeoutMs: number;
+  /** Receives failures the set absorbs (a roll back or undo that failed). */
   onError: ((error: RedscaleError) => void) | undefined;
 }
 

@@ -5,15 +5,20 @@ import { RedisCommandError, RedisTimeoutError } from '../common/errors.js';
 import { runScript, type ScriptName } from '../scripts/registry.js';
 import type { ServerClocks } from './clocks.js';
 
-/** Statuses of a lock script that carries its caller's deadline. */
+/** A lock script's status: it did what was asked. */
 export const GRANTED = 1;
+/** A lock script's status: it could not (held by someone else, or no longer held). */
 export const REFUSED = 0;
+/** A lock script's status: it ran after its caller's deadline and changed nothing. */
 export const TOO_LATE = -1;
 
 /** A lock script's reply: a status, the server's time, then the script's own numbers. */
 export interface TimedReply {
+  /** What the script did. */
   status: typeof GRANTED | typeof REFUSED | typeof TOO_LATE;
+  /** The server's time (epoch ms) when it ran. */
   serverMs: number;
+  /** The script's own numbers (fencing tokens, a holder's remaining ms). */
   values: number[];
 }
 
