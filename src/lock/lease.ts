@@ -127,8 +127,9 @@ export class Lease {
     } catch (error) {
       throw toRedisError('lock extend', error, { resource: name });
     }
-    // Validity may have run out while the reply travelled: a loss already reported stays final.
-    this.checkValidity();
+    // A loss someone saw while the reply travelled stays final. Otherwise a granted extension
+    // that arrives after the old validity ran out leaves no gap: it was sent before, and Redis
+    // only grants it while the lock still exists.
     if (this.#lost) throw this.#lost;
     if (!extended) {
       const lost = new LockLostError(name, 'not-held');

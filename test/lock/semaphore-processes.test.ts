@@ -36,7 +36,9 @@ describe.each<[Topology, boolean]>([
     redis.disconnect();
 
     // Redis' own count of holders inside their sections never went past the limit...
-    expect(Math.max(...runs.map((run) => run.mostAtOnce))).toBe(LIMIT);
+    expect(Math.max(...runs.map((run) => run.mostAtOnce)), JSON.stringify(runs.map((run) => run.mostAtOnce))).toBe(
+      LIMIT,
+    );
     // ...and neither did the sections' overlap on the host's monotonic clock.
     const sections = runs.flatMap((run) => run.sections);
     expect(sections).toHaveLength(PROCESSES * ITERATIONS);
