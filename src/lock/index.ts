@@ -1,3 +1,12 @@
 export { type LockLossReason, LockLostError, LockTimeoutError } from './errors.js';
-export { LockHandle } from './handle.js';
-export { type AcquireOptions, Lock, type LockContext, type LockOptions } from './lock.js';
+export { LockHandle, MultiLockHandle, SemaphoreHandle } from './handle.js';
+export { resourceHashTag } from './keys.js';
+export { Lease } from './lease.js';
+export { type AcquireOptions, Lock, type LockContext, type LockOptions, type MultiLockContext } from './lock.js';
+export {
+  MAX_SEMAPHORE_LIMIT,
+  Semaphore,
+  type SemaphoreAcquireOptions,
+  type SemaphoreContext,
+  type SemaphoreOptions,
+} from './semaphore.js';

@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { RedisLike } from '../client/types.js';
-import { withTimeout } from '../common/deadline.js';
 import type { Duration } from '../common/duration.js';
-import { AbortedError, InvalidOptionError, type RedscaleError, toRedisError } from '../common/errors.js';
-import { hashTag } from '../common/keys.js';
-import { durationSchema, parseOptions, prefixSchema, redisClientSchema } from '../common/options.js';
-import { runScript } from '../scripts/registry.js';
-import { LockLostError, LockTimeoutError } from './errors.js';
-import { LockHandle } from './handle.js';
+import type { RedscaleError } from '../common/errors.js';
+import { parseOptions } from '../common/options.js';
+import { ServerClocks } from './clocks.js';
+import { LockTimeoutError } from './errors.js';
+import { LockHandle, MultiLockHandle } from './handle.js';
+import { LockSet } from './lock-set.js';
+import { acquireOptionsShape, checkFunction, checkResource, checkResources, leaseOptionsShape } from './options.js';
+import { runWhileHeld } from './run-held.js';
+import { acquireWithin } from './waiting.js';
 
 /** Options for {@link Lock}. Per-call options override `ttl`, `wait` and `autoExtend`. */
 export interface LockOptions {
@@ -18,13 +19,13 @@ export interface LockOptions {
   redis: RedisLike;
   /** Namespace of the lock keys (`<prefix>:lock:{<resource>}`). Default `'redscale'`. */
   prefix?: string;
-  /** How long a lock lives unless extended. Default `'10s'`. */
+  /** How long a lock lives unless extended: 10 ms to 2^31−1 ms (~24.8 days, what a timer can wait). Default `'10s'`. */
   ttl?: Duration;
   /** How long `acquire` keeps trying while someone else holds the lock. Default `'5s'`. */
   wait?: Duration;
   /** Backoff between tries: exponential from `min` to `max`, with full jitter. Default `{ min: '10ms', max: '500ms' }`. */
   retryDelay?: { min?: Duration; max?: Duration };
-  /** Longest one Redis call may take. Default `'1s'`. */
+  /** Longest one Redis call may take (each acquire attempt, extension and release). Default `'1s'`. */
   timeout?: Duration;
   /** Called with Redis failures the lock absorbed (a failed auto-extension it will retry). */
   onError?: (error: RedscaleError) => void;
@@ -32,7 +33,7 @@ export interface LockOptions {
 
 /** Options of one acquisition. */
 export interface AcquireOptions {
-  /** How long the lock lives unless extended. Default: the Lock's `ttl`. */
+  /** How long the lock lives unless extended (10 ms to 2^31−1 ms). Default: the Lock's `ttl`. */
   ttl?: Duration;
   /** How long to keep trying while the lock is held. Default: the Lock's `wait`. */
   wait?: Duration;
@@ -45,42 +46,38 @@ export interface AcquireOptions {
 /** What `withLock` gives the function it runs. */
 export interface LockContext {
   /** Aborts with a LockLostError when the lock is lost: stop work that needs exclusivity. */
-  signal: AbortSignal;
+  readonly signal: AbortSignal;
   /** The fencing token to send with writes to the protected resource. */
-  fence: number;
+  readonly fence: number;
   /** The handle itself (extend by hand, check `remainingMs`). */
-  handle: LockHandle;
+  readonly handle: LockHandle;
 }
 
-const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
+/** What `withLocks` gives the function it runs. */
+export interface MultiLockContext {
+  /** Aborts with a LockLostError when any of the locks is lost. */
+  readonly signal: AbortSignal;
+  /** The fencing token of each resource. */
+  readonly fences: ReadonlyMap<string, number>;
+  /** The handle itself. */
+  readonly handle: MultiLockHandle;
+}
 
-const optionsSchema = z.strictObject({
-  redis: redisClientSchema,
-  prefix: prefixSchema.default('redscale'),
-  ttl: durationSchema({ min: 10 }).default(10_000),
-  wait: durationSchema({ allowZero: true }).default(5_000),
-  retryDelay: z
-    .strictObject({ min: durationSchema().default(10), max: durationSchema().default(500) })
-    .refine((delay) => delay.min <= delay.max, { message: 'min not greater than max' })
-    .prefault({}),
-  timeout: durationSchema().default(1_000),
-  onError: fn<(error: RedscaleError) => void>().optional(),
-});
-
-const acquireSchema = z.strictObject({
-  ttl: durationSchema({ min: 10 }).optional(),
-  wait: durationSchema({ allowZero: true }).optional(),
-  autoExtend: z.boolean().optional(),
-  signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, { message: 'an AbortSignal' }).optional(),
-});
+const optionsSchema = z.strictObject(leaseOptionsShape);
+const acquireSchema = z.strictObject(acquireOptionsShape);
 
 type Resolved = z.output<typeof optionsSchema>;
 
 /**
- * A distributed mutex on Redis with fencing tokens. Acquiring is one round trip (`SET NX PX`
- * and the fencing `INCR` in one script); releasing and extending are one each and only act while
- * this holder's token is still the lock's. Waiting retries with jittered exponential backoff, never
+ * A distributed mutex on Redis with fencing tokens. Acquiring is one round trip (the lock and its
+ * fencing token in one script); releasing and extending are one each and only act while this
+ * holder's token is still the lock's. Waiting retries with jittered exponential backoff, never
  * longer than the current holder's remaining ttl.
+ *
+ * Every call runs under one deadline. An acquire carries it to Redis in the server's time and is
+ * refused there if it runs later (a replayed or stalled command), and after any failed attempt
+ * the lock sends a token-checked release, so an acquire the caller gave up on never leaves the
+ * resource locked: retrying at once succeeds.
  *
  * A Redis lock is a lease, not a guarantee: a long GC pause, a stalled process or a failover
  * that loses the key (Redis replicates asynchronously) can let two holders overlap. Stop when
@@ -92,14 +89,18 @@ type Resolved = z.output<typeof optionsSchema>;
  * await lock.withLock('invoice:7', async ({ signal, fence }) => {
  *   await chargeInvoice(7, { fence, signal })
  * }, { ttl: '10s' })
+ *
+ * await using held = await lock.acquire('report')   // released when the scope exits
  * ```
  */
 export class Lock {
   readonly #options: Resolved;
+  readonly #clocks: ServerClocks;
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: LockOptions) {
     this.#options = parseOptions(optionsSchema, options, 'Lock');
+    this.#clocks = new ServerClocks(this.#options.redis);
   }
 
   /**
@@ -107,18 +108,17 @@ export class Lock {
    * @throws LockTimeoutError when it stayed held for all of `wait`; a RedscaleError with code
    * ERR_TIMEOUT or ERR_REDIS when Redis fails (never reported as "busy"); AbortedError on abort.
    */
-  acquire(resource: string, options: AcquireOptions = {}): Promise<LockHandle> {
-    return this.#acquire(resource, options, 'Lock.acquire()');
+  async acquire(resource: string, options: AcquireOptions = {}): Promise<LockHandle> {
+    const where = 'Lock.acquire()';
+    checkResource(resource, where);
+    return this.#single(resource, parseOptions(acquireSchema, options, where));
   }
 
   /** Acquires `resource` if it is free right now; resolves `null` if someone holds it. */
   async tryAcquire(resource: string, options: Omit<AcquireOptions, 'wait'> = {}): Promise<LockHandle | null> {
-    try {
-      return await this.#acquire(resource, { ...options, wait: 0 }, 'Lock.tryAcquire()');
-    } catch (error) {
-      if (error instanceof LockTimeoutError) return null;
-      throw error;
-    }
+    const where = 'Lock.tryAcquire()';
+    checkResource(resource, where);
+    return nullWhenBusy(this.#single(resource, { ...parseOptions(acquireSchema, options, where), wait: 0 }));
   }
 
   /**
@@ -132,86 +132,114 @@ export class Lock {
     fn: (context: LockContext) => Promise<T> | T,
     options: AcquireOptions = {},
   ): Promise<T> {
-    if (typeof fn !== 'function')
-      throw new InvalidOptionError('fn', fn, 'a function to run under the lock', 'Lock.withLock()');
+    checkFunction(fn, 'Lock.withLock()');
     const handle = await this.acquire(resource, { ...options, autoExtend: options.autoExtend ?? true });
-    let outcome: { ok: true; value: T } | { ok: false; error: unknown };
-    try {
-      outcome = { ok: true, value: await fn({ signal: handle.signal, fence: handle.fence, handle }) };
-    } catch (error) {
-      outcome = { ok: false, error };
-    }
-    const lost = handle.lostError;
-    let released = false;
-    try {
-      released = await handle.release();
-    } catch (error) {
-      // Redis is unreachable: the lock will expire by its ttl. Only an error if it was lost.
-      this.#options.onError?.(toRedisError('lock release', error, { resource }));
-      released = !lost;
-    }
-    if (lost) {
-      if (!outcome.ok && outcome.error !== lost) throw new LockLostError(resource, lost.reason, outcome.error);
-      throw lost;
-    }
-    if (!released) throw new LockLostError(resource, 'not-held', outcome.ok ? undefined : outcome.error);
-    if (!outcome.ok) throw outcome.error;
-    return outcome.value;
+    const context: LockContext = {
+      get signal() {
+        return handle.signal;
+      },
+      get fence() {
+        return handle.fence;
+      },
+      handle,
+    };
+    return runWhileHeld(handle, resource, context, fn, this.#options.onError);
   }
 
-  async #acquire(resource: string, options: AcquireOptions, where: string): Promise<LockHandle> {
-    if (typeof resource !== 'string' || resource.length === 0) {
-      throw new InvalidOptionError('resource', resource, 'a non-empty string naming what to lock', where);
-    }
-    const call = parseOptions(acquireSchema, options, where);
-    const { redis, prefix, timeout, retryDelay } = this.#options;
+  /**
+   * Acquires every resource in `resources`, all or none, waiting up to `wait` while any is held.
+   * Resources that share a Redis hash tag (`{order:7}:items`, `{order:7}:payment`) — and all
+   * resources on a standalone Redis — are taken in one script. On a Cluster, resources in
+   * different slots are taken slot by slot in ascending slot order; when one is held, those
+   * already taken are released before waiting, so no caller holds a part while waiting for the rest.
+   * @throws as {@link acquire}.
+   */
+  async acquireAll(resources: readonly string[], options: AcquireOptions = {}): Promise<MultiLockHandle> {
+    const where = 'Lock.acquireAll()';
+    const list = checkResources(resources, where);
+    return this.#multi(list, parseOptions(acquireSchema, options, where));
+  }
+
+  /** {@link acquireAll} if every resource is free right now; resolves `null` if any is held. */
+  async tryAcquireAll(
+    resources: readonly string[],
+    options: Omit<AcquireOptions, 'wait'> = {},
+  ): Promise<MultiLockHandle | null> {
+    const where = 'Lock.tryAcquireAll()';
+    const list = checkResources(resources, where);
+    return nullWhenBusy(this.#multi(list, { ...parseOptions(acquireSchema, options, where), wait: 0 }));
+  }
+
+  /** {@link withLock} for several resources at once, acquired as by {@link acquireAll}. */
+  async withLocks<T>(
+    resources: readonly string[],
+    fn: (context: MultiLockContext) => Promise<T> | T,
+    options: AcquireOptions = {},
+  ): Promise<T> {
+    checkFunction(fn, 'Lock.withLocks()');
+    const handle = await this.acquireAll(resources, { ...options, autoExtend: options.autoExtend ?? true });
+    const context: MultiLockContext = {
+      get signal() {
+        return handle.signal;
+      },
+      get fences() {
+        return handle.fences;
+      },
+      handle,
+    };
+    return runWhileHeld(handle, handle.resources.join(', '), context, fn, this.#options.onError);
+  }
+
+  async #single(resource: string, call: z.output<typeof acquireSchema>): Promise<LockHandle> {
+    const { set, token, fences, sentAt, settings } = await this.#take([resource], call);
+    return new LockHandle({ ...settings, resource, token, fence: fences.get(resource) ?? 0, sentAt, name: set.name });
+  }
+
+  async #multi(resources: string[], call: z.output<typeof acquireSchema>): Promise<MultiLockHandle> {
+    const { set, token, fences, sentAt, settings } = await this.#take(resources, call);
+    return new MultiLockHandle({ ...settings, resources: set.resources, token, fences, sentAt, name: set.name });
+  }
+
+  async #take(resources: string[], call: z.output<typeof acquireSchema>) {
+    const { redis, prefix, timeout, retryDelay, onError } = this.#options;
     const ttl = call.ttl ?? this.#options.ttl;
     const wait = call.wait ?? this.#options.wait;
-    const key = `${prefix}:lock:${hashTag(resource)}`;
-    const token = randomUUID();
-    const started = performance.now();
-    for (let attempt = 1; ; attempt++) {
-      if (call.signal?.aborted) throw new AbortedError('lock acquire', call.signal.reason, { resource });
-      const sentAt = performance.now();
-      let reply: [number, number];
-      try {
-        reply = (await withTimeout(
-          runScript(redis, 'lockAcquire', [key, `${key}:fence`], [token, ttl]),
-          timeout,
-          'lock acquire',
-          {
-            resource,
-          },
-        )) as [number, number];
-      } catch (error) {
-        throw toRedisError('lock acquire', error, { resource });
-      }
-      if (reply[0] === 1) {
-        return new LockHandle({
-          redis,
-          key,
-          resource,
-          token,
-          fence: reply[1],
-          ttlMs: ttl,
-          timeoutMs: timeout,
-          autoExtend: call.autoExtend ?? false,
-          sentAt,
-          onError: this.#options.onError,
-        });
-      }
-      const waited = performance.now() - started;
-      const left = wait - waited;
-      if (left <= 0) throw new LockTimeoutError(resource, waited, attempt);
-      // Full jitter over an exponential ceiling, and never past the holder's remaining ttl.
-      const ceiling = Math.min(retryDelay.max, retryDelay.min * 2 ** Math.min(attempt - 1, 20));
-      const holderLeft = reply[1] > 0 ? reply[1] : Number.POSITIVE_INFINITY;
-      const delay = Math.max(1, Math.min(left, holderLeft, Math.round(Math.random() * ceiling) + 1));
-      try {
-        await sleep(delay, undefined, call.signal ? { signal: call.signal } : undefined);
-      } catch {
-        throw new AbortedError('lock acquire', call.signal?.reason, { resource });
-      }
-    }
+    const set = new LockSet({ redis, clocks: this.#clocks, prefix, timeoutMs: timeout, onError }, resources);
+    // One deadline for the whole call: every attempt starts within `wait` and gets `timeout`.
+    const callDeadline = performance.now() + wait + timeout;
+    const taken = await acquireWithin(
+      { name: set.name, operation: 'lock acquire', waitMs: wait, retryDelay, signal: call.signal },
+      async () => {
+        // A fresh token per attempt: whatever an earlier attempt left is released by its own.
+        const token = randomUUID();
+        const sentAt = performance.now();
+        const result = await set.acquire(token, ttl, Math.min(sentAt + timeout, callDeadline));
+        return 'acquired' in result ? { acquired: { token, sentAt, fences: result.acquired } } : result;
+      },
+    );
+    const { token } = taken;
+    return {
+      set,
+      ...taken,
+      settings: {
+        ttlMs: ttl,
+        timeoutMs: timeout,
+        autoExtend: call.autoExtend ?? false,
+        onError,
+        operations: {
+          extend: (ttlMs: number, deadline: number) => set.extend(token, ttlMs, deadline),
+          release: (deadline: number) => set.release(token, deadline),
+        },
+      },
+    };
+  }
+}
+
+async function nullWhenBusy<T>(acquiring: Promise<T>): Promise<T | null> {
+  try {
+    return await acquiring;
+  } catch (error) {
+    if (error instanceof LockTimeoutError) return null;
+    throw error;
   }
 }

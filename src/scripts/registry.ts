@@ -5,6 +5,9 @@ import healthProbe from './lua/health-probe.lua';
 import lockAcquire from './lua/lock-acquire.lua';
 import lockExtend from './lua/lock-extend.lua';
 import lockRelease from './lua/lock-release.lua';
+import lockSemaphoreAcquire from './lua/lock-semaphore-acquire.lua';
+import lockSemaphoreExtend from './lua/lock-semaphore-extend.lua';
+import lockSemaphoreRelease from './lua/lock-semaphore-release.lua';
 import ratelimit from './lua/ratelimit.lua';
 import ratelimitRefund from './lua/ratelimit-refund.lua';
 
@@ -21,6 +24,9 @@ export const SCRIPTS = {
   lockAcquire,
   lockExtend,
   lockRelease,
+  lockSemaphoreAcquire,
+  lockSemaphoreExtend,
+  lockSemaphoreRelease,
   ratelimit,
   ratelimitRefund,
 } as const satisfies Record<string, string>;

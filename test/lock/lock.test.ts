@@ -1,11 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MAX_TIMER_MS } from '../../src/common/options.js';
 import { InvalidOptionError, Lock, LockLostError, LockTimeoutError } from '../../src/index.js';
 import { countCommands } from '../harness/command-counter.js';
 import { connect, deletePrefix, randomPrefix, type Topology } from '../harness/context.js';
 
-describe.each<Topology>(['standalone', 'cluster'])('Lock on %s', (topology) => {
-  const redis = connect(topology);
+const topologies: Array<[Topology, string]> = [
+  ['standalone', ''],
+  ['cluster', ''],
+  ['standalone', 'kp:'],
+  ['cluster', 'kp:'],
+];
+
+describe.each(topologies)('Lock on %s (client keyPrefix "%s")', (topology, keyPrefix) => {
+  const redis = connect(topology, keyPrefix ? { redisOptions: { keyPrefix } } : {});
   const prefix = randomPrefix('lock');
   const lock = new Lock({ redis, prefix, ttl: '2s', wait: '1s' });
   afterAll(async () => {
@@ -14,8 +22,8 @@ describe.each<Topology>(['standalone', 'cluster'])('Lock on %s', (topology) => {
   });
 
   it('acquires, extends and releases in one command each, with increasing fencing tokens', async () => {
-    await redis.ping();
-    await (await lock.acquire('warm')).release();
+    // The first command on a Cluster node's fresh connection is counted twice (queued, then sent).
+    await (await lock.acquire('a')).release();
     let first!: Awaited<ReturnType<Lock['acquire']>>;
     expect(await countCommands(async () => (first = await lock.acquire('a')))).toEqual({
       count: 1,
@@ -94,14 +102,15 @@ describe.each<Topology>(['standalone', 'cluster'])('Lock on %s', (topology) => {
       'long',
       async ({ signal, fence }) => {
         for (let i = 0; i < 12; i++) {
-          await sleep(50);
+          await sleep(120);
           checks++;
           if (await rival.tryAcquire('long')) rivalWins++;
         }
         expect(signal.aborted).toBe(false);
         return fence;
       },
-      { ttl: 150 },
+      // Generous: a loaded machine can stall the event loop for a good part of a short ttl.
+      { ttl: 450 },
     );
     expect(checks).toBe(12);
     expect(rivalWins).toBe(0);
@@ -127,6 +136,29 @@ describe.each<Topology>(['standalone', 'cluster'])('Lock on %s', (topology) => {
     await next?.release();
   });
 
+  it('keeps its keys under the client keyPrefix, as Redis sees them', async () => {
+    const plain = connect(topology);
+    try {
+      const held = await lock.acquire('where');
+      expect(await plain.get(`${keyPrefix}${prefix}:lock:{where}`)).toBe(held.token);
+      expect(await plain.exists(`${keyPrefix}${prefix}:lock:{where}:fence`)).toBe(1);
+      expect(await held.release()).toBe(true);
+      expect(await plain.exists(`${keyPrefix}${prefix}:lock:{where}`)).toBe(0);
+    } finally {
+      plain.disconnect();
+    }
+  });
+
+  it('takes the longest ttl a timer can wait without reporting the lock lost at once', async () => {
+    const held = await lock.acquire('long-ttl', { ttl: MAX_TIMER_MS });
+    const { signal } = held;
+    await sleep(50);
+    expect(held.held).toBe(true);
+    expect(signal.aborted).toBe(false);
+    expect(await redis.pttl(`${prefix}:lock:{long-ttl}`)).toBeGreaterThan(MAX_TIMER_MS - 60_000);
+    expect(await held.release()).toBe(true);
+  });
+
   it('locks names with braces on their own slot-safe keys', async () => {
     for (const resource of ['{a}', 'a}', '}{', 'ünï']) {
       const held = await lock.acquire(resource);
@@ -146,6 +178,11 @@ describe('Lock options', () => {
     [() => new Lock({ redis, wait: -5 }), '"wait" for Lock: received -5'],
     [() => new Lock({ redis, retryDelay: { min: '1s', max: '10ms' } }), '"retryDelay" for Lock'],
     [() => new Lock({} as never), '"redis" for Lock: received undefined'],
+    // A ttl past what a timer can wait would fire the expiry timer at once (item 19), and 1e300 overflows everything (item 25).
+    [() => new Lock({ redis, ttl: MAX_TIMER_MS + 1 }), '"ttl" for Lock: received 2147483648'],
+    [() => new Lock({ redis, ttl: '30d' }), '"ttl" for Lock: received "30d"'],
+    [() => new Lock({ redis, ttl: 1e300 }), '"ttl" for Lock: received 1e+300'],
+    [() => new Lock({ redis, retryDelay: { max: 1e300 } }), '"retryDelay.max" for Lock: received 1e+300'],
   ])('%#: rejects bad options naming the option', (build, expected) => {
     expect(build).toThrow(InvalidOptionError);
     expect(build).toThrow(expected);
@@ -158,6 +195,15 @@ describe('Lock options', () => {
     );
     await expect(lock.acquire('r', { ttl: 0 })).rejects.toThrow(/"ttl" for Lock.acquire\(\): received 0/);
     await expect(lock.acquire('r', { wait: -1 })).rejects.toThrow(/"wait"/);
+    await expect(lock.acquire('r', { ttl: 1e300 })).rejects.toThrow(/"ttl" for Lock.acquire\(\): received 1e\+300/);
+    await expect(lock.tryAcquire('r', { ttl: '25d' })).rejects.toThrow(
+      /"ttl" for Lock.tryAcquire\(\): received "25d"; expected .* to 2147483.647s/,
+    );
+    const held = await lock.acquire('r', { ttl: '1s' });
+    await expect(held.extend(1e300)).rejects.toThrow(/"ttl" for LockHandle.extend\(\): received 1e\+300/);
+    await expect(held.extend(-5)).rejects.toBeInstanceOf(InvalidOptionError);
+    expect(held.held).toBe(true);
+    expect(await held.release()).toBe(true);
     await expect(lock.withLock('r', 'not a function' as never)).rejects.toThrow(/"fn" for Lock.withLock\(\)/);
   });
 });

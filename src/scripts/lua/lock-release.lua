@@ -1,13 +1,16 @@
 --[[
-  lock-release: deletes the lock only while it still holds this token, so a holder whose lock
-  expired can never delete the next holder's lock.
+  lock-release: deletes each lock that still holds this token, so a holder whose lock expired can
+  never delete the next holder's lock.
 
-  KEYS[1]  lock key
+  KEYS[1] .. KEYS[n]  lock key of each resource (on a Cluster all in one slot)
   ARGV[1]  token of this acquisition
 
-  Reply    1 when released; 0 when this token no longer holds the lock (expired or taken over)
+  Reply    how many of the locks were released (n when all were still held)
 ]]
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+local released = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    released = released + redis.call('DEL', KEYS[i])
+  end
 end
-return 0
+return released

@@ -1,0 +1,117 @@
+--[[
+  lock-semaphore-acquire: takes `permits` of a counting semaphore's `limit` if they are free, and
+  hands out a fencing token, in one round trip. Holders are members of a sorted set scored by the
+  server time (ms) their lease ends, so a holder that died frees its permits when its ttl runs
+  out; the set itself expires with its last holder. Refuses to act after its caller's deadline,
+  as lock-acquire does.
+
+  Fair mode keeps a queue of waiters in arrival order: a waiter gets its permits only when the
+  waiters ahead of it have theirs, so a stream of small requests cannot starve a big one. A
+  waiter stays queued while it keeps asking (each try renews its place for `queue ttl`); one that
+  stopped (crashed, or gave up without a word) is dropped when its place expires.
+
+  KEYS[1]  holders: sorted set, member `<token>:<i>` per permit (i = 1..permits), score = end ms
+  KEYS[2]  fence key: the last fencing token handed out for this semaphore
+  KEYS[3]  queue (fair mode): sorted set, member `<permits>:<token>`, score = arrival µs
+  KEYS[4]  queue places (fair mode): sorted set, same members, score = ms the place expires
+
+  ARGV[1]  token, random and unique to this acquisition
+  ARGV[2]  permits wanted (1..limit)
+  ARGV[3]  limit: permits in all
+  ARGV[4]  ttl in ms
+  ARGV[5]  mode: 0 = not fair; 1 = fair, queue up while waiting;
+           2 = fair without queueing (tryAcquire): only permits the waiters leave free
+  ARGV[6]  queue ttl in ms: how long a place in the queue lasts unless renewed
+  ARGV[7]  deadline, server time in epoch ms after which the caller no longer waits; 0 for none
+
+  Reply    { 1, server ms, fencing token } when acquired
+           { 0, server ms, ms until the next holder's lease ends (-1: unknown) } when not
+           { -1, server ms } when it ran after the deadline (nothing was changed)
+]]
+local time = redis.call('TIME')
+local seconds, micros = tonumber(time[1]), tonumber(time[2])
+local now = seconds * 1000 + math.floor(micros / 1000)
+local deadline = tonumber(ARGV[7])
+if deadline > 0 and now > deadline then
+  return { -1, now }
+end
+local holders, fence_key, queue, places = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local token = ARGV[1]
+local permits = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
+local mode = ARGV[5]
+
+redis.call('ZREMRANGEBYSCORE', holders, '-inf', now)
+local free = limit - redis.call('ZCARD', holders)
+
+local function next_end()
+  local first = redis.call('ZRANGE', holders, 0, 0, 'WITHSCORES')
+  if first[2] then
+    return tonumber(first[2]) - now
+  end
+  return -1
+end
+
+if mode == '0' then
+  if free < permits then
+    return { 0, now, next_end() }
+  end
+else
+  -- Forget waiters that stopped asking, a bounded number per call.
+  local gone = redis.call('ZRANGEBYSCORE', places, '-inf', now, 'LIMIT', 0, 100)
+  for _, member in ipairs(gone) do
+    redis.call('ZREM', queue, member)
+    redis.call('ZREM', places, member)
+  end
+  local me = permits .. ':' .. token
+  local ahead
+  if mode == '1' then
+    if not redis.call('ZSCORE', queue, me) then
+      redis.call('ZADD', queue, string.format('%.0f', seconds * 1000000 + micros), me)
+    end
+    ahead = redis.call('ZRANK', queue, me)
+  else
+    ahead = redis.call('ZCARD', queue)
+  end
+  -- Each waiter ahead wants at least one permit: past `free` of them, there is no room.
+  local wanted = permits
+  if ahead >= free then
+    wanted = free + 1
+  elseif ahead > 0 then
+    for _, member in ipairs(redis.call('ZRANGE', queue, 0, ahead - 1)) do
+      wanted = wanted + (tonumber(string.match(member, '^(%d+):')) or 1)
+    end
+  end
+  if wanted > free then
+    if mode == '1' then
+      local queue_ttl = tonumber(ARGV[6])
+      redis.call('ZADD', places, string.format('%.0f', now + queue_ttl), me)
+      for _, key in ipairs({ queue, places }) do
+        if redis.call('PTTL', key) < queue_ttl then
+          redis.call('PEXPIRE', key, ARGV[6])
+        end
+      end
+    end
+    return { 0, now, next_end() }
+  end
+  if mode == '1' then
+    redis.call('ZREM', queue, me)
+    redis.call('ZREM', places, me)
+  end
+end
+
+local ends = string.format('%.0f', now + ttl)
+for i = 1, permits do
+  redis.call('ZADD', holders, ends, token .. ':' .. i)
+end
+local last = redis.call('ZRANGE', holders, -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', holders, last[2])
+
+local fence = seconds * 1000000 + micros
+local previous = tonumber(redis.call('GET', fence_key))
+if previous and previous >= fence then
+  fence = previous + 1
+end
+redis.call('SET', fence_key, string.format('%.0f', fence), 'PX', string.format('%.0f', ttl + 60000))
+return { 1, now, fence }
