@@ -44,6 +44,13 @@ const CONTEXTS: Record<string, string> = {
     declare function chargeInvoice(id: number, options: { fence: number; signal: AbortSignal }): Promise<void>;
     declare function runNightly(): Promise<void>;
   `,
+  locks: `
+    declare const redis: import('ioredis').Redis;
+    declare const lock: import('redscale').Lock;
+    declare function reserve(stockFence: number | undefined, paymentFence: number | undefined): Promise<void>;
+    declare function callPartner(options: { signal: AbortSignal }): Promise<void>;
+    declare function rebuild(signal: AbortSignal): Promise<void>;
+  `,
   nestjs: `
     declare const redis: import('ioredis').Redis;
   `,
