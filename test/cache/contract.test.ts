@@ -2,11 +2,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CachedLoaderError, escapeGlob, InvalidOptionError } from '../../src/index.js';
-import { countCommands } from '../harness/command-counter.js';
-import type { Topology } from '../harness/context.js';
-import { cacheFactory, countingLoader } from './support.js';
+import {
+  CACHE_TARGETS,
+  type CacheTarget,
+  cacheFactory,
+  countCommands,
+  countingLoader,
+  randomPrefix,
+} from './support.js';
 
-describe.each<Topology>(['standalone', 'cluster'])('Cache on %s', (topology) => {
+describe.each<CacheTarget>(CACHE_TARGETS)('Cache on %s', (topology) => {
   const factory = cacheFactory(topology);
 
   it('gets, sets, checks and deletes, one command each', async () => {
@@ -170,6 +175,24 @@ describe.each<Topology>(['standalone', 'cluster'])('Cache on %s', (topology) => 
     expect(escapeGlob('a*b?c[d]e\\f')).toBe('a\\*b\\?c\\[d\\]e\\\\f');
   });
 
+  it.each([
+    ['tenant[1]', 'tenant1'],
+    ['app?', 'appX'],
+    ['a*', 'ab'],
+    ['back\\slash', 'backslash'],
+  ])('a prefix with glob characters (%s) invalidates its own pattern only, never %s', async (globby, other) => {
+    const base = `${randomPrefix('glob')}:`;
+    const mine = await factory.make({ prefix: base + globby });
+    const theirs = await factory.make({ prefix: base + other });
+    await mine.set('x', 'mine');
+    await theirs.set('x', 'theirs');
+    await mine.getOrSet('y', () => 'mine too');
+    expect(await mine.invalidatePattern('*')).toBe(2);
+    expect(await mine.get('x')).toBeUndefined();
+    expect(await mine.get('y')).toBeUndefined();
+    expect(await theirs.get('x')).toBe('theirs');
+  });
+
   it('rejects bad input with clear errors and stores nothing corrupt', async () => {
     const cache = await factory.make();
     await expect(cache.set('u', undefined)).rejects.toThrow(
@@ -188,10 +211,17 @@ describe.each<Topology>(['standalone', 'cluster'])('Cache on %s', (topology) => 
     await expect(cache.invalidatePattern('')).rejects.toThrow(/"pattern"/);
     await expect(cache.get('')).rejects.toThrow(/"key" for Cache.get\(\)/);
     await expect(cache.getOrSet('k', 'no' as never)).rejects.toThrow(/"loader"/);
-    // A loader that returns undefined: the caller gets it, nothing is cached.
-    const undefinedLoader = countingLoader(undefined);
-    expect(await cache.getOrSet('u2', undefinedLoader)).toBeUndefined();
-    expect(await cache.getOrSet('u2', undefinedLoader)).toBeUndefined();
-    expect(undefinedLoader.calls).toBe(2);
+  });
+
+  it('deletes many keys and invalidates many tags at once, across hash slots', async () => {
+    const cache = await factory.make();
+    const keys = Array.from({ length: 30 }, (_, i) => `many:${i}`);
+    const tags = Array.from({ length: 30 }, (_, i) => `tag:${i}`);
+    for (const [i, key] of keys.entries()) await cache.set(key, i, { tags: [tags[i] as string] });
+    await cache.invalidateTags(tags.slice(0, 10));
+    expect(await cache.get('many:0')).toBeUndefined();
+    expect(await cache.get('many:10')).toBe(10);
+    expect(await cache.delete(keys.slice(10))).toBe(20);
+    for (const key of keys) expect(await cache.get(key)).toBeUndefined();
   });
 });

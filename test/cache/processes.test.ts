@@ -14,7 +14,6 @@ describe.each<Topology>(['standalone', 'cluster'])('Cache across processes on %s
 
   it(`a cold key hit by ${PROCESSES} processes × ${CALLS} concurrent getOrSet loads exactly once`, async () => {
     const prefix = randomPrefix('stampede');
-    const startAt = Date.now() + 2_500;
     const reports = await Promise.all(
       Array.from({ length: PROCESSES }, () =>
         runFixture<{ same: number; value: unknown; stats: { lockWaits: number; loads: number } }>('cache-stampede.ts', {
@@ -22,7 +21,7 @@ describe.each<Topology>(['standalone', 'cluster'])('Cache across processes on %s
           prefix,
           calls: CALLS,
           loaderMs: 200,
-          startAt,
+          processes: PROCESSES,
         }),
       ),
     );
