@@ -125,10 +125,10 @@ export class Cache extends EventEmitter<CacheEvents> {
    * (default 5 s: Redis is down or unreachable), ERR_ABORTED when `signal` aborts, and
    * ERR_CLOSED after {@link close}.
    */
-  whenReady(options: WhenReadyOptions = {}): Promise<void> {
+  async whenReady(options: WhenReadyOptions = {}): Promise<void> {
     const { timeout, signal } = parseOptions(whenReadySchema, options, 'Cache.whenReady()');
-    if (this.#closed) return Promise.reject(new RedscaleError('ERR_CLOSED', 'redscale: the cache was closed'));
-    return this.#bus ? this.#bus.whenConnected(timeout, signal) : Promise.resolve();
+    if (this.#closed) throw new RedscaleError('ERR_CLOSED', 'redscale: the cache was closed');
+    await this.#bus?.whenConnected(timeout, signal);
   }
 
   /** Whether the invalidation bus delivers right now (subscribed, and its last heartbeat came back). */

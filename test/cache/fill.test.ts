@@ -95,32 +95,43 @@ describe.each<CacheTarget>(CACHE_TARGETS)('Cache fills on %s', (target) => {
     expect(loader.calls).toBe(2); // not cached: the next call runs the loader again
   });
 
-  it('a failed load is announced: waiting instances load at once, side by side, not one after another', async () => {
-    const prefix = randomPrefix('announce');
-    const instances = await Promise.all([0, 1, 2, 3].map(() => factory.make({ prefix }, true)));
-    const LOAD_MS = 400;
-    const starts: number[] = [];
-    const loader = async () => {
-      starts.push(performance.now());
-      await sleep(LOAD_MS);
-      return undefined;
-    };
-    const [holder, ...waiters] = instances as [(typeof instances)[0], ...typeof instances];
-    const first = holder.getOrSet('gone', loader);
-    await waitUntil('the holder to start loading', async () => starts.length === 1, 2_000);
-    const waiting = waiters.map((cache) => cache.getOrSet('gone', loader));
-    const results = await Promise.allSettled([first, ...waiting]);
-    for (const result of results) {
-      expect(result.status).toBe('rejected');
-      expect(String((result as PromiseRejectedResult).reason)).toContain('"gone"');
-    }
-    expect(starts).toHaveLength(4);
-    // The three waiters learned of the failure together and loaded side by side.
-    const waiterStarts = starts.slice(1);
-    expect(Math.max(...waiterStarts) - Math.min(...waiterStarts)).toBeLessThan(LOAD_MS / 2);
-    expect(Math.min(...waiterStarts) - (starts[0] as number)).toBeGreaterThanOrEqual(LOAD_MS - 20);
-    expect(waiters.reduce((sum, cache) => sum + cache.stats().lockWaits, 0)).toBe(3);
-  });
+  it.each([
+    ['returns undefined', () => undefined],
+    [
+      'throws',
+      () => {
+        throw new Error('database says no to "gone"');
+      },
+    ],
+  ])(
+    'a loader that %s is announced: waiting instances load at once, side by side, not one after another',
+    async (_how, outcome) => {
+      const prefix = randomPrefix('announce');
+      const instances = await Promise.all([0, 1, 2, 3].map(() => factory.make({ prefix }, true)));
+      const LOAD_MS = 400;
+      const starts: number[] = [];
+      const loader = async () => {
+        starts.push(performance.now());
+        await sleep(LOAD_MS);
+        return outcome();
+      };
+      const [holder, ...waiters] = instances as [(typeof instances)[0], ...typeof instances];
+      const first = holder.getOrSet('gone', loader);
+      await waitUntil('the holder to start loading', async () => starts.length === 1, 2_000);
+      const waiting = waiters.map((cache) => cache.getOrSet('gone', loader));
+      const results = await Promise.allSettled([first, ...waiting]);
+      for (const result of results) {
+        expect(result.status).toBe('rejected');
+        expect(String((result as PromiseRejectedResult).reason)).toContain('"gone"');
+      }
+      expect(starts).toHaveLength(4);
+      // The three waiters learned of the failure together and loaded side by side.
+      const waiterStarts = starts.slice(1);
+      expect(Math.max(...waiterStarts) - Math.min(...waiterStarts)).toBeLessThan(LOAD_MS / 2);
+      expect(Math.min(...waiterStarts) - (starts[0] as number)).toBeGreaterThanOrEqual(LOAD_MS - 20);
+      expect(waiters.reduce((sum, cache) => sum + cache.stats().lockWaits, 0)).toBe(3);
+    },
+  );
 
   it('leaves no key without a ttl, whatever the calls (no immortal keys)', async () => {
     const prefix = randomPrefix('ttl');
