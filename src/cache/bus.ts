@@ -143,11 +143,20 @@ export class InvalidationBus {
   #tick(): void {
     if (this.#closed || !this.#live) return;
     if (this.#sent > this.#heard) {
-      // The last heartbeat never came back: the subscription may be open yet deaf.
-      this.#setLive(false, 'heartbeat');
-      this.#reopen();
+      // After I/O has had its turn (a busy event loop runs timers first, and the heartbeat may
+      // be waiting in the socket), a heartbeat still not heard means the subscription is deaf.
+      setImmediate(() => {
+        if (this.#closed || !this.#live || this.#sent <= this.#heard) return this.#beat();
+        this.#setLive(false, 'heartbeat');
+        this.#reopen();
+      });
       return;
     }
+    this.#beat();
+  }
+
+  #beat(): void {
+    if (this.#closed || !this.#live) return;
     const sequence = ++this.#sent;
     this.publish({ h: sequence }, new Budget(this.#settings.timeoutMs)).catch(() => {});
   }
@@ -177,7 +186,7 @@ export class InvalidationBus {
       if (mine()) this.#setLive(false, 'drop');
     });
     subscriber.on('end', () => {
-      if (mine()) this.#reopen(); // the client stopped reconnecting on its own
+      if (mine()) this.#reopen(true); // the client stopped reconnecting on its own
     });
     // Subscribing again after every reconnection, by hand, tells exactly when messages flow again.
     subscriber.on('ready', () => {
@@ -209,7 +218,8 @@ export class InvalidationBus {
     if (!decoded.ok) {
       const version = decoded.version;
       const first = version === undefined || !this.#newerReported.has(version);
-      if (version !== undefined) this.#newerReported.add(version);
+      // Bounded: a hostile publisher could claim a new version in every message.
+      if (version !== undefined && this.#newerReported.size < 16) this.#newerReported.add(version);
       this.#handlers.dropped(decoded.error, first);
       return;
     }

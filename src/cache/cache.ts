@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { z } from 'zod';
 import { InvalidOptionError, RedscaleError } from '../common/errors.js';
-import { durationSchema, MAX_TIMER_MS, parseOptions } from '../common/options.js';
+import { parseOptions } from '../common/options.js';
 import { InvalidationBus } from './bus.js';
 import { type BusMessage, MAX_KEY_LENGTH, MAX_PATTERN_LENGTH } from './bus-protocol.js';
 import { Coherence } from './coherence.js';
@@ -14,8 +13,10 @@ import {
   type GetOrSetOptions,
   type ReadOptions,
   type ResolvedCacheOptions,
+  resolveCall,
+  type WhenReadyOptions,
   type WriteOptions,
-  writeOptionsSchema,
+  whenReadySchema,
 } from './options.js';
 import { compileGlob, escapeGlob, unlinkMatching } from './patterns.js';
 import type { InferOutput, StandardSchemaV1 } from './schema.js';
@@ -24,19 +25,6 @@ import { EntryStore, type ReadResult } from './store.js';
 import { TagVersions } from './tags.js';
 
 type ValueOf<S, T> = S extends StandardSchemaV1 ? InferOutput<S> : T;
-
-/** Options of {@link Cache.whenReady}. */
-export interface WhenReadyOptions {
-  /** How long to wait for the bus to deliver before rejecting with ERR_TIMEOUT. Default `'5s'`. */
-  timeout?: number | string;
-  /** Rejects with ERR_ABORTED when aborted. */
-  signal?: AbortSignal;
-}
-
-const whenReadySchema = z.strictObject({
-  timeout: durationSchema({ max: MAX_TIMER_MS }).default(5_000),
-  signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, { message: 'an AbortSignal' }).optional(),
-});
 
 const PATTERN_BATCH = 500;
 
@@ -326,29 +314,7 @@ export class Cache extends EventEmitter<CacheEvents> {
   }
 
   #resolve(options: GetOrSetOptions, where: string, loader: Loader<unknown>): LoadSpec<unknown> {
-    // The hot path: an empty options object needs no parsing at all.
-    let has = false;
-    for (const _ in options) {
-      has = true;
-      break;
-    }
-    if (!has) {
-      return {
-        ttlMs: this.#options.ttl,
-        staleForMs: this.#options.staleFor,
-        tags: undefined,
-        schema: undefined,
-        loader,
-      };
-    }
-    const parsed = parseOptions(writeOptionsSchema, options, where);
-    return {
-      ttlMs: parsed.ttl ?? this.#options.ttl,
-      staleForMs: parsed.staleFor ?? this.#options.staleFor,
-      tags: parsed.tags ? [...new Set(parsed.tags)] : undefined,
-      schema: parsed.schema,
-      loader,
-    };
+    return resolveCall(this.#options, options, where, loader);
   }
 
   #onMessage(message: BusMessage): void {

@@ -103,7 +103,7 @@ export class FillLocks {
         [token, gate.serverDeadline(node, budget), this.#ttlMs, seen ? '1' : '0', seen ?? EMPTY],
       ),
     )) as [number, number, (number | string | null)?];
-    gate.clock(node).learn(Number(reply[1]));
+    gate.learn(node, Number(reply[1]));
     switch (reply[0]) {
       case 1:
         return { kind: 'acquired' };
@@ -133,7 +133,7 @@ export class FillLocks {
     const reply = (await gate.call('cache fill', node, budget, () =>
       runScript(gate.redis, 'cacheFill', [entryKey, lockKey], [token, gate.serverDeadline(node, budget), text, ttlMs]),
     )) as [number, number];
-    gate.clock(node).learn(Number(reply[1]));
+    gate.learn(node, Number(reply[1]));
     return reply[0] === 1 ? 'stored' : reply[0] === -1 ? 'late' : 'revoked';
   }
 

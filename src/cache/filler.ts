@@ -184,6 +184,7 @@ export class Filler {
       }
       if (!cacheable) {
         this.#release(held);
+        this.#announceFailure(key);
         return value;
       }
       const entryKey = store.keyOf(key);
@@ -193,9 +194,13 @@ export class Filler {
       if (result === 'stored') {
         store.l1?.fill(key, encoded.entry, held.since, Date.now());
         this.#context.coherence.keysChanged([key]);
+        this.#waiters.wake([key], 'written'); // callers here waiting on this load (the bus skips our own messages)
         this.#context.announce({ k: [key] });
-      } else if (result === 'failed') {
-        this.#release(held);
+      } else if (result !== 'revoked') {
+        // Not stored, and nobody else will be told: let the waiters load rather than wait it out.
+        // (A revoked fill was a delete or set, and that announced itself.)
+        if (result === 'failed') this.#release(held);
+        this.#announceFailure(key);
       }
       return value;
     } finally {
@@ -226,6 +231,12 @@ export class Filler {
     } else {
       this.#release(held);
     }
+    this.#announceFailure(key);
+  }
+
+  /** Tells waiters, here and elsewhere, that this load will not store a value: they load themselves. */
+  #announceFailure(key: string): void {
+    this.#waiters.wake([key], 'failed');
     this.#context.announce({ f: [key] });
   }
 

@@ -38,6 +38,9 @@ export class Budget {
   }
 }
 
+/** Stands in for a node not heard from yet: the wall clock (see {@link ServerClock}). */
+const UNLEARNED = new ServerClock();
+
 /** Where the gate's outcomes go: one place counts and reports them. */
 export interface GateSink {
   /** A Redis call failed or timed out (reported and counted once, here). */
@@ -55,7 +58,7 @@ export interface GateSink {
 export class RedisGate {
   readonly redis: RedisLike;
   readonly #breakers: NodeBreakers | undefined;
-  readonly #clocks = new Map<string, ServerClock>();
+  readonly #clocks = new Map<string, { clock: ServerClock; learnedAt: number }>();
   readonly #sink: GateSink;
 
   constructor(redis: RedisLike, breaker: CircuitBreakerOptions | false, sink: GateSink) {
@@ -106,18 +109,25 @@ export class RedisGate {
     }
   }
 
-  /** The clock of a node's server, learned from the times scripts return. */
-  clock(node: string): ServerClock {
-    let clock = this.#clocks.get(node);
-    if (!clock) {
-      clock = new ServerClock();
-      this.#clocks.set(node, clock);
-    }
-    return clock;
+  /**
+   * Learns a node's server time from a script's reply. A sample is behind the server by that
+   * reply's travel time, so the most advanced estimate is the best one: a sample that would move
+   * the estimate back (a reply held up in the network) is ignored, unless the estimate is more
+   * than 10 s old (clocks drift, and a server's clock may be set back).
+   */
+  learn(node: string, serverMs: number): void {
+    if (!Number.isFinite(serverMs)) return;
+    const at = performance.now();
+    const known = this.#clocks.get(node);
+    if (known && at - known.learnedAt < 10_000 && serverMs < known.clock.serverTimeAt(at)) return;
+    const clock = known?.clock ?? new ServerClock();
+    clock.learn(serverMs, at);
+    this.#clocks.set(node, { clock, learnedAt: at });
   }
 
   /** `budget`'s deadline on `node`'s clock (epoch ms), for a script to refuse to act past it. */
   serverDeadline(node: string, budget: Budget): number {
-    return this.clock(node).serverTimeAt(budget.deadline);
+    const known = this.#clocks.get(node)?.clock ?? UNLEARNED;
+    return known.serverTimeAt(budget.deadline);
   }
 }

@@ -1,5 +1,5 @@
 export { BusMessageError, type DropReason } from './bus-protocol.js';
-export { Cache, type WhenReadyOptions } from './cache.js';
+export { Cache } from './cache.js';
 export { CachedLoaderError } from './filler.js';
 export type {
   CacheOptions,

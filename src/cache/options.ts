@@ -6,12 +6,14 @@ import type { RedscaleError } from '../common/errors.js';
 import {
   durationSchema,
   MAX_TIMER_MS,
+  parseOptions,
   positiveInt,
   prefixSchema,
   ratioSchema,
   redisClientSchema,
 } from '../common/options.js';
 import { MAX_KEY_LENGTH } from './bus-protocol.js';
+import type { Loader, LoadSpec } from './filler.js';
 import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
 import { jsonSerializer, type Serializer } from './serializer.js';
 
@@ -169,3 +171,39 @@ export const writeOptionsSchema = z.strictObject({
     .custom<StandardSchemaV1>(isStandardSchema, { message: 'a Standard Schema (zod, valibot, arktype…)' })
     .optional(),
 });
+
+/** Options of {@link Cache.whenReady}. */
+export interface WhenReadyOptions {
+  /** How long to wait for the bus to deliver before rejecting with ERR_TIMEOUT. Default `'5s'`. */
+  timeout?: Duration;
+  /** Rejects with ERR_ABORTED when aborted. */
+  signal?: AbortSignal;
+}
+
+export const whenReadySchema = z.strictObject({
+  timeout: durationSchema({ max: MAX_TIMER_MS }).default(5_000),
+  signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, { message: 'an AbortSignal' }).optional(),
+});
+
+/** One call's options resolved against the cache's defaults (an empty object is the hot path: no parsing). */
+export function resolveCall<T>(
+  defaults: ResolvedCacheOptions,
+  options: GetOrSetOptions,
+  where: string,
+  loader: Loader<T>,
+): LoadSpec<T> {
+  let has = false;
+  for (const _ in options) {
+    has = true;
+    break;
+  }
+  if (!has) return { ttlMs: defaults.ttl, staleForMs: defaults.staleFor, tags: undefined, schema: undefined, loader };
+  const parsed = parseOptions(writeOptionsSchema, options, where);
+  return {
+    ttlMs: parsed.ttl ?? defaults.ttl,
+    staleForMs: parsed.staleFor ?? defaults.staleFor,
+    tags: parsed.tags ? [...new Set(parsed.tags)] : undefined,
+    schema: parsed.schema,
+    loader,
+  };
+}

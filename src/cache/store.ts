@@ -201,7 +201,7 @@ export class EntryStore {
         [gate.serverDeadline(node, budget), encoded.text, encoded.pxMs],
       ),
     )) as [number, number];
-    gate.clock(node).learn(Number(reply[1]));
+    gate.learn(node, Number(reply[1]));
     return reply[0] === 1;
   }
 

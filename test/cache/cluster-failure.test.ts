@@ -19,7 +19,9 @@ describe('Cache on a Cluster with one master dead', () => {
     cluster = await RedisCluster.start({ args: ['--cluster-require-full-coverage', 'no'] });
     const redis = createClient({ nodes: cluster.nodes, onError: quiet });
     const prefix = randomPrefix('dead-master');
-    const cache = new Cache({ redis, prefix, timeout: 200 });
+    // A timeout no healthy call reaches even on a loaded machine: a healthy call that fails here
+    // fails because of the dead master, not because the machine is slow.
+    const cache = new Cache({ redis, prefix, timeout: 1_000 });
     cleanups.push(async () => {
       await cache.close();
       redis.disconnect();
@@ -43,7 +45,7 @@ describe('Cache on a Cluster with one master dead', () => {
     let healthyAnswered = 0;
     let loads = 0;
     let deadMs: number[] = [];
-    const until = performance.now() + 3_500;
+    const until = performance.now() + 5_000;
     while (performance.now() < until) {
       const results = await Promise.all(
         keys.map(async (key) => {
@@ -71,7 +73,7 @@ describe('Cache on a Cluster with one master dead', () => {
     // breaker opened although the healthy masters kept answering.
     expect(loads).toBeGreaterThanOrEqual(dead.length);
     deadMs.sort((a, b) => a - b);
-    expect(deadMs[Math.floor(deadMs.length / 2)]).toBeLessThan(100);
+    expect(deadMs[Math.floor(deadMs.length / 2)]).toBeLessThan(200);
     expect(cache.stats().breakerSkips).toBeGreaterThan(0);
     expect(rejections.list).toEqual([]);
   }, 90_000);

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { CachedLoaderError, escapeGlob, InvalidOptionError } from '../../src/index.js';
+import { waitUntil } from '../harness/index.js';
 import {
   CACHE_TARGETS,
   type CacheTarget,
@@ -75,7 +76,9 @@ describe.each<CacheTarget>(CACHE_TARGETS)('Cache on %s', (topology) => {
   });
 
   it('serves a stale value at once while one background refresh runs, and keeps it if the refresh fails', async () => {
-    const cache = await factory.make({ ttl: 100, staleFor: '10s' });
+    const prefix = randomPrefix('swr');
+    const cache = await factory.make({ prefix, ttl: 100, staleFor: '10s' });
+    const stored = async () => (await factory.redis.get(`${prefix}:c:swr`)) ?? '';
     let version = 1;
     let failRefresh = false;
     const loader = countingLoader(null, { delayMs: 50 });
@@ -92,16 +95,15 @@ describe.each<CacheTarget>(CACHE_TARGETS)('Cache on %s', (topology) => {
     const stale = await Promise.all(Array.from({ length: 10 }, () => cache.getOrSet('swr', load)));
     expect(performance.now() - started).toBeLessThan(40);
     expect(stale).toEqual(Array(10).fill('v1'));
-    await sleep(100);
+    await waitUntil('the refresh to be stored', async () => (await stored()).endsWith('"v2"'), 3_000);
     expect(loader.calls).toBe(2);
     expect(await cache.getOrSet('swr', load)).toBe('v2');
     // Stale-if-error: the refresh fails, the stale value keeps being served.
     failRefresh = true;
     await sleep(150);
     expect(await cache.getOrSet('swr', load)).toBe('v2');
-    await sleep(100);
+    await waitUntil('the refresh to fail', async () => cache.stats().loadErrors >= 1, 3_000);
     expect(await cache.getOrSet('swr', load)).toBe('v2');
-    expect(cache.stats().loadErrors).toBeGreaterThanOrEqual(1);
     expect(cache.stats().staleServed).toBeGreaterThanOrEqual(12);
   });
 
