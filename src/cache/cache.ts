@@ -245,7 +245,7 @@ export class Cache extends EventEmitter<CacheEvents> {
     }
     this.#countMiss(key);
     const seen = read.state === 'miss' ? read.seen : null;
-    return this.#filler.load(key, call, { budget, since, redisFailed, seen }) as Promise<ValueOf<S, T>>;
+    return this.#filler.load(key, call, { budget, redisFailed, seen }) as Promise<ValueOf<S, T>>;
   }
 
   /**

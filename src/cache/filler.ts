@@ -23,10 +23,9 @@ export interface LoadSpec<T> {
   loader: Loader<T>;
 }
 
-/** Where a foreground load starts from: the call's budget and snapshot, and what its read found. */
+/** Where a foreground load starts from: the call's budget, and what its read found. */
 export interface LoadStart {
   budget: Budget;
-  since: Snapshot;
   /** The read failed: Redis is not used for this load. */
   redisFailed: boolean;
   /** Header of what Redis held when the call read it; null to take the fill lock without comparing. */
@@ -108,15 +107,17 @@ export class Filler {
 
   /** One load per instance: under the fill lock, or after waiting for whoever holds it. */
   async #loadOnce(key: string, call: LoadSpec<unknown>, start: LoadStart): Promise<unknown> {
-    const { budget, since } = start;
+    const { budget } = start;
     if (start.redisFailed) return this.#loadUncached(key, call, budget);
-    const { store, locks, options, stats } = this.#context;
+    const { store, locks, options, stats, coherence } = this.#context;
     const entryKey = store.keyOf(key);
     const lockKey = store.lockOf(key);
     const token = FillLocks.token();
     let seen: Buffer | null = start.seen;
     let waitingSince: number | undefined;
     for (;;) {
+      // What a step reads is as new as the step: an invalidation before it cannot make it stale.
+      let since = coherence.snapshot();
       const acquired = await locks.acquire(entryKey, lockKey, token, seen, budget).catch(() => undefined);
       if (!acquired || acquired.kind === 'late') return this.#loadUncached(key, call, budget);
       if (acquired.kind === 'acquired') {
@@ -133,9 +134,10 @@ export class Filler {
         const left = waitingSince + options.lock.wait - performance.now();
         if (left <= 0) return this.#loadUncached(key, call, budget);
         // Woken by the bus when the holder writes (or fails); polling covers a missing bus.
-        const poll = this.#context.coherence.live ? 250 : 50;
+        const poll = coherence.live ? 250 : 50;
         const wake = await budget.excluding(() => this.#waiters.wait(key, Math.min(left, poll)));
         if (wake === 'failed') return this.#loadUncached(key, call, budget);
+        since = coherence.snapshot();
         try {
           text = await store.readText(key, budget);
         } catch {
