@@ -225,7 +225,8 @@ export class InvalidationBus {
     }
     const message = decoded.message;
     if (message.i === this.id) {
-      if (message.h !== undefined && message.h > this.#heard) this.#heard = message.h;
+      // Only a heartbeat this instance sent counts (a forged far-future one must not mute the check).
+      if (message.h !== undefined && message.h > this.#heard && message.h <= this.#sent) this.#heard = message.h;
       return; // this instance already applied its own changes
     }
     this.#handlers.message(message);

@@ -171,6 +171,7 @@ export class Cache extends EventEmitter<CacheEvents> {
       if (!(await this.#store.set(key, encoded, budget))) return false;
       this.#store.l1?.fill(key, encoded.entry, since, Date.now());
       this.#coherence.keysChanged([key]);
+      this.#filler.detach([key]);
       await this.#bus?.publish({ k: [key] }, budget);
     } catch (error) {
       if (isCallerError(error)) throw error;
@@ -327,15 +328,20 @@ export class Cache extends EventEmitter<CacheEvents> {
     if (message.p) this.#forgetMatching(compileGlob(message.p));
   }
 
-  /** These keys changed: out of L1, and no fill that started before this may land there. */
+  /**
+   * These keys changed: out of L1, no fill that started before this may land there, and no call
+   * from now on joins a load of them that started before this.
+   */
   #forget(keys: readonly string[]): void {
     this.#store.l1?.drop(keys);
     this.#coherence.keysChanged(keys);
+    this.#filler.detach(keys);
   }
 
   #forgetMatching(matches: (key: string) => boolean): void {
     this.#store.l1?.dropMatching(matches);
     this.#coherence.allChanged();
+    this.#filler.detachMatching(matches);
   }
 
   #busDown(cause: 'drop' | 'heartbeat'): void {

@@ -96,11 +96,27 @@ export class Filler {
     this.#waiters.wakeAll();
   }
 
+  /**
+   * Lets calls from now on start their own load of these keys instead of joining one in flight:
+   * the key was written, deleted or invalidated since that load began, so what it loaded may be
+   * old. (Its own callers still get it: they asked before the change.)
+   */
+  detach(keys: readonly string[]): void {
+    for (const key of keys) this.#loading.delete(key);
+  }
+
+  /** {@link detach} for the keys in flight that `matches` accepts. */
+  detachMatching(matches: (key: string) => boolean): void {
+    for (const key of [...this.#loading.keys()]) if (matches(key)) this.#loading.delete(key);
+  }
+
   /** Loads `key` once per instance: concurrent callers in this process share the load. */
   load(key: string, call: LoadSpec<unknown>, start: LoadStart): Promise<unknown> {
     const pending = this.#loading.get(key);
     if (pending) return pending;
-    const load = this.#loadOnce(key, call, start).finally(() => this.#loading.delete(key));
+    const load: Promise<unknown> = this.#loadOnce(key, call, start).finally(() => {
+      if (this.#loading.get(key) === load) this.#loading.delete(key);
+    });
     this.#loading.set(key, load);
     return load;
   }

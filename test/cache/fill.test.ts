@@ -40,6 +40,19 @@ describe.each<CacheTarget>(CACHE_TARGETS)('Cache fills on %s', (target) => {
     expect(await other.getOrSet('k', () => 'fresh')).toBe('fresh');
   });
 
+  it('a getOrSet that starts after a delete does not share a load that started before it', async () => {
+    const cache = await factory.make();
+    const held = heldLoader('loaded before the delete');
+    const before = cache.getOrSet('k', held.loader);
+    await held.started;
+    await cache.delete('k');
+    const after = cache.getOrSet('k', () => 'loaded after the delete');
+    held.release();
+    expect(await before).toBe('loaded before the delete');
+    expect(await after).toBe('loaded after the delete');
+    expect(await cache.get('k')).toBe('loaded after the delete');
+  });
+
   it('a set racing an in-flight load is not overwritten by the older load', async () => {
     const prefix = randomPrefix('set-race');
     const loading = await factory.make({ prefix });
