@@ -104,7 +104,9 @@ export interface ReadOptions<S extends StandardSchemaV1 = StandardSchemaV1> {
 
 /** Options of one write. */
 export interface WriteOptions {
+  /** How long this entry is fresh. Default: the cache's `ttl`. */
   ttl?: Duration;
+  /** How long after `ttl` it may be served stale. Default: the cache's `staleFor`. */
   staleFor?: Duration;
   /** Tags to invalidate the entry by; `invalidateTags` makes every entry with one of them stale. */
   tags?: string[];
@@ -115,6 +117,7 @@ export interface GetOrSetOptions<S extends StandardSchemaV1 = StandardSchemaV1> 
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
 
+/** Validates {@link CacheOptions} and resolves their defaults (durations to ms). */
 export const cacheOptionsSchema = z.strictObject({
   redis: redisClientSchema,
   prefix: prefixSchema.default('redscale'),
@@ -155,14 +158,17 @@ export const cacheOptionsSchema = z.strictObject({
   onError: fn<(error: RedscaleError) => void>().optional(),
 });
 
+/** Re-exported here for the options' users; defined in `serializer.ts`. */
 export { jsonSerializer, type Serializer };
 
+/** {@link CacheOptions} after validation: every default filled in, durations in ms. */
 export type ResolvedCacheOptions = z.output<typeof cacheOptionsSchema>;
 
 const tagSchema = z.string().refine((tag) => tag.length > 0 && tag.length <= MAX_KEY_LENGTH, {
   message: `a non-empty tag of at most ${MAX_KEY_LENGTH} characters`,
 });
 
+/** Validates the options of one write or getOrSet ({@link GetOrSetOptions}). */
 export const writeOptionsSchema = z.strictObject({
   ttl: durationSchema().optional(),
   staleFor: durationSchema({ allowZero: true }).optional(),
@@ -180,6 +186,7 @@ export interface WhenReadyOptions {
   signal?: AbortSignal;
 }
 
+/** Validates {@link WhenReadyOptions}. */
 export const whenReadySchema = z.strictObject({
   timeout: durationSchema({ max: MAX_TIMER_MS }).default(5_000),
   signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, { message: 'an AbortSignal' }).optional(),

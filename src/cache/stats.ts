@@ -37,6 +37,7 @@ export interface CacheStats {
   rememberedTags: number;
 }
 
+/** Every counter at zero. */
 export function emptyStats(): CacheStats {
   return {
     l1Hits: 0,
