@@ -11,7 +11,7 @@ import {
 } from '../../src/index.js';
 import { quiet, randomPrefix, unhandledRejections } from '../harness/context.js';
 import { ClusterProxies, FaultProxy, type ProxyLink, waitUntil } from '../harness/index.js';
-import { CACHE_TARGETS, type CacheTarget, cacheFactory, countCommands } from './support.js';
+import { CACHE_TARGETS, type CacheTarget, cacheFactory, connectTarget, countCommands } from './support.js';
 
 const rejections = unhandledRejections();
 
@@ -23,6 +23,9 @@ async function publishRaw(redis: RedisLike, channel: string, text: string): Prom
 
 describe.each<CacheTarget>(CACHE_TARGETS)('the invalidation bus on %s', (target) => {
   const factory = cacheFactory(target);
+  // Another app (or redis-cli) on the same Redis: a client of its own.
+  const other = connectTarget(target);
+  afterAll(() => other.disconnect());
 
   it('drops malformed, foreign, oversized and newer-format messages, reports them, and keeps working', async () => {
     const prefix = randomPrefix('hostile');
@@ -51,7 +54,7 @@ describe.each<CacheTarget>(CACHE_TARGETS)('the invalidation bus on %s', (target)
       '{"v":99,"i":"y","k":["k"]}',
     ];
     await cache.set('k', 'v1');
-    for (const text of hostile) await publishRaw(factory.redis, `${prefix}:bus`, text);
+    for (const text of hostile) await publishRaw(other, `${prefix}:bus`, text);
     await waitUntil(
       'every message to be dropped',
       async () => cache.stats().busMessagesDropped === hostile.length,
@@ -76,7 +79,7 @@ describe.each<CacheTarget>(CACHE_TARGETS)('the invalidation bus on %s', (target)
     const cache = await factory.make({ prefix, l1: { maxEntries: 100 } });
     const writer = await factory.make({ prefix, timeout: '5s' }, true);
     await cache.set('old', 1);
-    await publishRaw(factory.redis, `${prefix}:bus`, JSON.stringify({ k: ['old'], i: 'a-0.1-instance' }));
+    await publishRaw(other, `${prefix}:bus`, JSON.stringify({ k: ['old'], i: 'a-0.1-instance' }));
     await waitUntil(
       'the 0.1 message to drop the key from L1',
       async () => {

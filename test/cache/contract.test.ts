@@ -31,6 +31,17 @@ describe.each<CacheTarget>(CACHE_TARGETS)('Cache on %s', (topology) => {
     expect(cache.stats()).toMatchObject({ l2Hits: 4, l1Hits: 0, deletedKeys: 2 });
   });
 
+  it('a miss costs a GET, the fill lock and the fill (the announcement goes out in the background); a hit one GET', async () => {
+    const cache = await factory.make();
+    // Same hash slot as the key measured: its node's connection is up and its scripts loaded.
+    await cache.getOrSet('{k}:warm-up', () => 1);
+    const miss = await countCommands(() => cache.getOrSet('{k}:cold', () => ({ n: 1 })));
+    expect(miss.names.filter((name) => !name.endsWith('publish'))).toEqual(['get', 'evalsha', 'evalsha']);
+    await sleep(50); // the miss's announcement is on its way: not part of the hit
+    const hit = await countCommands(() => cache.getOrSet('{k}:cold', () => ({ n: 2 })));
+    expect(hit.names).toEqual(['get']);
+  });
+
   it('expires entries after their ttl, per call or by default', async () => {
     const cache = await factory.make({ ttl: '1m' });
     await cache.set('short', 'x', { ttl: 100 });
