@@ -131,6 +131,7 @@ export class Filler {
     const token = FillLocks.token();
     let seen: Buffer | null = start.seen;
     let waitingSince: number | undefined;
+    let failed = false;
     for (;;) {
       // What a step reads is as new as the step: an invalidation before it cannot make it stale.
       let since = coherence.snapshot();
@@ -152,7 +153,9 @@ export class Filler {
         // Woken by the bus when the holder writes (or fails); polling covers a missing bus.
         const poll = coherence.live ? 250 : 50;
         const wake = await budget.excluding(() => this.#waiters.wait(key, Math.min(left, poll)));
-        if (wake === 'failed') return this.#loadUncached(key, call, budget);
+        // The holder failed: load at once — unless errorTtl asks every instance to see its error.
+        failed = wake === 'failed';
+        if (failed && options.errorTtl === 0) return this.#loadUncached(key, call, budget);
         since = coherence.snapshot();
         try {
           text = await store.readText(key, budget);
@@ -166,6 +169,7 @@ export class Filler {
         if (found.entry.kind === 'error') throw new CachedLoaderError(key, String(found.entry.value));
         return found.entry.value;
       }
+      if (failed) return this.#loadUncached(key, call, budget);
       seen = found.state === 'miss' ? found.seen : null;
     }
   }
@@ -198,6 +202,7 @@ export class Filler {
         value = await deliver(key, encoded.entry, call.schema);
       } catch (error) {
         this.#release(held);
+        this.#announceFailure(key);
         throw error;
       }
       if (!cacheable) {

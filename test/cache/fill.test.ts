@@ -180,6 +180,25 @@ describe.each<CacheTarget>(CACHE_TARGETS)('Cache fills on %s', (target) => {
     expect(immortal).toEqual([]);
   });
 
+  it('with errorTtl, instances waiting on a load that fails get its CachedLoaderError at once', async () => {
+    const prefix = randomPrefix('neg-wait');
+    const holder = await factory.make({ prefix, errorTtl: '5s' });
+    const waiter = await factory.make({ prefix, errorTtl: '5s' }, true);
+    const held = heldLoader<string>('unused');
+    const failing = async () => {
+      await held.loader();
+      throw new Error('database down');
+    };
+    const first = holder.getOrSet('bad', failing);
+    await held.started;
+    const waiting = waiter.getOrSet('bad', countingLoader('should not run'));
+    await sleep(100);
+    held.release();
+    await expect(first).rejects.toThrow('database down');
+    await expect(waiting).rejects.toBeInstanceOf(CachedLoaderError);
+    expect(waiter.stats()).toMatchObject({ lockWaits: 1, loads: 0 });
+  });
+
   it('a cached loader error reaches other instances as CachedLoaderError', async () => {
     const prefix = randomPrefix('neg');
     const a = await factory.make({ prefix, errorTtl: '5s' });
