@@ -1,19 +1,24 @@
 import { EventEmitter } from 'node:events';
-import { InvalidOptionError, type RedscaleError, toRedisError } from '../common/errors.js';
+import { InvalidOptionError, RedscaleError } from '../common/errors.js';
 import { parseOptions } from '../common/options.js';
-import { Lock } from '../lock/lock.js';
-import { type BusMessage, InvalidationBus } from './bus.js';
+import { InvalidationBus } from './bus.js';
+import { type BusMessage, MAX_KEY_LENGTH, MAX_PATTERN_LENGTH } from './bus-protocol.js';
+import { Coherence } from './coherence.js';
+import { FillLocks } from './fill-lock.js';
 import { CachedLoaderError, Filler, isCallerError, type Loader, type LoadSpec } from './filler.js';
+import { Budget, RedisGate } from './gate.js';
 import {
   type CacheOptions,
   cacheOptionsSchema,
   type GetOrSetOptions,
   type ReadOptions,
   type ResolvedCacheOptions,
+  resolveCall,
+  type WhenReadyOptions,
   type WriteOptions,
-  writeOptionsSchema,
+  whenReadySchema,
 } from './options.js';
-import { globToRegExp, unlinkMatching } from './patterns.js';
+import { compileGlob, escapeGlob, unlinkMatching } from './patterns.js';
 import type { InferOutput, StandardSchemaV1 } from './schema.js';
 import { type CacheEvents, type CacheStats, emptyStats } from './stats.js';
 import { EntryStore, type ReadResult } from './store.js';
@@ -21,9 +26,6 @@ import { TagVersions } from './tags.js';
 
 type ValueOf<S, T> = S extends StandardSchemaV1 ? InferOutput<S> : T;
 
-const noLoader = () => undefined;
-
-const MISS: ReadResult = { state: 'miss' };
 const PATTERN_BATCH = 500;
 
 /**
@@ -31,7 +33,8 @@ const PATTERN_BATCH = 500;
  * O(1) tag invalidation, pattern invalidation by SCAN, and an optional in-process L1 kept
  * coherent by an invalidation bus. Reads and `getOrSet` never fail because of Redis: a slow or
  * down Redis is a miss, and `getOrSet` returns the loader's value. Writes resolve `false` when
- * Redis did not take them; deletes and invalidations reject, since the caller must know.
+ * Redis (or the bus) did not take them; deletes and invalidations reject, since the caller must
+ * know. Every call spends at most `timeout` on Redis, all its steps together.
  *
  * @example
  * ```ts
@@ -42,50 +45,38 @@ const PATTERN_BATCH = 500;
  */
 export class Cache extends EventEmitter<CacheEvents> {
   readonly #options: ResolvedCacheOptions;
+  readonly #coherence = new Coherence();
+  readonly #gate: RedisGate;
   readonly #tags: TagVersions;
   readonly #store: EntryStore;
   readonly #bus: InvalidationBus | undefined;
   readonly #filler: Filler;
   readonly #stats = emptyStats();
-  #busWasUp = false;
+  #closed = false;
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: CacheOptions) {
     super();
-    this.#options = parseOptions(cacheOptionsSchema, options, 'Cache');
-    const { redis, prefix, lock, timeout } = this.#options;
-    this.#tags = new TagVersions(redis, prefix);
-    this.#store = new EntryStore(this.#options, this.#tags, this.#stats, (error) => this.#report(error));
-    // Lock keys live beside, not inside, the entries' namespace, so no pattern can delete them.
-    const locks = new Lock({ redis, prefix: `${prefix}:cl`, ttl: lock.ttl, wait: 0, timeout });
-    if (this.#options.bus) {
-      this.#bus = new InvalidationBus(redis, `${prefix}:bus`, {
-        message: (message) => this.#onMessage(message),
-        connected: () => {
-          this.#busWasUp = true;
-          this.#tags.remember(true);
-          this.#store.setL1Live(true);
-        },
-        disconnected: () => {
-          this.#tags.remember(false);
-          this.#store.setL1Live(false);
-          this.#filler.wakeAll();
-          if (this.#busWasUp) {
-            this.#stats.busDrops++;
-            this.emit('bus-drop');
-          }
-        },
-        error: (error) => this.#report(error),
-      });
-    }
+    const resolved = parseOptions(cacheOptionsSchema, options, 'Cache');
+    this.#options = resolved;
+    const { redis, prefix } = resolved;
+    this.#gate = new RedisGate(redis, resolved.circuitBreaker, {
+      redisError: (error) => this.#redisError(error),
+      skipped: () => this.#stats.breakerSkips++,
+    });
+    this.#tags = new TagVersions(this.#gate, prefix, this.#coherence, resolved.maxRememberedTags);
+    const locks = new FillLocks(this.#gate, prefix, resolved.lock.ttl);
+    this.#store = new EntryStore(resolved, this.#gate, this.#tags, this.#coherence, locks);
     this.#filler = new Filler({
-      options: this.#options,
+      options: resolved,
       store: this.#store,
       tags: this.#tags,
       locks,
-      bus: this.#bus,
+      coherence: this.#coherence,
       stats: this.#stats,
-      report: (error) => this.#report(error),
+      announce: (message) => {
+        this.#bus?.publish(message, new Budget(resolved.timeout)).catch(() => {});
+      },
       events: {
         load: (key, durationMs) => {
           if (this.listenerCount('load')) this.emit('load', { key, durationMs });
@@ -95,22 +86,47 @@ export class Cache extends EventEmitter<CacheEvents> {
         },
       },
     });
-    this.#bus?.start();
+    if (resolved.bus) {
+      this.#bus = new InvalidationBus(
+        this.#gate,
+        { channel: `${prefix}:bus`, heartbeatMs: resolved.bus.heartbeat, timeoutMs: resolved.timeout },
+        {
+          message: (message) => this.#onMessage(message),
+          up: () => this.#coherence.up(),
+          down: (cause) => this.#busDown(cause),
+          dropped: (error, report) => {
+            this.#stats.busMessagesDropped++;
+            if (!report) return;
+            this.#options.onError?.(error);
+            if (this.listenerCount('bus-message-dropped')) this.emit('bus-message-dropped', { error });
+          },
+          redisError: (error) => this.#redisError(error),
+        },
+      );
+      this.#bus.start();
+    }
   }
 
-  /** Resolves once the invalidation bus is subscribed (L1 and remembered tag versions work from then on). */
-  whenReady(): Promise<void> {
-    return this.#bus ? this.#bus.whenConnected() : Promise.resolve();
+  /**
+   * Resolves once the invalidation bus delivers (L1 and remembered tag versions work from then
+   * on; without a bus, at once). Rejects with ERR_TIMEOUT when that takes longer than `timeout`
+   * (default 5 s: Redis is down or unreachable), ERR_ABORTED when `signal` aborts, and
+   * ERR_CLOSED after {@link close}.
+   */
+  async whenReady(options: WhenReadyOptions = {}): Promise<void> {
+    const { timeout, signal } = parseOptions(whenReadySchema, options, 'Cache.whenReady()');
+    if (this.#closed) throw new RedscaleError('ERR_CLOSED', 'redscale: the cache was closed');
+    await this.#bus?.whenConnected(timeout, signal);
   }
 
-  /** Whether the invalidation bus is subscribed right now. */
+  /** Whether the invalidation bus delivers right now (subscribed, and its last heartbeat came back). */
   get busConnected(): boolean {
     return this.#bus?.connected ?? false;
   }
 
   /** Counters since the cache was created. */
   stats(): CacheStats {
-    return { ...this.#stats };
+    return { ...this.#stats, rememberedTags: this.#tags.size };
   }
 
   /** The fresh value of `key`, or `undefined` (absent, expired, invalidated, invalid, or Redis failed). */
@@ -120,7 +136,8 @@ export class Cache extends EventEmitter<CacheEvents> {
   ): Promise<ValueOf<S, T> | undefined> {
     checkKey(key, 'Cache.get()');
     const { schema } = this.#resolve(options, 'Cache.get()', noLoader);
-    const read = await this.#store.read(key, schema).catch(() => MISS);
+    const budget = new Budget(this.#options.timeout);
+    const read = await this.#store.read(key, schema, budget, this.#coherence.snapshot()).catch(() => MISS);
     if (read.state === 'fresh' && read.entry.kind === 'value') {
       this.#countHit(key, read.layer, false);
       return read.entry.value as ValueOf<S, T>;
@@ -135,29 +152,38 @@ export class Cache extends EventEmitter<CacheEvents> {
   }
 
   /**
-   * Stores a value. Resolves `true` once Redis has it, `false` when Redis failed (the cache
-   * then simply does not have it).
+   * Stores a value. Resolves `true` once Redis has it and every instance has been told, `false`
+   * when Redis failed (the cache then may not have it, and other L1s may keep the old value until
+   * they hear of it or it expires: write again). A load of the key that was running elsewhere will
+   * not overwrite it.
    * @throws InvalidOptionError for `undefined` or bad options; RedscaleError ERR_SERIALIZATION
-   * for a value the serializer cannot store.
+   * for a value the serializer cannot store (the default JSON one names the path).
    */
   async set(key: string, value: unknown, options: WriteOptions = {}): Promise<boolean> {
     checkKey(key, 'Cache.set()');
     const call = this.#resolve(options, 'Cache.set()', () => value);
-    let versions: ReadonlyMap<string, number> | undefined;
+    const prepared = this.#store.prepare(key, value);
+    const budget = new Budget(this.#options.timeout);
+    const since = this.#coherence.snapshot();
     try {
-      versions = await this.#filler.versionsBeforeLoad(key, call);
-      await this.#store.write(key, value, { ...call, tags: versions, loadMs: 0 });
+      const versions = await this.#filler.versionsBeforeLoad(call, budget, since);
+      const encoded = this.#store.encode(prepared, { ...call, tags: versions, loadMs: 0 });
+      if (!(await this.#store.set(key, encoded, budget))) return false;
+      this.#store.l1?.fill(key, encoded.entry, since, Date.now());
+      this.#coherence.keysChanged([key]);
+      this.#filler.detach([key]);
+      await this.#bus?.publish({ k: [key] }, budget);
     } catch (error) {
       if (isCallerError(error)) throw error;
       return false;
     }
-    await this.#bus?.publish({ k: [key] });
     return true;
   }
 
   /**
-   * Deletes entries on every instance (Redis, this L1, and other L1s through the bus).
-   * Resolves how many Redis had. @throws a RedscaleError when Redis fails.
+   * Deletes entries on every instance (Redis, this L1, and other L1s through the bus); a load of
+   * one of them that is running anywhere will not write its value back. Resolves how many Redis
+   * had. @throws a RedscaleError when Redis or the bus failed (the caller must know).
    */
   async delete(keys: string | string[]): Promise<number> {
     const list = typeof keys === 'string' ? [keys] : keys;
@@ -165,20 +191,28 @@ export class Cache extends EventEmitter<CacheEvents> {
       throw new InvalidOptionError('keys', keys, 'a key or a non-empty array of keys', 'Cache.delete()');
     }
     for (const key of list) checkKey(key, 'Cache.delete()');
-    const deleted = await this.#store.delete(list);
+    const budget = new Budget(this.#options.timeout);
+    this.#forget(list);
+    const deleted = await this.#store.delete(list, budget);
+    // Reads that were answered before the delete may have filled L1 meanwhile.
+    this.#forget(list);
+    this.#filler.wake(list, 'written');
     this.#stats.deletedKeys += deleted;
-    await this.#bus?.publish({ k: list });
+    await this.#bus?.publish({ k: list }, budget);
     if (this.listenerCount('invalidate')) this.emit('invalidate', { keys: list });
     return deleted;
   }
 
   /**
    * The value of `key`, loading and storing it on a miss. Concurrent misses share one load in
-   * this process; across instances one loads under a lock while the others wait to be told the
-   * value is there (then load themselves after `lock.wait`). Within `staleFor` after expiry the
-   * old value is returned at once while one background refresh runs, and kept if that refresh
-   * fails. A Redis failure never fails the call: the loader's value is returned.
-   * Loader errors reach every caller waiting on that load and are not cached (unless `errorTtl`).
+   * this process; across instances one loads under a fill lock while the others wait to be told
+   * the value is there (and load themselves, without storing, after `lock.wait` or as soon as the
+   * loader is announced to have failed). Within `staleFor` after expiry the old value is returned
+   * at once while one background refresh runs, and kept if that refresh fails. A Redis failure
+   * never fails the call: the loader's value is returned. What is returned on a miss is what
+   * every instance will read: the serializer's round trip of the loader's value.
+   * @throws the loader's error (to every caller waiting on that load; not cached unless
+   * `errorTtl`); InvalidOptionError naming the key when the loader returns `undefined`.
    */
   async getOrSet<T, S extends StandardSchemaV1 | undefined = undefined>(
     key: string,
@@ -190,10 +224,12 @@ export class Cache extends EventEmitter<CacheEvents> {
       throw new InvalidOptionError('loader', loader, 'a function that loads the value', 'Cache.getOrSet()');
     }
     const call = this.#resolve(options, 'Cache.getOrSet()', loader);
+    const budget = new Budget(this.#options.timeout);
+    const since = this.#coherence.snapshot();
     let read: ReadResult = MISS;
     let redisFailed = false;
     try {
-      read = await this.#store.read(key, call.schema);
+      read = await this.#store.read(key, call.schema, budget, since);
     } catch {
       redisFailed = true;
     }
@@ -209,97 +245,121 @@ export class Cache extends EventEmitter<CacheEvents> {
       return read.entry.value as ValueOf<S, T>;
     }
     this.#countMiss(key);
-    return this.#filler.load(key, call, redisFailed) as Promise<ValueOf<S, T>>;
+    const seen = read.state === 'miss' ? read.seen : null;
+    return this.#filler.load(key, call, { budget, redisFailed, seen }) as Promise<ValueOf<S, T>>;
   }
 
   /**
    * Makes every entry carrying one of `tags` stale, on every instance: one command per hash slot
-   * of the tags, however many entries carry them. @throws a RedscaleError when Redis fails.
+   * of the tags, however many entries carry them. @throws a RedscaleError when Redis or the bus failed.
    */
   async invalidateTags(tags: string[]): Promise<void> {
-    if (!Array.isArray(tags) || tags.length === 0 || tags.some((tag) => typeof tag !== 'string' || tag === '')) {
-      throw new InvalidOptionError('tags', tags, 'a non-empty array of non-empty strings', 'Cache.invalidateTags()');
+    if (
+      !Array.isArray(tags) ||
+      tags.length === 0 ||
+      tags.some((tag) => typeof tag !== 'string' || tag === '' || tag.length > MAX_KEY_LENGTH)
+    ) {
+      throw new InvalidOptionError(
+        'tags',
+        tags,
+        `a non-empty array of non-empty strings of at most ${MAX_KEY_LENGTH} characters`,
+        'Cache.invalidateTags()',
+      );
     }
-    const versions = await this.#tags
-      .invalidate([...new Set(tags)], this.#options.ttl + this.#options.staleFor)
-      .catch((error: unknown) => {
-        throw this.#report(toRedisError('cache invalidate tags', error, { tags }));
-      });
-    this.#store.tagsChanged();
+    const budget = new Budget(this.#options.timeout);
+    const lifetime = this.#options.ttl + this.#options.staleFor;
+    const versions = await this.#tags.invalidate([...new Set(tags)], lifetime, budget, this.#coherence.snapshot());
     this.#stats.invalidatedTags += versions.size;
-    await this.#bus?.publish({ t: Object.fromEntries(versions) });
+    await this.#bus?.publish({ t: Object.fromEntries(versions) }, budget);
     if (this.listenerCount('invalidate')) this.emit('invalidate', { tags });
   }
 
   /**
    * Deletes every entry whose key matches `pattern`, a Redis glob relative to the cache's prefix
-   * (`'user:42:*'`; use `escapeGlob` for user input): SCAN on every master and UNLINK in batches
-   * of 500, never KEYS, so no single command holds Redis for long. Keys outside the prefix cannot
-   * match. Resolves how many were deleted. @throws a RedscaleError when Redis fails.
+   * (`'user:42:*'`; use `escapeGlob` for user input): SCAN on every master and deletes in batches
+   * of 500, never KEYS, so no single command holds Redis for long; each of those calls has the
+   * cache's `timeout`. The prefix is escaped, so keys outside it never match. Resolves how many
+   * were deleted. @throws a RedscaleError when Redis or the bus failed.
    */
   async invalidatePattern(pattern: string): Promise<number> {
-    if (typeof pattern !== 'string' || pattern === '') {
+    if (typeof pattern !== 'string' || pattern === '' || pattern.length > MAX_PATTERN_LENGTH) {
       throw new InvalidOptionError(
         'pattern',
         pattern,
-        'a non-empty glob, relative to the cache prefix',
+        `a non-empty glob of at most ${MAX_PATTERN_LENGTH} characters, relative to the cache prefix`,
         'Cache.invalidatePattern()',
       );
     }
-    const deleted = await unlinkMatching(this.#options.redis, this.#store.keyOf(pattern), PATTERN_BATCH).catch(
-      (error: unknown) => {
-        throw this.#report(toRedisError('cache invalidate pattern', error, { pattern }));
-      },
-    );
-    this.#store.dropL1Matching(globToRegExp(pattern));
+    const matches = compileGlob(pattern);
+    const { prefix, timeout } = this.#options;
+    const escaped = escapeGlob(prefix);
+    this.#forgetMatching(matches);
+    // Fill locks first: a load of a matching key that is running now may have read the old data,
+    // and must not store it (whether or not its key exists yet); loads that start later read anew.
+    await unlinkMatching(this.#gate, `${escaped}:cl:{*}:${pattern}`, PATTERN_BATCH, timeout);
+    const deleted = await unlinkMatching(this.#gate, `${escaped}:c:${pattern}`, PATTERN_BATCH, timeout);
+    this.#forgetMatching(matches);
     this.#stats.invalidatedPatternKeys += deleted;
-    await this.#bus?.publish({ p: pattern });
+    await this.#bus?.publish({ p: pattern }, new Budget(timeout));
     if (this.listenerCount('invalidate')) this.emit('invalidate', { pattern });
     return deleted;
   }
 
-  /** Closes the bus connection. The Redis client is yours: the cache never closes it. */
+  /**
+   * Closes the bus connection and stops its heartbeat; `whenReady()` rejects from now on.
+   * The Redis client is yours: the cache never closes it.
+   */
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#bus?.close();
   }
 
-  #resolve<T>(options: GetOrSetOptions, where: string, loader: Loader<T>): LoadSpec<T> {
-    // The hot path: an empty options object needs no parsing at all.
-    let has = false;
-    for (const _ in options) {
-      has = true;
-      break;
-    }
-    if (!has)
-      return {
-        ttlMs: this.#options.ttl,
-        staleForMs: this.#options.staleFor,
-        tags: undefined,
-        schema: undefined,
-        loader,
-      };
-    const parsed = parseOptions(writeOptionsSchema, options, where);
-    return {
-      ttlMs: parsed.ttl ?? this.#options.ttl,
-      staleForMs: parsed.staleFor ?? this.#options.staleFor,
-      tags: parsed.tags ? [...new Set(parsed.tags)] : undefined,
-      schema: parsed.schema,
-      loader,
-    };
+  #resolve(options: GetOrSetOptions, where: string, loader: Loader<unknown>): LoadSpec<unknown> {
+    return resolveCall(this.#options, options, where, loader);
   }
 
   #onMessage(message: BusMessage): void {
-    if (message.i === this.#bus?.id) return;
-    if (message.t) {
-      this.#tags.learn(message.t);
-      this.#store.tagsChanged();
-    }
+    if (message.t) this.#tags.learn(message.t);
     if (message.k) {
-      this.#store.dropL1(message.k);
-      this.#filler.wake(message.k);
+      this.#forget(message.k);
+      this.#filler.wake(message.k, 'written');
     }
-    if (message.f) this.#filler.wake(message.f);
-    if (message.p) this.#store.dropL1Matching(globToRegExp(message.p));
+    if (message.f) this.#filler.wake(message.f, 'failed');
+    if (message.p) this.#forgetMatching(compileGlob(message.p));
+  }
+
+  /**
+   * These keys changed: out of L1, no fill that started before this may land there, and no call
+   * from now on joins a load of them that started before this.
+   */
+  #forget(keys: readonly string[]): void {
+    this.#store.l1?.drop(keys);
+    this.#coherence.keysChanged(keys);
+    this.#filler.detach(keys);
+  }
+
+  #forgetMatching(matches: (key: string) => boolean): void {
+    this.#store.l1?.dropMatching(matches);
+    this.#coherence.allChanged();
+    this.#filler.detachMatching(matches);
+  }
+
+  #busDown(cause: 'drop' | 'heartbeat'): void {
+    this.#coherence.down();
+    this.#store.l1?.clear();
+    this.#tags.forget();
+    this.#filler.wakeAll();
+    if (this.#closed) return;
+    this.#stats.busDrops++;
+    if (cause === 'heartbeat') this.#stats.heartbeatsMissed++;
+    if (this.listenerCount('bus-drop')) this.emit('bus-drop', { cause });
+  }
+
+  /** The one place Redis failures are counted and reported. */
+  #redisError(error: RedscaleError): void {
+    this.#stats.redisErrors++;
+    this.#options.onError?.(error);
+    if (this.listenerCount('redis-error')) this.emit('redis-error', { error });
   }
 
   #countHit(key: string, layer: 'l1' | 'l2', stale: boolean): void {
@@ -313,16 +373,13 @@ export class Cache extends EventEmitter<CacheEvents> {
     this.#stats.misses++;
     if (this.listenerCount('miss')) this.emit('miss', { key });
   }
-
-  #report(error: RedscaleError): RedscaleError {
-    this.#options.onError?.(error);
-    if (this.listenerCount('redis-error')) this.emit('redis-error', { error });
-    return error;
-  }
 }
 
+const noLoader = () => undefined;
+const MISS: ReadResult = { state: 'miss', seen: null };
+
 function checkKey(key: unknown, where: string): asserts key is string {
-  if (typeof key !== 'string' || key === '') {
-    throw new InvalidOptionError('key', key, 'a non-empty string', where);
+  if (typeof key !== 'string' || key === '' || key.length > MAX_KEY_LENGTH) {
+    throw new InvalidOptionError('key', key, `a non-empty string of at most ${MAX_KEY_LENGTH} characters`, where);
   }
 }

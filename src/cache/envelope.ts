@@ -47,20 +47,16 @@ export function decodeEnvelope(text: string): Envelope | undefined {
     } catch {
       return undefined;
     }
+    if (!isVersionMap(tags)) return undefined;
   }
   return { kind: kind === 69 ? 'error' : 'value', freshUntil, staleUntil, loadMs, tags, payload: text.slice(d + 1) };
 }
 
-/** Whether every tag the entry was written under is still at that version. */
-export function tagsStillValid(
-  written: Record<string, number> | undefined,
-  current: ReadonlyMap<string, number>,
-): boolean {
-  if (!written) return true;
-  for (const tag in written) {
-    const now = current.get(tag);
-    // Unknown or newer means invalidated (or evicted and recreated): doubt is a miss.
-    if (now === undefined || now > (written[tag] as number)) return false;
+/** Whether `value` is a `{ tag: version }` object with finite numbers (anything read from Redis is untrusted). */
+export function isVersionMap(value: unknown): value is Record<string, number> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  for (const key in value) {
+    if (!Number.isFinite((value as Record<string, unknown>)[key])) return false;
   }
   return true;
 }

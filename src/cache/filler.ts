@@ -1,13 +1,15 @@
 import { performance } from 'node:perf_hooks';
-import { messageOf, RedscaleError, toRedisError } from '../common/errors.js';
-import type { LockHandle } from '../lock/handle.js';
-import type { Lock } from '../lock/lock.js';
-import type { InvalidationBus } from './bus.js';
+import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
+import type { Coherence, Snapshot } from './coherence.js';
+import { FillLocks } from './fill-lock.js';
+import { Budget } from './gate.js';
+import type { Entry } from './l1.js';
 import type { ResolvedCacheOptions } from './options.js';
-import type { StandardSchemaV1 } from './schema.js';
+import { type StandardSchemaV1, validate } from './schema.js';
 import type { CacheStats } from './stats.js';
-import type { Entry, EntryStore, ReadResult } from './store.js';
+import type { Encoded, EntryStore } from './store.js';
 import type { TagVersions } from './tags.js';
+import { FillWaiters, type Wake } from './waiters.js';
 
 /** Produces a value on a miss. */
 export type Loader<T> = () => Promise<T> | T;
@@ -19,6 +21,15 @@ export interface LoadSpec<T> {
   tags: string[] | undefined;
   schema: StandardSchemaV1 | undefined;
   loader: Loader<T>;
+}
+
+/** Where a foreground load starts from: the call's budget, and what its read found. */
+export interface LoadStart {
+  budget: Budget;
+  /** The read failed: Redis is not used for this load. */
+  redisFailed: boolean;
+  /** Header of what Redis held when the call read it; null to take the fill lock without comparing. */
+  seen: Buffer | null;
 }
 
 /** A loader failure the cache remembered (`errorTtl`): thrown without running the loader again. */
@@ -33,14 +44,23 @@ export interface FillContext {
   options: ResolvedCacheOptions;
   store: EntryStore;
   tags: TagVersions;
-  locks: Lock;
-  bus: InvalidationBus | undefined;
+  locks: FillLocks;
+  coherence: Coherence;
   stats: CacheStats;
-  report(error: RedscaleError): RedscaleError;
+  /** Publishes on the bus without waiting (failures are reported, never thrown). */
+  announce(message: { k?: string[]; f?: string[] }): void;
   events: { load(key: string, durationMs: number): void; loadError(key: string, error: unknown): void };
 }
 
-const MISS: ReadResult = { state: 'miss' };
+/** A load under the fill lock. */
+interface Held {
+  budget: Budget;
+  since: Snapshot;
+  token: string;
+  lockKey: string;
+  /** A background refresh: a stale value is being served meanwhile, and must survive a failure. */
+  background: boolean;
+}
 
 /** Errors the caller caused (bad values, bad options): thrown, never absorbed as a Redis failure. */
 export function isCallerError(error: unknown): boolean {
@@ -48,54 +68,13 @@ export function isCallerError(error: unknown): boolean {
 }
 
 /**
- * Callers waiting, in this process, for another instance to finish loading a key. The bus wakes
- * them when that instance writes the key (or reports its load failed); otherwise they wake after
- * `ms` and look for themselves (polling is the fallback when the bus is down).
- */
-class FillWaiters {
-  readonly #waiting = new Map<string, Set<() => void>>();
-
-  /** Resolves when `key` is announced, or after `ms`. */
-  wait(key: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      let set = this.#waiting.get(key);
-      if (!set) {
-        set = new Set();
-        this.#waiting.set(key, set);
-      }
-      const waiters = set;
-      const done = () => {
-        clearTimeout(timer);
-        waiters.delete(done);
-        if (waiters.size === 0 && this.#waiting.get(key) === waiters) this.#waiting.delete(key);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(1, ms));
-      timer.unref?.();
-      waiters.add(done);
-    });
-  }
-
-  /** Wakes everyone waiting for these keys. */
-  wake(keys: readonly string[]): void {
-    for (const key of keys) {
-      const waiters = this.#waiting.get(key);
-      if (waiters) for (const done of [...waiters]) done();
-    }
-  }
-
-  /** Wakes everyone (the bus dropped: announcements may have been missed). */
-  wakeAll(): void {
-    for (const waiters of [...this.#waiting.values()]) for (const done of [...waiters]) done();
-  }
-}
-
-/**
  * Fills the cache on a miss, so that one load serves everyone: concurrent misses in this process
  * share one promise; across instances one caller loads under the fill lock while the others wait
- * to be woken by the bus (or poll) and read the value it wrote, loading themselves only after
- * `lock.wait`. Also runs background refreshes (stale-while-revalidate, early refresh), at most
- * one per key across instances.
+ * to be woken by the bus (or poll) and read the value it wrote. A waiter stops waiting and loads
+ * itself — without storing — after `lock.wait`, or at once when the holder announces its load
+ * failed. Only the lock's holder stores, and only while it still holds the lock (a delete or set
+ * meanwhile revokes it). Also runs background refreshes (stale-while-revalidate, early refresh),
+ * at most one per key across instances, which never replace a value with a failure.
  */
 export class Filler {
   readonly #context: FillContext;
@@ -107,9 +86,9 @@ export class Filler {
     this.#context = context;
   }
 
-  /** Wakes callers waiting for another instance's load of these keys (the bus said they changed). */
-  wake(keys: readonly string[]): void {
-    this.#waiters.wake(keys);
+  /** Wakes callers waiting for another instance's load of these keys. */
+  wake(keys: readonly string[], wake: Wake): void {
+    this.#waiters.wake(keys, wake);
   }
 
   /** Wakes every waiter (the bus dropped: announcements may have been missed). */
@@ -117,108 +96,221 @@ export class Filler {
     this.#waiters.wakeAll();
   }
 
+  /**
+   * Lets calls from now on start their own load of these keys instead of joining one in flight:
+   * the key was written, deleted or invalidated since that load began, so what it loaded may be
+   * old. (Its own callers still get it: they asked before the change.)
+   */
+  detach(keys: readonly string[]): void {
+    for (const key of keys) this.#loading.delete(key);
+  }
+
+  /** {@link detach} for the keys in flight that `matches` accepts. */
+  detachMatching(matches: (key: string) => boolean): void {
+    for (const key of [...this.#loading.keys()]) if (matches(key)) this.#loading.delete(key);
+  }
+
   /** Loads `key` once per instance: concurrent callers in this process share the load. */
-  load<T>(key: string, call: LoadSpec<T>, redisFailed: boolean): Promise<T> {
+  load(key: string, call: LoadSpec<unknown>, start: LoadStart): Promise<unknown> {
     const pending = this.#loading.get(key);
-    if (pending) return pending as Promise<T>;
-    const load = this.#loadOnce(key, call, redisFailed).finally(() => this.#loading.delete(key));
+    if (pending) return pending;
+    const load: Promise<unknown> = this.#loadOnce(key, call, start).finally(() => {
+      if (this.#loading.get(key) === load) this.#loading.delete(key);
+    });
     this.#loading.set(key, load);
     return load;
   }
 
   /** One load per instance: under the fill lock, or after waiting for whoever holds it. */
-  async #loadOnce<T>(key: string, call: LoadSpec<T>, redisFailed: boolean): Promise<T> {
-    if (redisFailed) return this.#runLoader(key, call, null, false);
-    const deadline = performance.now() + this.#context.options.lock.wait;
-    let waited = false;
+  async #loadOnce(key: string, call: LoadSpec<unknown>, start: LoadStart): Promise<unknown> {
+    const { budget } = start;
+    if (start.redisFailed) return this.#loadUncached(key, call, budget);
+    const { store, locks, options, stats, coherence } = this.#context;
+    const entryKey = store.keyOf(key);
+    const lockKey = store.lockOf(key);
+    const token = FillLocks.token();
+    let seen: Buffer | null = start.seen;
+    let waitingSince: number | undefined;
+    let failed = false;
     for (;;) {
-      let handle: LockHandle | null;
-      try {
-        handle = await this.#context.locks.tryAcquire(key, { autoExtend: true });
-      } catch (error) {
-        this.#context.report(toRedisError('cache fill lock', error, { key }));
-        return this.#runLoader(key, call, null, false);
+      // What a step reads is as new as the step: an invalidation before it cannot make it stale.
+      let since = coherence.snapshot();
+      const acquired = await locks.acquire(entryKey, lockKey, token, seen, budget).catch(() => undefined);
+      if (!acquired || acquired.kind === 'late') return this.#loadUncached(key, call, budget);
+      if (acquired.kind === 'acquired') {
+        return this.#loadUnderLock(key, call, { budget, since, token, lockKey, background: false });
       }
-      if (handle) {
-        // Someone may have filled it between our miss and our lock.
-        const again = await this.#context.store.read(key, call.schema).catch(() => MISS);
-        if (again.state === 'fresh' && again.entry.kind === 'value') {
-          await handle.release().catch(() => false);
-          return again.entry.value as T;
+      let text: string | null;
+      if (acquired.kind === 'changed') {
+        text = acquired.text;
+      } else {
+        if (waitingSince === undefined) {
+          waitingSince = performance.now();
+          stats.lockWaits++;
         }
-        return this.#runLoader(key, call, handle, true);
+        const left = waitingSince + options.lock.wait - performance.now();
+        if (left <= 0) return this.#loadUncached(key, call, budget);
+        // Woken by the bus when the holder writes (or fails); polling covers a missing bus.
+        const poll = coherence.live ? 250 : 50;
+        const wake = await budget.excluding(() => this.#waiters.wait(key, Math.min(left, poll)));
+        // The holder failed: load at once — unless errorTtl asks every instance to see its error.
+        failed = wake === 'failed';
+        if (failed && options.errorTtl === 0) return this.#loadUncached(key, call, budget);
+        since = coherence.snapshot();
+        try {
+          text = await store.readText(key, budget);
+        } catch {
+          return this.#loadUncached(key, call, budget);
+        }
       }
-      if (!waited) {
-        waited = true;
-        this.#context.stats.lockWaits++;
+      const found = await store.evaluate(key, text, call.schema, budget, since).catch(() => undefined);
+      if (!found) return this.#loadUncached(key, call, budget);
+      if (found.state === 'fresh') {
+        if (found.entry.kind === 'error') throw new CachedLoaderError(key, String(found.entry.value));
+        return found.entry.value;
       }
-      const left = deadline - performance.now();
-      if (left <= 0) return this.#runLoader(key, call, null, true);
-      // Woken by the bus when the loader writes (or fails); polling covers a missing bus.
-      await this.#waiters.wait(key, Math.min(left, this.#context.bus?.connected ? 250 : 50));
-      const filled = await this.#context.store.read(key, call.schema).catch(() => MISS);
-      if (filled.state === 'fresh') {
-        if (filled.entry.kind === 'error') throw new CachedLoaderError(key, String(filled.entry.value));
-        return filled.entry.value as T;
-      }
+      if (failed) return this.#loadUncached(key, call, budget);
+      seen = found.state === 'miss' ? found.seen : null;
     }
   }
 
-  /** Runs the loader and stores its value; `cacheable` is false when Redis is known to be failing. */
-  async #runLoader<T>(key: string, call: LoadSpec<T>, handle: LockHandle | null, cacheable: boolean): Promise<T> {
-    let versions: ReadonlyMap<string, number> | undefined;
-    if (cacheable && call.tags) {
-      // Read before loading: an invalidation during the load must make this value stale.
-      versions = await this.versionsBeforeLoad(key, call).catch(() => {
-        cacheable = false;
-        return undefined;
-      });
-    }
-    this.#context.stats.loads++;
-    const started = performance.now();
-    let value: T;
+  /** Runs the loader and stores its value, only while this load still holds the fill lock. */
+  async #loadUnderLock(key: string, call: LoadSpec<unknown>, held: Held): Promise<unknown> {
+    const { store, locks } = this.#context;
+    const stopExtending = this.#keepLocked(held);
     try {
-      value = await call.loader();
-    } catch (error) {
-      this.#context.stats.loadErrors++;
-      this.#context.events.loadError(key, error);
-      if (cacheable && this.#context.options.errorTtl > 0) {
-        const spec = {
-          ttlMs: this.#context.options.errorTtl,
-          staleForMs: 0,
-          tags: versions,
-          loadMs: performance.now() - started,
-        };
-        await this.#context.store.write(key, messageOf(error), spec, 'error').catch(() => {});
+      let cacheable = true;
+      let versions: ReadonlyMap<string, number> | undefined;
+      if (call.tags) {
+        // Read before loading: an invalidation during the load must make this value stale.
+        versions = await this.versionsBeforeLoad(call, held.budget, held.since).catch(() => {
+          cacheable = false;
+          return undefined;
+        });
       }
-      await this.#context.bus?.publish({ f: [key] });
-      await handle?.release().catch(() => false);
+      let loaded: { value: unknown; loadMs: number };
+      try {
+        loaded = await this.#runLoader(key, call, held.budget);
+      } catch (error) {
+        await this.#failed(key, error, held, cacheable ? versions : null);
+        throw error;
+      }
+      let encoded: Encoded;
+      let value: unknown;
+      try {
+        encoded = store.encode(store.prepare(key, loaded.value), { ...call, tags: versions, loadMs: loaded.loadMs });
+        value = await deliver(key, encoded.entry, call.schema);
+      } catch (error) {
+        this.#release(held);
+        this.#announceFailure(key);
+        throw error;
+      }
+      if (!cacheable) {
+        this.#release(held);
+        this.#announceFailure(key);
+        return value;
+      }
+      const entryKey = store.keyOf(key);
+      const result = await locks
+        .fill(entryKey, held.lockKey, held.token, encoded.text, encoded.pxMs, held.budget)
+        .catch(() => 'failed' as const);
+      if (result === 'stored') {
+        store.l1?.fill(key, encoded.entry, held.since, Date.now());
+        this.#context.coherence.keysChanged([key]);
+        this.#waiters.wake([key], 'written'); // callers here waiting on this load (the bus skips our own messages)
+        this.#context.announce({ k: [key] });
+      } else if (result !== 'revoked') {
+        // Not stored, and nobody else will be told: let the waiters load rather than wait it out.
+        // (A revoked fill was a delete or set, and that announced itself.)
+        if (result === 'failed') this.#release(held);
+        this.#announceFailure(key);
+      }
+      return value;
+    } finally {
+      stopExtending();
+    }
+  }
+
+  /** A loader that threw (or returned undefined): remember the error if asked, tell waiters, release. */
+  async #failed(
+    key: string,
+    error: unknown,
+    held: Held,
+    versions: ReadonlyMap<string, number> | undefined | null,
+  ): Promise<void> {
+    const { store, locks, options } = this.#context;
+    // A background refresh never replaces the value it protects with an error (stale-if-error).
+    if (!held.background && versions !== null && options.errorTtl > 0) {
+      const message = messageOf(error);
+      const encoded = store.encode(
+        { payload: message, value: message },
+        { ttlMs: options.errorTtl, staleForMs: 0, tags: versions, loadMs: 0 },
+        'error',
+      );
+      const result = await locks
+        .fill(store.keyOf(key), held.lockKey, held.token, encoded.text, encoded.pxMs, held.budget)
+        .catch(() => 'failed' as const);
+      if (result === 'failed') this.#release(held);
+    } else {
+      this.#release(held);
+    }
+    this.#announceFailure(key);
+  }
+
+  /** Tells waiters, here and elsewhere, that this load will not store a value: they load themselves. */
+  #announceFailure(key: string): void {
+    this.#waiters.wake([key], 'failed');
+    this.#context.announce({ f: [key] });
+  }
+
+  /** Runs the loader outside the call's Redis budget; `undefined` is a failure naming the key. */
+  async #runLoader(key: string, call: LoadSpec<unknown>, budget: Budget): Promise<{ value: unknown; loadMs: number }> {
+    const { stats, events } = this.#context;
+    stats.loads++;
+    const started = performance.now();
+    let value: unknown;
+    try {
+      value = await budget.excluding(() => call.loader());
+      if (value === undefined) {
+        throw new InvalidOptionError(
+          'loader',
+          value,
+          'a loader result other than undefined (return null to cache "nothing")',
+          `Cache.getOrSet(${JSON.stringify(key.length > 200 ? `${key.slice(0, 200)}…` : key)})`,
+        );
+      }
+    } catch (error) {
+      stats.loadErrors++;
+      events.loadError(key, error);
       throw error;
     }
     const loadMs = performance.now() - started;
-    this.#context.events.load(key, loadMs);
-    try {
-      if (cacheable && value !== undefined) {
-        await this.#context.store.write(key, value, { ...call, tags: versions, loadMs });
-        await this.#context.bus?.publish({ k: [key] });
-      }
-    } catch (error) {
-      if (isCallerError(error)) {
-        await handle?.release().catch(() => false);
-        throw error;
-      }
-    }
-    await handle?.release().catch(() => false);
-    return value;
+    events.load(key, loadMs);
+    return { value, loadMs };
+  }
+
+  /** Loads without storing (Redis failing, the budget spent, or another instance holding the lock too long). */
+  async #loadUncached(key: string, call: LoadSpec<unknown>, budget: Budget): Promise<unknown> {
+    const { store } = this.#context;
+    const loaded = await this.#runLoader(key, call, budget);
+    const encoded = store.encode(store.prepare(key, loaded.value), { ...call, tags: undefined, loadMs: loaded.loadMs });
+    return deliver(key, encoded.entry, call.schema);
   }
 
   /** Refreshes `key` in the background, unless this instance or another one already is. */
-  refreshInBackground<T>(key: string, call: LoadSpec<T>): void {
+  refreshInBackground(key: string, call: LoadSpec<unknown>): void {
     if (this.#refreshing.has(key) || this.#loading.has(key)) return;
     this.#refreshing.add(key);
+    const { store, locks, options, coherence } = this.#context;
+    const budget = new Budget(options.timeout);
+    const since = coherence.snapshot();
+    const token = FillLocks.token();
+    const lockKey = store.lockOf(key);
     (async () => {
-      const handle = await this.#context.locks.tryAcquire(key, { autoExtend: true }).catch(() => null);
-      if (handle) await this.#runLoader(key, call, handle, true);
+      const acquired = await locks.acquire(store.keyOf(key), lockKey, token, null, budget);
+      if (acquired.kind === 'acquired') {
+        await this.#loadUnderLock(key, call, { budget, since, token, lockKey, background: true });
+      }
     })()
       // Stale-if-error: the failure is counted and the stale value keeps being served.
       .catch(() => {})
@@ -232,10 +324,49 @@ export class Filler {
     return Date.now() - entry.loadMs * early.beta * Math.log(Math.random()) >= entry.freshUntil;
   }
 
-  async versionsBeforeLoad(key: string, call: { tags: string[] | undefined; ttlMs: number; staleForMs: number }) {
+  /** The current versions of a write's tags, read from Redis before its value is produced. */
+  async versionsBeforeLoad(
+    call: { tags: string[] | undefined; ttlMs: number; staleForMs: number },
+    budget: Budget,
+    since: Snapshot,
+  ): Promise<ReadonlyMap<string, number> | undefined> {
     if (!call.tags) return undefined;
-    const tags = call.tags;
-    const lifetime = call.ttlMs + call.staleForMs;
-    return this.#context.store.call('cache tags', key, () => this.#context.tags.current(tags, lifetime, true));
+    return this.#context.tags.current(call.tags, call.ttlMs + call.staleForMs, true, budget, since);
   }
+
+  /** Extends the fill lock every third of its ttl while the loader runs; returns the stop function. */
+  #keepLocked(held: Held): () => void {
+    const { locks, options } = this.#context;
+    const timer = setInterval(() => {
+      locks
+        .renew(held.lockKey, held.token, false, new Budget(options.timeout))
+        .then((ours) => {
+          if (!ours) clearInterval(timer);
+        })
+        .catch(() => {});
+    }, options.lock.ttl / 3);
+    timer.unref?.();
+    return () => clearInterval(timer);
+  }
+
+  /** Releases the fill lock without waiting (a late release is harmless: it is token-checked). */
+  #release(held: Held): void {
+    const { locks, options } = this.#context;
+    locks.renew(held.lockKey, held.token, true, new Budget(options.timeout)).catch(() => {});
+  }
+}
+
+/** What a caller gets for a value it loaded: the entry's value as every instance reads it, checked by the schema. */
+async function deliver(key: string, entry: Entry, schema: StandardSchemaV1 | undefined): Promise<unknown> {
+  if (!schema) return entry.value;
+  const result = await validate(schema, entry.value);
+  if (!result.ok) {
+    throw new RedscaleError(
+      'ERR_SERIALIZATION',
+      `redscale: the value loaded for "${key}" does not pass its schema: ${result.message}`,
+      { context: { key } },
+    );
+  }
+  entry.checked = { schema, value: result.value };
+  return result.value;
 }

@@ -1,13 +1,13 @@
+export { BusMessageError, type DropReason } from './bus-protocol.js';
 export { Cache } from './cache.js';
 export { CachedLoaderError } from './filler.js';
-export {
-  type CacheOptions,
-  type GetOrSetOptions,
-  jsonSerializer,
-  type ReadOptions,
-  type Serializer,
-  type WriteOptions,
+export type {
+  CacheOptions,
+  GetOrSetOptions,
+  ReadOptions,
+  WriteOptions,
 } from './options.js';
 export { escapeGlob } from './patterns.js';
 export type { InferOutput, StandardSchemaV1 } from './schema.js';
+export { jsonSerializer, type Serializer } from './serializer.js';
 export type { CacheEvents, CacheStats } from './stats.js';

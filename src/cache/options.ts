@@ -3,32 +3,30 @@ import type { RedisLike } from '../client/types.js';
 import { type CircuitBreakerOption, circuitBreakerSchema } from '../common/circuit-breaker.js';
 import type { Duration } from '../common/duration.js';
 import type { RedscaleError } from '../common/errors.js';
-import { durationSchema, positiveInt, prefixSchema, ratioSchema, redisClientSchema } from '../common/options.js';
+import {
+  durationSchema,
+  MAX_TIMER_MS,
+  parseOptions,
+  positiveInt,
+  prefixSchema,
+  ratioSchema,
+  redisClientSchema,
+} from '../common/options.js';
+import { MAX_KEY_LENGTH } from './bus-protocol.js';
+import type { Loader, LoadSpec } from './filler.js';
 import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
-
-/** Turns values into strings for Redis and back. */
-export interface Serializer {
-  serialize(value: unknown): string;
-  deserialize(text: string): unknown;
-}
-
-/** JSON: the default serializer. `undefined` and values JSON cannot represent are refused. */
-export const jsonSerializer: Serializer = {
-  serialize: (value) => {
-    const text = JSON.stringify(value);
-    if (text === undefined) throw new TypeError(`${typeof value} cannot be represented in JSON`);
-    return text;
-  },
-  deserialize: (text) => JSON.parse(text),
-};
+import { jsonSerializer, type Serializer } from './serializer.js';
 
 /** Options for {@link Cache}. Per-call options override `ttl`, `staleFor` and `tags`. */
 export interface CacheOptions {
   /** Where entries live (standalone or Cluster). */
   redis: RedisLike;
-  /** Namespace: entries are `<prefix>:c:<key>`. Default `'redscale'`. */
+  /**
+   * Namespace: entries are `<prefix>:c:<key>`. Glob characters in it are escaped wherever the
+   * cache matches keys, so `'tenant[1]'` never matches `'tenant1'`. Default `'redscale'`.
+   */
   prefix?: string;
-  /** How long an entry is fresh. Default `'5m'`. */
+  /** How long an entry is fresh. At most 10 years. Default `'5m'`. */
   ttl?: Duration;
   /**
    * How long after `ttl` an entry may still be served on purpose: `getOrSet` returns it at once
@@ -45,32 +43,56 @@ export interface CacheOptions {
    */
   earlyRefresh?: false | { beta?: number };
   /**
-   * An in-process LRU in front of Redis, kept coherent across instances by the invalidation bus.
-   * A hit does no I/O. It returns the same object to every caller: treat cached values as
-   * immutable. Default `false`.
+   * An in-process LRU in front of Redis, kept coherent across instances by the invalidation bus
+   * and used only while the bus is known to deliver. A hit does no I/O. It holds the value as
+   * every instance reads it (the serializer's round trip) and returns the same object to every
+   * caller: treat cached values as immutable. `ttl` caps how long an entry stays (default: the
+   * entry's own ttl + staleFor). Default `false`.
    */
   l1?: false | { maxEntries?: number; ttl?: Duration };
   /**
    * The invalidation bus (Redis pub/sub; sharded on Cluster): tells every instance about writes,
    * deletes and invalidations so L1 and remembered tag versions stay coherent, and wakes callers
-   * waiting for another instance's load. One extra connection per Cache. Default `true`.
+   * waiting for another instance's load. One extra connection per Cache. Every `heartbeat` each
+   * instance publishes a heartbeat it must hear back before the next one, so a subscription that
+   * stays open but delivers nothing is treated as a drop within 2 × `heartbeat` (L1 flushed,
+   * versions forgotten). Default `true` (heartbeat `'1s'`).
    */
-  bus?: boolean;
+  bus?: boolean | { heartbeat?: Duration };
   /**
-   * Cross-instance stampede protection: on a miss one caller loads under a lock for up to `ttl`
-   * (extended while the loader runs); the others wait up to `wait` to be told the value is there,
-   * then load themselves. Default `{ ttl: '10s', wait: '5s' }`.
+   * How many tag versions each instance remembers (LRU) while the bus delivers, so a hit on a
+   * tagged entry needs no extra round trip. A forgotten tag is read from Redis again. Default `10_000`.
+   */
+  maxRememberedTags?: number;
+  /**
+   * Cross-instance stampede protection: on a miss one caller loads under a fill lock that lives
+   * `ttl` (extended while the loader runs); the others wait up to `wait` to be told the value is
+   * there, then load themselves without storing. Both at most 2^31 − 1 ms (a timer's limit).
+   * Default `{ ttl: '10s', wait: '5s' }`.
    */
   lock?: { ttl?: Duration; wait?: Duration };
-  /** Cache loader errors for this long, so every instance sees the failure instead of retrying it. Default `0` (never). */
+  /**
+   * Cache loader errors for this long, so every instance sees the failure instead of retrying it.
+   * A background refresh's failure is never cached (the stale value keeps being served). Default `0` (never).
+   */
   errorTtl?: Duration;
-  /** Longest one Redis call may take before the cache goes without it. Default `'250ms'`. */
+  /**
+   * The Redis time one call may spend, all its Redis steps together (read, fill lock, tag
+   * versions, write, publish); the loader's own time is not counted. Default `'250ms'`.
+   */
   timeout?: Duration;
-  /** Skip Redis for `cooldown` after `failureThreshold` consecutive failures. Default `{ failureThreshold: 1, cooldown: '1s' }`. */
+  /**
+   * One circuit breaker per Redis node (a dead Cluster master costs only its own keys): a node
+   * whose calls failed for `failureWindow` (at least `failureThreshold` of them) is skipped for
+   * `cooldown`. Default `{ failureThreshold: 3, failureWindow: '1s', cooldown: '1s' }`.
+   */
   circuitBreaker?: false | CircuitBreakerOption;
-  /** How values are stored. Default JSON. */
+  /** How values are stored. Default {@link jsonSerializer} (strict JSON: refuses what it cannot give back). */
   serializer?: Serializer;
-  /** Called with every Redis failure the cache absorbed. */
+  /**
+   * Called with every failure the cache absorbed: each Redis failure (also counted in
+   * `stats().redisErrors` and emitted as `redis-error`) and each dropped bus message.
+   */
   onError?: (error: RedscaleError) => void;
 }
 
@@ -82,7 +104,9 @@ export interface ReadOptions<S extends StandardSchemaV1 = StandardSchemaV1> {
 
 /** Options of one write. */
 export interface WriteOptions {
+  /** How long this entry is fresh. Default: the cache's `ttl`. */
   ttl?: Duration;
+  /** How long after `ttl` it may be served stale. Default: the cache's `staleFor`. */
   staleFor?: Duration;
   /** Tags to invalidate the entry by; `invalidateTags` makes every entry with one of them stale. */
   tags?: string[];
@@ -93,6 +117,7 @@ export interface GetOrSetOptions<S extends StandardSchemaV1 = StandardSchemaV1> 
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
 
+/** Validates {@link CacheOptions} and resolves their defaults (durations to ms). */
 export const cacheOptionsSchema = z.strictObject({
   redis: redisClientSchema,
   prefix: prefixSchema.default('redscale'),
@@ -106,15 +131,19 @@ export const cacheOptionsSchema = z.strictObject({
       z.strictObject({ maxEntries: positiveInt().default(10_000), ttl: durationSchema().optional() }),
     ])
     .default(false),
-  bus: z.boolean().default(true),
+  bus: z
+    .union([z.boolean(), z.strictObject({ heartbeat: durationSchema({ min: 10, max: MAX_TIMER_MS }).default(1_000) })])
+    .default(true)
+    .transform((bus) => (bus === false ? false : { heartbeat: bus === true ? 1_000 : bus.heartbeat })),
+  maxRememberedTags: positiveInt().default(10_000),
   lock: z
     .strictObject({
-      ttl: durationSchema({ min: 10 }).default(10_000),
-      wait: durationSchema({ allowZero: true }).default(5_000),
+      ttl: durationSchema({ min: 10, max: MAX_TIMER_MS }).default(10_000),
+      wait: durationSchema({ allowZero: true, max: MAX_TIMER_MS }).default(5_000),
     })
     .prefault({}),
   errorTtl: durationSchema({ allowZero: true }).default(0),
-  timeout: durationSchema().default(250),
+  timeout: durationSchema({ max: MAX_TIMER_MS }).default(250),
   circuitBreaker: circuitBreakerSchema,
   serializer: z
     .custom<Serializer>(
@@ -129,10 +158,17 @@ export const cacheOptionsSchema = z.strictObject({
   onError: fn<(error: RedscaleError) => void>().optional(),
 });
 
+/** Re-exported here for the options' users; defined in `serializer.ts`. */
+export { jsonSerializer, type Serializer };
+
+/** {@link CacheOptions} after validation: every default filled in, durations in ms. */
 export type ResolvedCacheOptions = z.output<typeof cacheOptionsSchema>;
 
-const tagSchema = z.string().min(1, { message: 'a non-empty tag' });
+const tagSchema = z.string().refine((tag) => tag.length > 0 && tag.length <= MAX_KEY_LENGTH, {
+  message: `a non-empty tag of at most ${MAX_KEY_LENGTH} characters`,
+});
 
+/** Validates the options of one write or getOrSet ({@link GetOrSetOptions}). */
 export const writeOptionsSchema = z.strictObject({
   ttl: durationSchema().optional(),
   staleFor: durationSchema({ allowZero: true }).optional(),
@@ -141,3 +177,40 @@ export const writeOptionsSchema = z.strictObject({
     .custom<StandardSchemaV1>(isStandardSchema, { message: 'a Standard Schema (zod, valibot, arktype…)' })
     .optional(),
 });
+
+/** Options of {@link Cache.whenReady}. */
+export interface WhenReadyOptions {
+  /** How long to wait for the bus to deliver before rejecting with ERR_TIMEOUT. Default `'5s'`. */
+  timeout?: Duration;
+  /** Rejects with ERR_ABORTED when aborted. */
+  signal?: AbortSignal;
+}
+
+/** Validates {@link WhenReadyOptions}. */
+export const whenReadySchema = z.strictObject({
+  timeout: durationSchema({ max: MAX_TIMER_MS }).default(5_000),
+  signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, { message: 'an AbortSignal' }).optional(),
+});
+
+/** One call's options resolved against the cache's defaults (an empty object is the hot path: no parsing). */
+export function resolveCall<T>(
+  defaults: ResolvedCacheOptions,
+  options: GetOrSetOptions,
+  where: string,
+  loader: Loader<T>,
+): LoadSpec<T> {
+  let has = false;
+  for (const _ in options) {
+    has = true;
+    break;
+  }
+  if (!has) return { ttlMs: defaults.ttl, staleForMs: defaults.staleFor, tags: undefined, schema: undefined, loader };
+  const parsed = parseOptions(writeOptionsSchema, options, where);
+  return {
+    ttlMs: parsed.ttl ?? defaults.ttl,
+    staleForMs: parsed.staleFor ?? defaults.staleFor,
+    tags: parsed.tags ? [...new Set(parsed.tags)] : undefined,
+    schema: parsed.schema,
+    loader,
+  };
+}

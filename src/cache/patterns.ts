@@ -1,5 +1,5 @@
-import { multiKeyGroups, scanEveryMaster } from '../client/cluster.js';
-import type { RedisLike } from '../client/types.js';
+import { addressOf, keyPrefixOf, mastersOf, multiKeyGroups } from '../client/cluster.js';
+import { Budget, type RedisGate } from './gate.js';
 
 const GLOB_SPECIALS = /[*?[\]\\]/g;
 
@@ -11,46 +11,130 @@ export function escapeGlob(text: string): string {
   return text.replace(GLOB_SPECIALS, '\\$&');
 }
 
-/** The same matching as Redis' glob (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`), as a RegExp for L1. */
-export function globToRegExp(glob: string): RegExp {
-  let source = '';
-  for (let i = 0; i < glob.length; i++) {
-    const char = glob[i] as string;
-    if (char === '\\' && i + 1 < glob.length) source += escapeRegExp(glob[++i] as string);
-    else if (char === '*') source += '[\\s\\S]*';
-    else if (char === '?') source += '[\\s\\S]';
-    else if (char === '[') {
-      const end = glob.indexOf(']', i + 1);
-      if (end < 0) {
-        source += '\\[';
-        continue;
+/** One position of a compiled glob: `*`, or a test for one byte. */
+type Token = { star: true } | { star: false; test: (byte: number) => boolean };
+
+/**
+ * Compiles a Redis glob (`*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`, with Redis' own edge cases: a
+ * reversed range is swapped, an unclosed `[` takes the rest of the pattern) into a matcher over
+ * the UTF-8 bytes of a string, exactly as Redis matches keys. Unlike a RegExp it never
+ * backtracks exponentially: matching is O(pattern × text) at worst, so a hostile pattern on the
+ * bus cannot stall the process.
+ */
+export function compileGlob(glob: string): (text: string) => boolean {
+  const pattern = Buffer.from(glob, 'utf8');
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < pattern.length) {
+    const byte = pattern[i] as number;
+    if (byte === 0x2a /* * */) {
+      if (!tokens.at(-1)?.star) tokens.push({ star: true });
+      i++;
+    } else if (byte === 0x3f /* ? */) {
+      tokens.push({ star: false, test: () => true });
+      i++;
+    } else if (byte === 0x5b /* [ */) {
+      i++;
+      const negate = pattern[i] === 0x5e; /* ^ */
+      if (negate) i++;
+      const singles: number[] = [];
+      const ranges: Array<[number, number]> = [];
+      for (;;) {
+        const left = pattern.length - i;
+        if (left <= 0) break; // unclosed: the class runs to the end of the pattern
+        const c = pattern[i] as number;
+        if (c === 0x5c /* \ */ && left >= 2) {
+          singles.push(pattern[i + 1] as number);
+          i += 2;
+        } else if (c === 0x5d /* ] */) {
+          i++;
+          break;
+        } else if (left >= 3 && pattern[i + 1] === 0x2d /* - */) {
+          const a = c;
+          const b = pattern[i + 2] as number;
+          ranges.push(a <= b ? [a, b] : [b, a]);
+          i += 3;
+        } else {
+          singles.push(c);
+          i++;
+        }
       }
-      let body = glob.slice(i + 1, end);
-      if (body.startsWith('^')) body = `^${body.slice(1).replace(/\\/g, '\\\\')}`;
-      else body = body.replace(/\\/g, '\\\\');
-      source += `[${body}]`;
-      i = end;
-    } else source += escapeRegExp(char);
+      tokens.push({
+        star: false,
+        test: (x) => (singles.includes(x) || ranges.some(([a, b]) => x >= a && x <= b)) !== negate,
+      });
+    } else {
+      const literal = byte === 0x5c /* \ */ && i + 1 < pattern.length ? (pattern[++i] as number) : byte;
+      tokens.push({ star: false, test: (x) => x === literal });
+      i++;
+    }
   }
-  return new RegExp(`^${source}$`);
+  return (text) => matchTokens(tokens, Buffer.from(text, 'utf8'));
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+function matchTokens(tokens: readonly Token[], text: Uint8Array): boolean {
+  let t = 0;
+  let s = 0;
+  let starAt = -1;
+  let starFrom = 0;
+  while (s < text.length) {
+    const token = tokens[t];
+    if (token?.star) {
+      starAt = t++;
+      starFrom = s;
+    } else if (token?.test(text[s] as number)) {
+      t++;
+      s++;
+    } else if (starAt >= 0) {
+      // Every other token takes exactly one byte, so retrying from the last star is enough.
+      t = starAt + 1;
+      s = ++starFrom;
+    } else {
+      return false;
+    }
+  }
+  while (tokens[t]?.star) t++;
+  return t === tokens.length;
 }
 
 /**
- * Deletes every key matching `match` (a full Redis glob, prefix included): SCAN on every master
- * with MATCH and COUNT `batch`, then UNLINK in groups of at most `batch` keys (per hash slot on
- * Cluster), so
- * no single command holds Redis for long. Never KEYS. Resolves how many keys were deleted.
+ * Deletes every key matching `match` — a full Redis glob, the cache's own prefix included and
+ * escaped, without the client's `keyPrefix` — with SCAN on every master (never KEYS) and UNLINK in
+ * batches of at most `batch` keys per hash slot. Each SCAN or UNLINK is one Redis call under a
+ * fresh `timeoutMs` and its node's circuit breaker. Resolves how many keys were deleted.
  */
-export async function unlinkMatching(redis: RedisLike, match: string, batch: number): Promise<number> {
+export async function unlinkMatching(
+  gate: RedisGate,
+  match: string,
+  batch: number,
+  timeoutMs: number,
+): Promise<number> {
+  const redis = gate.redis;
+  const clientPrefix = keyPrefixOf(redis);
+  // SCAN is not prefixed by ioredis: the client's keyPrefix is part of what Redis must match.
+  const fullMatch = escapeGlob(clientPrefix) + match;
   let deleted = 0;
-  for await (const keys of scanEveryMaster(redis, { match, count: batch })) {
-    for (const group of multiKeyGroups(redis, keys)) {
-      for (let i = 0; i < group.length; i += batch) deleted += await redis.unlink(...group.slice(i, i + batch));
-    }
+  for (const master of mastersOf(redis)) {
+    const node = addressOf(master);
+    let cursor = '0';
+    do {
+      const [next, found] = await gate.call('cache invalidate pattern scan', node, new Budget(timeoutMs), () =>
+        master.scan(cursor, 'MATCH', fullMatch, 'COUNT', batch),
+      );
+      cursor = next;
+      const keys = clientPrefix ? found.map((key) => key.slice(clientPrefix.length)) : found;
+      for (const group of multiKeyGroups(redis, keys)) {
+        for (let i = 0; i < group.length; i += batch) {
+          const slice = group.slice(i, i + batch);
+          deleted += await gate.call(
+            'cache invalidate pattern unlink',
+            gate.nodeOf(slice[0] as string),
+            new Budget(timeoutMs),
+            () => redis.unlink(...slice),
+          );
+        }
+      }
+    } while (cursor !== '0');
   }
   return deleted;
 }

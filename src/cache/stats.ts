@@ -20,12 +20,24 @@ export interface CacheStats {
   invalidatedTags: number;
   /** Keys deleted by `invalidatePattern`. */
   invalidatedPatternKeys: number;
-  /** Redis failures the cache absorbed (the caller got a loader value or a miss instead). */
+  /**
+   * Redis calls that failed or timed out (one per `redis-error` event: both come from one place),
+   * including those of the bus' subscriber connection.
+   */
   redisErrors: number;
-  /** Times the invalidation bus dropped (L1 and remembered tag versions were flushed). */
+  /** Redis calls not sent because their node's circuit breaker was open. */
+  breakerSkips: number;
+  /** Times the invalidation bus stopped delivering (a drop, or a missed heartbeat): L1 and remembered tag versions were flushed. */
   busDrops: number;
+  /** Of those, the times a heartbeat did not come back (the subscription was open but deaf). */
+  heartbeatsMissed: number;
+  /** Bus messages dropped as malformed, too large or of a newer format. */
+  busMessagesDropped: number;
+  /** Tag versions remembered right now (at most `maxRememberedTags`). */
+  rememberedTags: number;
 }
 
+/** Every counter at zero. */
 export function emptyStats(): CacheStats {
   return {
     l1Hits: 0,
@@ -39,7 +51,11 @@ export function emptyStats(): CacheStats {
     invalidatedTags: 0,
     invalidatedPatternKeys: 0,
     redisErrors: 0,
+    breakerSkips: 0,
     busDrops: 0,
+    heartbeatsMissed: 0,
+    busMessagesDropped: 0,
+    rememberedTags: 0,
   };
 }
 
@@ -49,7 +65,11 @@ export interface CacheEvents {
   miss: [{ key: string }];
   load: [{ key: string; durationMs: number }];
   'load-error': [{ key: string; error: unknown }];
+  /** A Redis call failed or timed out: one event per `stats().redisErrors`. */
   'redis-error': [{ error: import('../common/errors.js').RedscaleError }];
   invalidate: [{ keys?: string[]; tags?: string[]; pattern?: string }];
-  'bus-drop': [];
+  /** The bus stopped delivering (`drop`: the connection closed; `heartbeat`: a heartbeat did not come back). */
+  'bus-drop': [{ cause: 'drop' | 'heartbeat' }];
+  /** A bus message was dropped (malformed, too large, or of a newer format: reported once per format). */
+  'bus-message-dropped': [{ error: import('./bus-protocol.js').BusMessageError }];
 }

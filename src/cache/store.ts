@@ -1,30 +1,22 @@
-import { LRUCache } from 'lru-cache';
 import { multiKeyGroups } from '../client/cluster.js';
-import type { RedisLike } from '../client/types.js';
-import { CircuitBreaker } from '../common/circuit-breaker.js';
-import { withTimeout } from '../common/deadline.js';
-import { InvalidOptionError, messageOf, RedscaleError, toRedisError } from '../common/errors.js';
-import { decodeEnvelope, encodeEnvelope, tagsStillValid } from './envelope.js';
+import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
+import { runScript } from '../scripts/registry.js';
+import type { Coherence, Snapshot } from './coherence.js';
+import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { type FillLocks, headerOf } from './fill-lock.js';
+import { Budget, type RedisGate } from './gate.js';
+import { type Entry, L1 } from './l1.js';
 import type { ResolvedCacheOptions } from './options.js';
 import { type StandardSchemaV1, validate } from './schema.js';
-import type { CacheStats } from './stats.js';
-import type { TagVersions } from './tags.js';
+import { type TagVersions, tagsStillValid } from './tags.js';
 
-/** A decoded entry, as L1 keeps it. */
-export interface Entry {
-  kind: 'value' | 'error';
-  /** The value (or, for a cached loader error, its message). */
-  value: unknown;
-  freshUntil: number;
-  staleUntil: number;
-  loadMs: number;
-  tags: Record<string, number> | undefined;
-}
+/** Keys per delete script call: each call stays short on Redis. */
+const DELETE_BATCH = 250;
 
-/** What a read found. */
-export type ReadResult = { state: 'fresh' | 'stale'; entry: Entry; layer: 'l1' | 'l2' } | { state: 'miss' };
-
-const MISS: ReadResult = { state: 'miss' };
+/** What a read found. A miss says what Redis held (`seen`, its header), to take the fill lock against. */
+export type ReadResult =
+  | { state: 'fresh' | 'stale'; entry: Entry; layer: 'l1' | 'l2' }
+  | { state: 'miss'; seen: Buffer | null };
 
 /** How an entry is written. */
 export interface WriteSpec {
@@ -35,38 +27,45 @@ export interface WriteSpec {
   loadMs: number;
 }
 
+/** A value serialized, and read back as every instance will read it. */
+export interface Prepared {
+  payload: string;
+  value: unknown;
+}
+
+/** An entry ready to be stored: its text for Redis, and the entry as every instance will read it. */
+export interface Encoded {
+  text: string;
+  entry: Entry;
+  /** How long Redis keeps it (ttl + staleFor), ms. */
+  pxMs: number;
+}
+
 /**
- * Entries in L1 and Redis: encoding, freshness, tag checks, schema checks, and every Redis call
- * under a timeout and the circuit breaker. A Redis failure rejects with a RedscaleError (the
- * cache decides what the caller gets instead); a bad entry is a miss and is deleted.
+ * Entries in L1 and Redis: encoding, freshness, tag checks, schema checks. Every Redis call goes
+ * through the gate (the caller's budget, the node's breaker). A Redis failure rejects with a
+ * RedscaleError (the cache decides what the caller gets instead); a bad entry is a miss and is
+ * deleted.
  */
 export class EntryStore {
+  readonly l1: L1 | undefined;
   readonly #options: ResolvedCacheOptions;
-  readonly #redis: RedisLike;
+  readonly #gate: RedisGate;
   readonly #tags: TagVersions;
-  readonly #stats: CacheStats;
-  readonly #breaker: CircuitBreaker | undefined;
-  readonly #l1: LRUCache<string, Entry> | undefined;
-  readonly #onRedisError: (error: RedscaleError) => void;
-  /** Whether L1 may be used: only while the bus delivers invalidations. */
-  #l1Live = false;
-  /** Bumped by every invalidation: a read that started before one must not fill L1. */
-  #epoch = 0;
+  readonly #locks: FillLocks;
 
   constructor(
     options: ResolvedCacheOptions,
+    gate: RedisGate,
     tags: TagVersions,
-    stats: CacheStats,
-    onRedisError: (error: RedscaleError) => void,
+    coherence: Coherence,
+    locks: FillLocks,
   ) {
     this.#options = options;
-    this.#redis = options.redis;
+    this.#gate = gate;
     this.#tags = tags;
-    this.#stats = stats;
-    this.#onRedisError = onRedisError;
-    const breaker = options.circuitBreaker;
-    this.#breaker = breaker ? new CircuitBreaker(breaker) : undefined;
-    this.#l1 = options.l1 ? new LRUCache<string, Entry>({ max: options.l1.maxEntries }) : undefined;
+    this.#locks = locks;
+    this.l1 = options.l1 ? new L1(options.l1.maxEntries, options.l1.ttl, coherence) : undefined;
   }
 
   /** The Redis key of an entry. */
@@ -74,76 +73,62 @@ export class EntryStore {
     return `${this.#options.prefix}:c:${key}`;
   }
 
-  /** Turns L1 on (bus connected) or off and empty (bus dropped: invalidations may have been missed). */
-  setL1Live(live: boolean): void {
-    this.#l1Live = live;
-    if (!live) this.clearL1();
-  }
-
-  /** Forgets every L1 entry. */
-  clearL1(): void {
-    this.#epoch++;
-    this.#l1?.clear();
-  }
-
-  /** Drops keys from L1 (another instance wrote or deleted them). */
-  dropL1(keys: readonly string[]): void {
-    this.#epoch++;
-    if (this.#l1) for (const key of keys) this.#l1.delete(key);
-  }
-
-  /** Drops L1 keys matching a pattern (another instance invalidated it). */
-  dropL1Matching(pattern: RegExp): void {
-    this.#epoch++;
-    if (this.#l1) for (const key of this.#l1.keys()) if (pattern.test(key)) this.#l1.delete(key);
-  }
-
-  /** Notes that tags changed: L1 entries are checked against tag versions on every hit. */
-  tagsChanged(): void {
-    this.#epoch++;
+  /** The fill lock key of an entry. */
+  lockOf(key: string): string {
+    return this.#locks.keyOf(this.keyOf(key), key);
   }
 
   /** Reads an entry: L1 first (no I/O), then Redis. */
-  async read(key: string, schema: StandardSchemaV1 | undefined): Promise<ReadResult> {
+  async read(key: string, schema: StandardSchemaV1 | undefined, budget: Budget, since: Snapshot): Promise<ReadResult> {
     const now = Date.now();
-    const l1 = this.#l1Live ? this.#l1 : undefined;
-    if (l1) {
-      const entry = l1.get(key);
-      if (entry) {
-        if (tagsStillValid(entry.tags, this.#tags.known)) {
-          if (now < entry.freshUntil) return { state: 'fresh', entry, layer: 'l1' };
-          if (now < entry.staleUntil) return { state: 'stale', entry, layer: 'l1' };
-        }
-        l1.delete(key);
+    const cached = this.l1?.get(key);
+    if (cached) {
+      const valid = tagsStillValid(cached.tags, (tag) => this.#tags.versionOf(tag));
+      if (valid && now < cached.staleUntil) {
+        const entry = await this.#checked(cached, schema);
+        if (entry) return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l1' };
       }
+      this.l1?.drop([key]);
     }
-    const epoch = this.#epoch;
-    const text = await this.call('cache get', key, () => this.#redis.get(this.keyOf(key)));
-    if (text === null) return MISS;
+    return this.evaluate(key, await this.readText(key, budget), schema, budget, since);
+  }
+
+  /** The entry's text in Redis (one GET), or null. */
+  readText(key: string, budget: Budget): Promise<string | null> {
+    const redisKey = this.keyOf(key);
+    return this.#gate.call('cache get', this.#gate.nodeOf(redisKey), budget, () => this.#gate.redis.get(redisKey));
+  }
+
+  /** Judges an entry's text as read from Redis (`null`: none), filling L1 with what is good. */
+  async evaluate(
+    key: string,
+    text: string | null,
+    schema: StandardSchemaV1 | undefined,
+    budget: Budget,
+    since: Snapshot,
+  ): Promise<ReadResult> {
+    if (text === null) return { state: 'miss', seen: headerOf(null) };
+    const now = Date.now();
+    const seen = headerOf(text);
     const envelope = decodeEnvelope(text);
-    if (!envelope) return this.#discard(key);
-    if (now >= envelope.staleUntil) return MISS;
-    if (envelope.tags && !tagsStillValid(envelope.tags, this.#tags.known)) {
+    if (!envelope) return this.#discard(key, seen);
+    if (now >= envelope.staleUntil) return { state: 'miss', seen };
+    if (envelope.tags && !tagsStillValid(envelope.tags, (tag) => this.#tags.versionOf(tag))) {
       // Unknown here (or the bus is down): read the versions. Known and newer: invalidated.
       const names = Object.keys(envelope.tags);
-      if (names.every((tag) => this.#tags.known.has(tag))) return MISS;
-      const current = await this.call('cache tags', key, () => this.#tags.current(names, this.#lifetime(), false));
-      if (!tagsStillValid(envelope.tags, current)) return MISS;
+      if (names.every((tag) => this.#tags.versionOf(tag) !== undefined)) return { state: 'miss', seen };
+      const current = await this.#tags.current(names, this.#lifetime(), false, budget, since);
+      if (!tagsStillValid(envelope.tags, (tag) => current.get(tag))) return { state: 'miss', seen };
     }
     let value: unknown = envelope.payload;
     if (envelope.kind === 'value') {
       try {
         value = this.#options.serializer.deserialize(envelope.payload);
       } catch {
-        return this.#discard(key);
-      }
-      if (schema) {
-        const checked = await validate(schema, value);
-        if (!checked.ok) return this.#discard(key);
-        value = checked.value;
+        return this.#discard(key, seen);
       }
     }
-    const entry: Entry = {
+    const decoded: Entry = {
       kind: envelope.kind,
       value,
       freshUntil: envelope.freshUntil,
@@ -151,97 +136,106 @@ export class EntryStore {
       loadMs: envelope.loadMs,
       tags: envelope.tags,
     };
-    if (l1 && this.#l1Live && epoch === this.#epoch) this.#remember(key, entry, now);
+    const entry = await this.#checked(decoded, schema);
+    if (!entry) return this.#discard(key, seen);
+    // L1 keeps the value as read (another caller may pass another schema, or none).
+    this.l1?.fill(key, decoded, since, now);
     return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l2' };
   }
 
   /**
-   * Writes a value (or, with `kind: 'error'`, a loader error's message).
+   * Serializes a value and reads it back, as every instance will read it.
    * @throws InvalidOptionError for `undefined`; RedscaleError ERR_SERIALIZATION for a value the
-   * serializer refuses; a RedscaleError when Redis fails.
+   * serializer refuses or cannot read back.
    */
-  async write(key: string, value: unknown, spec: WriteSpec, kind: 'value' | 'error' = 'value'): Promise<void> {
-    let payload: string;
-    if (kind === 'error') {
-      payload = String(value);
-    } else {
-      if (value === undefined) {
-        throw new InvalidOptionError(
-          'value',
-          value,
-          'a value other than undefined (store null for "nothing")',
-          'Cache',
-        );
-      }
-      try {
-        payload = this.#options.serializer.serialize(value);
-      } catch (error) {
-        throw new RedscaleError(
-          'ERR_SERIALIZATION',
-          `redscale: the value for "${key}" cannot be serialized: ${messageOf(error)}`,
-          {
-            cause: error,
-            context: { key },
-          },
-        );
-      }
+  prepare(key: string, value: unknown): Prepared {
+    if (value === undefined) {
+      throw new InvalidOptionError('value', value, 'a value other than undefined (store null for "nothing")', 'Cache');
     }
+    try {
+      const payload = this.#options.serializer.serialize(value);
+      if (typeof payload !== 'string') throw new TypeError(`the serializer returned ${typeof payload}, not a string`);
+      return { payload, value: this.#options.serializer.deserialize(payload) };
+    } catch (error) {
+      const path = error instanceof RedscaleError ? error.context.path : undefined;
+      throw new RedscaleError(
+        'ERR_SERIALIZATION',
+        `redscale: the value for "${key}" cannot be stored: ${messageOf(error)}`,
+        {
+          cause: error,
+          context: { key, ...(path === undefined ? {} : { path }) },
+        },
+      );
+    }
+  }
+
+  /** The entry for a prepared value (or, with `kind: 'error'`, for a loader error's message). */
+  encode(prepared: Prepared, spec: WriteSpec, kind: 'value' | 'error' = 'value'): Encoded {
     const now = Date.now();
     const jitter = this.#options.ttlJitter;
     const ttlMs = jitter ? Math.max(1, Math.round(spec.ttlMs * (1 + (Math.random() * 2 - 1) * jitter))) : spec.ttlMs;
     const entry: Entry = {
       kind,
-      value,
+      value: prepared.value,
       freshUntil: now + ttlMs,
       staleUntil: now + ttlMs + spec.staleForMs,
       loadMs: Math.round(spec.loadMs),
       tags: spec.tags ? Object.fromEntries(spec.tags) : undefined,
     };
-    const text = encodeEnvelope({ ...entry, payload });
-    const epoch = this.#epoch;
-    await this.call('cache set', key, () => this.#redis.set(this.keyOf(key), text, 'PX', ttlMs + spec.staleForMs));
-    if (this.#l1 && this.#l1Live && kind === 'value' && epoch === this.#epoch) this.#remember(key, entry, now);
-    else this.#l1?.delete(key);
-  }
-
-  /** Deletes entries from Redis (one UNLINK, per hash slot on Cluster) and L1; resolves how many Redis had. */
-  async delete(keys: readonly string[]): Promise<number> {
-    this.dropL1(keys);
-    const groups = multiKeyGroups(
-      this.#redis,
-      keys.map((key) => this.keyOf(key)),
-    );
-    const counts = await Promise.all(
-      groups.map((group) => this.call('cache delete', group[0] ?? '', () => this.#redis.unlink(...group))),
-    );
-    return counts.reduce((sum, count) => sum + count, 0);
+    return { text: encodeEnvelope({ ...entry, payload: prepared.payload }), entry, pxMs: ttlMs + spec.staleForMs };
   }
 
   /**
-   * Runs one Redis call under the cache's timeout and circuit breaker. While the circuit is open
-   * it rejects at once, without sending anything.
+   * Stores a value given by the caller (`cache-set`: revokes any in-flight fill of the key),
+   * refused by Redis past the budget's deadline. Resolves whether it was stored.
    */
-  async call<T>(operation: string, key: string, run: () => Promise<T>): Promise<T> {
-    if (this.#breaker && !this.#breaker.tryPass()) {
-      throw new RedscaleError(
-        'ERR_REDIS',
-        `redscale: Redis is skipped for ${this.#breaker.retryInMs} ms after failing (circuit open)`,
-        {
-          context: { operation, key },
-        },
-      );
+  async set(key: string, encoded: Encoded, budget: Budget): Promise<boolean> {
+    const gate = this.#gate;
+    const entryKey = this.keyOf(key);
+    const node = gate.nodeOf(entryKey);
+    const reply = (await gate.call('cache set', node, budget, () =>
+      runScript(
+        gate.redis,
+        'cacheSet',
+        [entryKey, this.lockOf(key)],
+        [gate.serverDeadline(node, budget), encoded.text, encoded.pxMs],
+      ),
+    )) as [number, number];
+    gate.learn(node, Number(reply[1]));
+    return reply[0] === 1;
+  }
+
+  /**
+   * Deletes entries and revokes their fill locks (one script per hash slot, per 250 keys);
+   * resolves how many Redis had.
+   */
+  async delete(keys: readonly string[], budget: Budget): Promise<number> {
+    const gate = this.#gate;
+    const byEntry = new Map(keys.map((key) => [this.keyOf(key), key]));
+    const calls: Array<Promise<unknown>> = [];
+    for (const group of multiKeyGroups(gate.redis, byEntry.keys())) {
+      for (let i = 0; i < group.length; i += DELETE_BATCH) {
+        const entries = group.slice(i, i + DELETE_BATCH);
+        const locks = entries.map((entryKey) => this.lockOf(byEntry.get(entryKey) as string));
+        calls.push(
+          gate.call('cache delete', gate.nodeOf(entries[0] as string), budget, () =>
+            runScript(gate.redis, 'cacheDelete', [...entries, ...locks], []),
+          ),
+        );
+      }
     }
-    try {
-      const result = await withTimeout(run(), this.#options.timeout, operation, { key });
-      this.#breaker?.success();
-      return result;
-    } catch (error) {
-      const wrapped = toRedisError(operation, error, { key });
-      this.#breaker?.failure();
-      this.#stats.redisErrors++;
-      this.#onRedisError(wrapped);
-      throw wrapped;
-    }
+    const counts = await Promise.all(calls);
+    return counts.reduce<number>((sum, count) => sum + Number(count), 0);
+  }
+
+  /** The entry with its value checked against `schema` (memoised per entry), or undefined when it fails. */
+  async #checked(entry: Entry, schema: StandardSchemaV1 | undefined): Promise<Entry | undefined> {
+    if (!schema || entry.kind === 'error') return entry;
+    if (entry.checked?.schema === schema) return { ...entry, value: entry.checked.value };
+    const result = await validate(schema, entry.value);
+    if (!result.ok) return undefined;
+    entry.checked = { schema, value: result.value };
+    return { ...entry, value: result.value };
   }
 
   /** How long tag keys must outlive a default entry. */
@@ -249,16 +243,15 @@ export class EntryStore {
     return this.#options.ttl + this.#options.staleFor;
   }
 
-  #remember(key: string, entry: Entry, now: number): void {
-    const limit = this.#options.l1 ? this.#options.l1.ttl : undefined;
-    const ttl = Math.min(entry.staleUntil - now, limit ?? Number.POSITIVE_INFINITY);
-    if (ttl > 0) this.#l1?.set(key, entry, { ttl });
-  }
-
   /** An entry that cannot be decoded or fails its schema: a miss, and gone from Redis. */
-  #discard(key: string): ReadResult {
-    this.#l1?.delete(key);
-    this.call('cache discard', key, () => this.#redis.unlink(this.keyOf(key))).catch(() => {});
-    return MISS;
+  #discard(key: string, seen: Buffer): ReadResult {
+    this.l1?.drop([key]);
+    const redisKey = this.keyOf(key);
+    this.#gate
+      .call('cache discard', this.#gate.nodeOf(redisKey), new Budget(this.#options.timeout), () =>
+        this.#gate.redis.unlink(redisKey),
+      )
+      .catch(() => {});
+    return { state: 'miss', seen };
   }
 }

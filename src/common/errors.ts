@@ -18,7 +18,11 @@ export type RedscaleErrorCode =
   /** The operation was aborted through an AbortSignal. */
   | 'ERR_ABORTED'
   /** A cache loader failed, and the cache remembered the failure (`errorTtl`). */
-  | 'ERR_LOADER_FAILED';
+  | 'ERR_LOADER_FAILED'
+  /** A message on the cache's invalidation bus was malformed, too large, or of a newer format: dropped. */
+  | 'ERR_BUS_MESSAGE'
+  /** The primitive was closed, so the operation cannot complete. */
+  | 'ERR_CLOSED';
 
 /** Options shared by every redscale error. */
 export interface RedscaleErrorOptions {

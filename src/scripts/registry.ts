@@ -1,5 +1,10 @@
 import type { RedisLike } from '../client/types.js';
+import cacheDelete from './lua/cache-delete.lua';
+import cacheFill from './lua/cache-fill.lua';
+import cacheFillLock from './lua/cache-fill-lock.lua';
+import cacheFillUnlock from './lua/cache-fill-unlock.lua';
 import cacheInvalidateTags from './lua/cache-invalidate-tags.lua';
+import cacheSet from './lua/cache-set.lua';
 import cacheTags from './lua/cache-tags.lua';
 import healthProbe from './lua/health-probe.lua';
 import lockAcquire from './lua/lock-acquire.lua';
@@ -18,7 +23,12 @@ export const VERSION: string = typeof __REDSCALE_VERSION__ === 'string' ? __REDS
 
 /** Every Lua script redscale runs. Keys are the script names used by {@link runScript}. */
 export const SCRIPTS = {
+  cacheDelete,
+  cacheFill,
+  cacheFillLock,
+  cacheFillUnlock,
   cacheInvalidateTags,
+  cacheSet,
   cacheTags,
   healthProbe,
   lockAcquire,
@@ -46,7 +56,7 @@ export function commandName(script: ScriptName, keyCount: number): string {
   return `redscale_v${VERSION_TAG}_${script}_${keyCount}`;
 }
 
-type ScriptCommand = (...keysAndArgs: Array<string | number>) => Promise<unknown>;
+type ScriptCommand = (...keysAndArgs: Array<string | number | Buffer>) => Promise<unknown>;
 
 /** The parts of ioredis' internals that {@link commandFor} has to keep consistent. */
 interface ScriptHost {
@@ -109,7 +119,7 @@ export function runScript(
   redis: RedisLike,
   script: ScriptName,
   keys: readonly string[],
-  args: ReadonlyArray<string | number>,
+  args: ReadonlyArray<string | number | Buffer>,
 ): Promise<unknown> {
   return commandFor(redis, script, keys.length).call(redis, ...keys, ...args);
 }

@@ -3,10 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Cache, createClient, type RedscaleError } from '../../src/index.js';
-import { countCommands } from '../harness/command-counter.js';
 import { quiet, randomPrefix, unhandledRejections } from '../harness/context.js';
 import { RedisServer, startCluster, waitUntil } from '../harness/index.js';
-import { countingLoader } from './support.js';
+import { countCommands, countingLoader } from './support.js';
 
 const rejections = unhandledRejections();
 
@@ -113,6 +112,58 @@ describe('Cache on its own servers', () => {
     expect(loader.calls).toBe(calls + 1);
     await sleep(50);
     expect(rejections.list).toEqual([]);
+  });
+
+  it('counts each Redis failure once: stats().redisErrors, redis-error events and onError agree', async () => {
+    const { server, cache, errors } = await setup({ timeout: 100 });
+    const events: RedscaleError[] = [];
+    cache.on('redis-error', ({ error }) => events.push(error));
+    await cache.set('k', 1, { tags: ['t'] });
+    await server.kill();
+    await cache.get('k');
+    await cache.has('other');
+    await cache.set('k', 2);
+    await cache.getOrSet('g', () => 'loaded', { tags: ['t'] });
+    await expect(cache.delete(['k', 'g'])).rejects.toBeDefined();
+    await expect(cache.invalidateTags(['t'])).rejects.toBeDefined();
+    await expect(cache.invalidatePattern('*')).rejects.toBeDefined();
+    await sleep(300); // the bus' subscriber fails to reconnect meanwhile, too
+    expect(events.length).toBeGreaterThanOrEqual(7);
+    expect(cache.stats().redisErrors).toBe(events.length);
+    expect(errors).toEqual(events);
+    await server.restart();
+  });
+
+  it('whenReady rejects when Redis stays down past its timeout, when aborted, and after close', async () => {
+    const server = await RedisServer.start();
+    servers.push(server);
+    await server.kill();
+    const redis = createClient({ url: server.url, onError: quiet });
+    const cache = new Cache({ redis, prefix: randomPrefix('ready'), onError: () => {} });
+    cleanups.push(async () => {
+      await cache.close();
+      redis.disconnect();
+    });
+    const settled = <T>(promise: Promise<T>) =>
+      Promise.race([
+        promise.then(
+          () => 'resolved',
+          (error: { code?: string }) => error.code,
+        ),
+        sleep(3_000, 'hung'),
+      ]);
+    const started = performance.now();
+    expect(await settled(cache.whenReady({ timeout: 300 }))).toBe('ERR_TIMEOUT');
+    expect(performance.now() - started).toBeLessThan(1_000);
+    const controller = new AbortController();
+    const aborted = settled(cache.whenReady({ timeout: '10s', signal: controller.signal }));
+    controller.abort();
+    expect(await aborted).toBe('ERR_ABORTED');
+    const pending = settled(cache.whenReady({ timeout: '10s' }));
+    await cache.close();
+    expect(await pending).toBe('ERR_CLOSED');
+    expect(await settled(cache.whenReady())).toBe('ERR_CLOSED');
+    await expect(cache.whenReady({ timeout: 'soon' as never })).rejects.toThrow(/"timeout" for Cache.whenReady\(\)/);
   });
 
   it('on a Cluster too: the bus drop flushes L1, and coherence resumes', async () => {

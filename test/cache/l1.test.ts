@@ -1,11 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { countCommands } from '../harness/command-counter.js';
-import type { Topology } from '../harness/context.js';
 import { waitUntil } from '../harness/index.js';
-import { cacheFactory, countingLoader, randomPrefix } from './support.js';
+import {
+  CACHE_TARGETS,
+  type CacheTarget,
+  cacheFactory,
+  countCommands,
+  countingLoader,
+  randomPrefix,
+} from './support.js';
 
-describe.each<Topology>(['standalone', 'cluster'])('L1 and the invalidation bus on %s', (topology) => {
+describe.each<CacheTarget>(CACHE_TARGETS)('L1 and the invalidation bus on %s', (topology) => {
   const factory = cacheFactory(topology);
 
   it('an L1 hit does no I/O at all', async () => {

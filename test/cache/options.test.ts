@@ -19,10 +19,29 @@ describe('Cache options', () => {
     ],
     [{ prefix: 'a{b' }, '"prefix" for Cache'],
     [{ tll: '5m' }, '"tll" for Cache: received "5m"; expected one of the known options: redis, prefix, ttl'],
+    // Durations Redis or timers cannot follow (a timer fires at once past 2^31 − 1 ms).
+    [{ ttl: 1e300 }, '"ttl" for Cache: received 1e+300'],
+    [{ staleFor: '100000d' }, '"staleFor" for Cache: received "100000d"'],
+    [{ lock: { ttl: 2 ** 31 } }, '"lock.ttl" for Cache: received 2147483648'],
+    [{ lock: { wait: '30d' } }, '"lock.wait" for Cache: received "30d"'],
+    [{ timeout: '30d' }, '"timeout" for Cache: received "30d"'],
+    [{ bus: { heartbeat: '30d' } }, '"bus.heartbeat" for Cache: received "30d"'],
+    [{ bus: { heartbeat: 0 } }, '"bus.heartbeat" for Cache: received 0'],
+    [{ bus: { heartbat: '1s' } }, '"bus.heartbat" for Cache'],
+    [{ maxRememberedTags: 0 }, '"maxRememberedTags" for Cache: received 0; expected a positive integer'],
   ])('%j is refused with a message naming the option', (options, expected) => {
     const build = () => new Cache({ redis: factory.redis, ...options } as never);
     expect(build).toThrow(InvalidOptionError);
     expect(build).toThrow(expected);
+  });
+
+  it('refuses per-call durations Redis cannot follow, and keys too long for the bus', async () => {
+    const cache = await factory.make();
+    await expect(cache.set('k', 1, { ttl: '100000d' })).rejects.toThrow(/"ttl" for Cache.set\(\): received "100000d"/);
+    await expect(cache.getOrSet('k', () => 1, { staleFor: 1e300 })).rejects.toThrow(/"staleFor" for Cache.getOrSet/);
+    await expect(cache.get('k'.repeat(20_000))).rejects.toThrow(/"key" for Cache.get\(\)/);
+    await expect(cache.invalidateTags(['t'.repeat(20_000)])).rejects.toThrow(/"tags"/);
+    await expect(cache.invalidatePattern('*'.repeat(2_000))).rejects.toThrow(/"pattern"/);
   });
 
   it('refreshes a hot key early (XFetch) while still answering from the cache', async () => {

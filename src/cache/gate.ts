@@ -1,0 +1,133 @@
+import { performance } from 'node:perf_hooks';
+import { nodeOf } from '../client/cluster.js';
+import type { RedisLike } from '../client/types.js';
+import { type CircuitBreakerOptions, NodeBreakers } from '../common/circuit-breaker.js';
+import { untilDeadline } from '../common/deadline.js';
+import { RedisTimeoutError, RedscaleError, toRedisError } from '../common/errors.js';
+import { ServerClock } from '../common/server-clock.js';
+
+/**
+ * The Redis time one public call may spend: one `timeout` in all, shared by every Redis step of
+ * the call (read, fill lock, tag versions, write), so a Redis that stalls between steps costs one
+ * timeout, not one per step. Time spent outside Redis — the loader, waiting for another
+ * instance's load — moves the deadline instead of using it up.
+ */
+export class Budget {
+  /** `performance.now()` time past which no Redis step of this call may run. */
+  deadline: number;
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number) {
+    this.timeoutMs = timeoutMs;
+    this.deadline = performance.now() + timeoutMs;
+  }
+
+  /** Whether Redis time is left. */
+  get left(): boolean {
+    return this.deadline > performance.now();
+  }
+
+  /** Runs work that is not Redis's, moving the deadline by as long as it took. */
+  async excluding<T>(work: () => Promise<T> | T): Promise<T> {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.deadline += performance.now() - started;
+    }
+  }
+}
+
+/** Stands in for a node not heard from yet: the wall clock (see {@link ServerClock}). */
+const UNLEARNED = new ServerClock();
+
+/** Where the gate's outcomes go: one place counts and reports them. */
+export interface GateSink {
+  /** A Redis call failed or timed out (reported and counted once, here). */
+  redisError(error: RedscaleError): void;
+  /** A call was not sent because its node's circuit is open. */
+  skipped(): void;
+}
+
+/**
+ * Every Redis call the cache makes goes through here: under the call's {@link Budget}, and under
+ * the circuit breaker of the node that owns the key (a dead Cluster master opens only its own
+ * breaker, so it costs only its own slots). Each failure is reported exactly once. Also keeps one
+ * {@link ServerClock} per node, so scripts can carry their caller's deadline in server time.
+ */
+export class RedisGate {
+  readonly redis: RedisLike;
+  readonly #breakers: NodeBreakers | undefined;
+  readonly #clocks = new Map<string, { clock: ServerClock; learnedAt: number }>();
+  readonly #sink: GateSink;
+
+  constructor(redis: RedisLike, breaker: CircuitBreakerOptions | false, sink: GateSink) {
+    this.redis = redis;
+    this.#breakers = breaker ? new NodeBreakers(redis, breaker) : undefined;
+    this.#sink = sink;
+  }
+
+  /** The node that owns `key` as Redis sees it (the client's `keyPrefix` included). */
+  nodeOf(key: string): string {
+    return nodeOf(this.redis, key);
+  }
+
+  /**
+   * Runs one Redis call for `node` (see {@link nodeOf}) before `budget` runs out. Rejects at once,
+   * sending nothing, when the node's circuit is open or no time is left.
+   */
+  async call<T>(
+    operation: string,
+    node: string,
+    budget: Budget,
+    run: () => Promise<T>,
+    context?: Record<string, unknown>,
+  ): Promise<T> {
+    if (!budget.left) {
+      const error = new RedisTimeoutError(operation, budget.timeoutMs, context);
+      this.#sink.redisError(error);
+      throw error;
+    }
+    const breaker = this.#breakers?.ofNode(node);
+    if (breaker && !breaker.tryPass()) {
+      this.#sink.skipped();
+      throw new RedscaleError(
+        'ERR_REDIS',
+        `redscale: ${operation} skipped: Redis node ${node} failed and is skipped for ${breaker.retryInMs} ms (circuit open)`,
+        { context: { operation, node, ...context } },
+      );
+    }
+    try {
+      const result = await untilDeadline(run(), budget.deadline, budget.timeoutMs, operation, context);
+      breaker?.success();
+      return result;
+    } catch (error) {
+      const wrapped = toRedisError(operation, error, context);
+      breaker?.failure();
+      this.#sink.redisError(wrapped);
+      throw wrapped;
+    }
+  }
+
+  /**
+   * Learns a node's server time from a script's reply. A sample is behind the server by that
+   * reply's travel time, so the most advanced estimate is the best one: a sample that would move
+   * the estimate back (a reply held up in the network) is ignored, unless the estimate is more
+   * than 10 s old (clocks drift, and a server's clock may be set back).
+   */
+  learn(node: string, serverMs: number): void {
+    if (!Number.isFinite(serverMs)) return;
+    const at = performance.now();
+    const known = this.#clocks.get(node);
+    if (known && at - known.learnedAt < 10_000 && serverMs < known.clock.serverTimeAt(at)) return;
+    const clock = known?.clock ?? new ServerClock();
+    clock.learn(serverMs, at);
+    this.#clocks.set(node, { clock, learnedAt: at });
+  }
+
+  /** `budget`'s deadline on `node`'s clock (epoch ms), for a script to refuse to act past it. */
+  serverDeadline(node: string, budget: Budget): number {
+    const known = this.#clocks.get(node)?.clock ?? UNLEARNED;
+    return known.serverTimeAt(budget.deadline);
+  }
+}
