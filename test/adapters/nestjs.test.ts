@@ -64,12 +64,12 @@ type Platform = 'express' | 'fastify';
 async function start(module: Type, platform: Platform): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({ imports: [module] }).compile();
   if (platform === 'fastify') {
-    const app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter());
+    const app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
     return app;
   }
-  const app = moduleRef.createNestApplication();
+  const app = moduleRef.createNestApplication({ logger: false });
   await app.init();
   return app;
 }

@@ -100,11 +100,11 @@ async function start(options: ThrottlerModuleOptions & object, storage: Place, p
   }).compile();
   let app: INestApplication;
   if (platform === 'fastify') {
-    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter());
+    app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), { logger: false });
     await app.init();
     await (app as NestFastifyApplication).getHttpAdapter().getInstance().ready();
   } else {
-    app = moduleRef.createNestApplication();
+    app = moduleRef.createNestApplication({ logger: false });
     await app.init();
   }
   cleanups.push(() => app.close());
