@@ -2,7 +2,7 @@ import type { ClientRateLimitInfo, Options, Store } from 'express-rate-limit';
 import { z } from 'zod';
 import type { RedisLike } from '../../client/types.js';
 import type { Duration } from '../../common/duration.js';
-import { InvalidOptionError, type RedscaleError, toRedisError } from '../../common/errors.js';
+import { InvalidOptionError, type RedscaleError } from '../../common/errors.js';
 import { parseOptions, prefixSchema, redisClientSchema } from '../../common/options.js';
 import {
   type CounterAnchor,
@@ -11,7 +11,6 @@ import {
   counterFields,
   WindowCounter,
 } from '../shared/counter.js';
-import { deleteLimiterKeys } from '../shared/reset-all.js';
 
 /** Options for {@link RedscaleStore}. */
 export interface RedscaleStoreOptions {
@@ -120,9 +119,7 @@ export class RedscaleStore implements Store {
 
   /** Forgets every client's count (every key under `prefix`). Never rejects because Redis is away. */
   async resetAll(): Promise<void> {
-    await deleteLimiterKeys(this.#options.redis, this.#options.prefix).catch((error: unknown) =>
-      this.#report(toRedisError('rate-limit resetAll', error, { prefix: this.#options.prefix })),
-    );
+    await this.#ready().resetAll();
   }
 
   #ready(): WindowCounter {

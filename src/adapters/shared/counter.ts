@@ -101,6 +101,11 @@ export class WindowCounter {
     await this.#limiter.reset(key).catch(ignore);
   }
 
+  /** Forgets every client's count under the prefix. Never rejects: a Redis failure is reported to `onError`. */
+  async resetAll(): Promise<void> {
+    await this.#limiter.resetAll().catch(ignore);
+  }
+
   /** The count in a result, `undefined` when Redis failed and no count exists (then 'error' rethrows). */
   #count(result: RateLimitResult): Count | undefined {
     const counted = result.limits[0];

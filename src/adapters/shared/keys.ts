@@ -6,8 +6,3 @@
 export function keySegment(text: string): string {
   return text.replace(/[%{}]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
 }
-
-/** Escapes SCAN MATCH glob characters (`* ? [ ] \`), so a prefix matches only itself. */
-export function escapeGlob(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
-}
