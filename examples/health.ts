@@ -34,3 +34,5 @@ console.log('GET /ready ->', ready.statusCode);
 
 redis.disconnect();
 await found.stop();
+// A down Redis is what this example is for, but a script that checked one should say so.
+if (report.status === 'down') process.exitCode = 1;

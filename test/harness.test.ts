@@ -32,6 +32,27 @@ describe('findOrStartRedis', () => {
     );
   });
 
+  it('checks REDIS_URL as given: its host, not only its port', async () => {
+    const server = await RedisServer.start();
+    stops.push(() => server.dispose());
+    await expect(
+      findOrStartRedis({ PATH: process.env.PATH, REDIS_URL: `redis://no-such-host.invalid:${server.port}` }),
+    ).rejects.toThrow(/REDIS_URL is set .*no-such-host\.invalid.* does not answer PING/);
+  });
+
+  it('checks REDIS_URL as given: its password, which messages never print', async () => {
+    const server = await RedisServer.start({ args: ['--requirepass', 's3cret'] });
+    stops.push(() => server.dispose());
+    const wrong = await findOrStartRedis({ REDIS_URL: `redis://:wrong@127.0.0.1:${server.port}` }).catch(
+      (error: Error) => error,
+    );
+    expect(wrong).toBeInstanceOf(Error);
+    expect((wrong as Error).message).toMatch(/does not answer PING: .*(WRONGPASS|invalid password)/i);
+    expect((wrong as Error).message).not.toContain('wrong@');
+    const right = await findOrStartRedis({ REDIS_URL: `redis://:s3cret@127.0.0.1:${server.port}` });
+    expect(right.source).toBe('REDIS_URL');
+  });
+
   it('explains how to get a Redis when there is none to find', async () => {
     // No redis-server and no Docker engine on this PATH.
     await expect(findOrStartRedis({ PATH: '/nonexistent' })).rejects.toThrow(

@@ -1,3 +1,5 @@
+import type { RuleCode } from './rules.js';
+
 /**
  * The rate-limit decision, in TypeScript, for the in-memory backend. It is the same logic, in
  * the same order of arithmetic, as src/scripts/lua/ratelimit.lua and ratelimit-refund.lua — a
@@ -8,9 +10,9 @@
 /** How a call treats the limits: count all-or-nothing, only look, or count even when over. */
 export type Mode = 'consume' | 'peek' | 'hit';
 
-/** A limit as the algorithms see it: code, limit, window in ms. */
+/** A limit as the algorithms see it: code (see `algorithmCode`), limit, window in ms. */
 export interface RuleSpec {
-  code: 'f' | 's' | 'l';
+  code: RuleCode;
   limit: number;
   window: number;
 }
@@ -51,7 +53,11 @@ export interface StateStore {
   setLog(key: string, entries: number[], ttlMs: number): void;
   getBlock(key: string): number | undefined;
   setBlock(key: string, until: number, ttlMs: number): void;
+  delete(key: string): void;
 }
+
+/** How a block ends: at least when the refusing limit has room (`until-room`), or exactly, with fresh counts. */
+export type BlockMode = 'until-room' | 'exact';
 
 const EPSILON = 1e-9;
 
@@ -82,6 +88,16 @@ function evaluate(store: StateStore, spec: RuleSpec, key: string, now: number, c
     return { spec, index, admit, used, reset, retry, current: 0, previous: 0 };
   }
   const stored = store.getWindow(key);
+  if (code === 'a') {
+    // w holds the window's start time; a window that has ended counts nothing, and the next
+    // counted hit starts a new one (a peek or a refusal starts nothing).
+    const active = stored !== undefined && now < stored.w + window;
+    const from = active ? stored.w : now;
+    const c = active ? stored.c : 0;
+    const admit = c + cost <= limit;
+    const reset = from + window;
+    return { spec, index: from, admit, used: c, reset, retry: admit ? 0 : reset - now, current: c, previous: 0 };
+  }
   const w = stored?.w;
   let c = stored?.c ?? 0;
   const reset = start + window;
@@ -131,19 +147,25 @@ export function decide(
   now: number,
   cost: number,
   blockFor: number,
+  blockMode: BlockMode = 'until-room',
 ): Decision {
-  const verdicts = specs.map((spec, i) => evaluate(store, spec, ruleKeys[i] as string, now, cost));
-  let admitted = verdicts.every((verdict) => verdict.admit);
   let reason: 0 | 1 | 2 = 0;
   let retryAfter = 0;
-  if (blockFor > 0 && mode !== 'hit') {
+  if (blockFor > 0) {
     const blockedUntil = store.getBlock(blockKey);
     if (blockedUntil !== undefined && blockedUntil > now) {
-      reason = 2;
-      retryAfter = blockedUntil - now;
-      admitted = false;
+      if (mode !== 'hit') {
+        reason = 2;
+        retryAfter = blockedUntil - now;
+      }
+    } else if (blockedUntil !== undefined && blockMode === 'exact') {
+      // An exact block has ended: the identity starts afresh.
+      store.delete(blockKey);
+      for (const key of ruleKeys) store.delete(key);
     }
   }
+  const verdicts = specs.map((spec, i) => evaluate(store, spec, ruleKeys[i] as string, now, cost));
+  const admitted = reason === 0 && verdicts.every((verdict) => verdict.admit);
 
   if ((mode === 'consume' && admitted) || mode === 'hit') {
     verdicts.forEach((verdict, i) => {
@@ -153,7 +175,7 @@ export function decide(
         const entries = store.getLog(key) ?? [];
         for (let k = 0; k < cost; k++) insertSorted(entries, now);
         store.setLog(key, entries, window);
-      } else if (code === 'f') {
+      } else if (code === 'f' || code === 'a') {
         store.setWindow(key, { w: verdict.index, c: verdict.used + cost, p: 0 }, verdict.reset - now);
       } else {
         store.setWindow(
@@ -170,8 +192,15 @@ export function decide(
     reason = 1;
     for (const verdict of verdicts) if (!verdict.admit && verdict.retry > retryAfter) retryAfter = verdict.retry;
     if (mode === 'consume' && blockFor > 0) {
-      if (blockFor > retryAfter) retryAfter = blockFor;
-      store.setBlock(blockKey, now + retryAfter, retryAfter);
+      if (blockMode === 'exact') {
+        // Exactly blockFor; the block's record outlives it by the longest any state matters
+        // (two windows), so the first call after it can wipe the counts.
+        retryAfter = blockFor;
+        store.setBlock(blockKey, now + blockFor, blockFor + 2 * maxWindow(specs));
+      } else {
+        if (blockFor > retryAfter) retryAfter = blockFor;
+        store.setBlock(blockKey, now + retryAfter, retryAfter);
+      }
     }
   }
 
@@ -187,6 +216,12 @@ export function decide(
       retryAfter: verdict.retry,
     })),
   };
+}
+
+function maxWindow(specs: readonly RuleSpec[]): number {
+  let max = 0;
+  for (const spec of specs) if (spec.window > max) max = spec.window;
+  return max;
 }
 
 function insertSorted(entries: number[], value: number): void {
@@ -219,7 +254,8 @@ export function refund(
       return;
     }
     const stored = store.getWindow(key);
-    if (stored && stored.c > 0 && stored.w === index) {
+    const current = spec.code === 'a' ? stored !== undefined && now < stored.w + spec.window : stored?.w === index;
+    if (stored && stored.c > 0 && current) {
       store.setWindow(key, { ...stored, c: Math.max(0, stored.c - cost) }, 2 * spec.window);
       refunded++;
     }

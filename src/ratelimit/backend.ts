@@ -1,7 +1,10 @@
 import { LRUCache } from 'lru-cache';
+import { escapeGlob } from '../cache/patterns.js';
+import { multiKeyGroups, scanEveryMaster } from '../client/cluster.js';
 import type { RedisLike } from '../client/types.js';
 import { runScript } from '../scripts/registry.js';
 import {
+  type BlockMode,
   type Decision,
   decide,
   type Mode,
@@ -17,6 +20,7 @@ export interface LimiterBackend {
   decide(id: string, mode: Mode, cost: number): Promise<Decision>;
   refund(id: string, cost: number): Promise<void>;
   reset(id: string): Promise<void>;
+  resetAll(): Promise<void>;
 }
 
 /** What both backends are built from. */
@@ -26,6 +30,7 @@ export interface BackendConfig {
   specs: readonly RuleSpec[];
   suffixes: readonly string[];
   blockForMs: number;
+  blockMode: BlockMode;
   /** A clock that replaces Redis server time (tests); undefined in production. */
   clock: (() => number) | undefined;
 }
@@ -43,12 +48,13 @@ export class RedisBackend implements LimiterBackend {
   }
 
   async decide(id: string, mode: Mode, cost: number): Promise<Decision> {
-    const { base, suffixes, clock, blockForMs } = this.#config;
+    const { base, suffixes, clock, blockForMs, blockMode } = this.#config;
     const reply = (await runScript(this.#redis, 'ratelimit', limiterKeys(base, id, suffixes), [
       mode,
       clock ? clock() : '',
       cost,
       blockForMs,
+      blockMode === 'exact' ? 'x' : 'r',
       ...this.#ruleArgs,
     ])) as number[];
     return parseDecision(reply);
@@ -67,6 +73,14 @@ export class RedisBackend implements LimiterBackend {
     const { base, suffixes } = this.#config;
     // One command: the keys share a hash tag, so UNLINK is Cluster-safe.
     await this.#redis.unlink(...limiterKeys(base, id, suffixes));
+  }
+
+  async resetAll(): Promise<void> {
+    // SCAN on every master (never KEYS); the keys of one identity share a slot, and UNLINK takes
+    // one slot's keys at a time on a Cluster.
+    for await (const keys of scanEveryMaster(this.#redis, { match: `${escapeGlob(this.#config.base)}*` })) {
+      for (const group of multiKeyGroups(this.#redis, keys)) await this.#redis.unlink(...group);
+    }
   }
 }
 
@@ -112,13 +126,14 @@ export class MemoryBackend implements LimiterBackend {
       setLog: (key, log, ms) => entries.set(key, { log }, ttl(ms)),
       getBlock: (key) => get<{ until: number }>(key, 'until')?.until,
       setBlock: (key, until, ms) => entries.set(key, { until }, ttl(ms)),
+      delete: (key) => entries.delete(key),
     };
   }
 
   async decide(id: string, mode: Mode, cost: number): Promise<Decision> {
-    const { base, suffixes, specs, blockForMs } = this.#config;
+    const { base, suffixes, specs, blockForMs, blockMode } = this.#config;
     const [block, ...rules] = limiterKeys(base, id, suffixes);
-    return decide(this.#store, block as string, rules, specs, mode, this.#clock(), cost, blockForMs);
+    return decide(this.#store, block as string, rules, specs, mode, this.#clock(), cost, blockForMs, blockMode);
   }
 
   async refund(id: string, cost: number): Promise<void> {
@@ -129,6 +144,10 @@ export class MemoryBackend implements LimiterBackend {
   async reset(id: string): Promise<void> {
     const { base, suffixes } = this.#config;
     for (const key of limiterKeys(base, id, suffixes)) this.#entries.delete(key);
+  }
+
+  async resetAll(): Promise<void> {
+    this.#entries.clear();
   }
 
   /** Forgets everything (when Redis answers again, the fallback's counts are stale). */

@@ -1,3 +1,4 @@
+export type { BlockMode } from './algorithms.js';
 export { type RateLimitHeaderMode, type RateLimitHeaderOptions, rateLimitHeaders } from './headers.js';
 export { ipKey } from './ip.js';
 export {
@@ -9,10 +10,12 @@ export {
 export type { LimitState, RateLimitReason, RateLimitResult, RateLimitSource } from './result.js';
 export {
   type Algorithm,
+  type FixedWindowOptions,
   fixedWindow,
   type LimitRule,
   type LimitRuleOptions,
   SLIDING_LOG_MAX_LIMIT,
   slidingLog,
   slidingWindow,
+  type WindowAnchor,
 } from './rules.js';

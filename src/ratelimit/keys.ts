@@ -6,7 +6,7 @@ import { algorithmCode, type LimitRule } from './rules.js';
  * a limit keeps what has been counted (a quota raised at noon still knows the morning's calls).
  */
 export function ruleSuffix(rule: LimitRule): string {
-  return `${algorithmCode(rule.algorithm)}${rule.windowMs}`;
+  return `${algorithmCode(rule)}${rule.windowMs}`;
 }
 
 /** The keys one call touches: the block key first, then one per limit, all under one hash tag. */

@@ -7,7 +7,7 @@ import { withTimeout } from '../common/deadline.js';
 import type { Duration } from '../common/duration.js';
 import { InvalidOptionError, RedscaleError, toRedisError } from '../common/errors.js';
 import { durationSchema, parseOptions, positiveInt, prefixSchema, redisClientSchema } from '../common/options.js';
-import type { Mode } from './algorithms.js';
+import type { BlockMode, Mode } from './algorithms.js';
 import { type BackendConfig, MemoryBackend, RedisBackend } from './backend.js';
 import { ruleSuffix } from './keys.js';
 import { policyResult, type RateLimitResult, toResult } from './result.js';
@@ -32,10 +32,17 @@ export interface RateLimiterOptions {
   /** One or more limits, all checked and consumed together, atomically. */
   limits: LimitRule | LimitRule[];
   /**
-   * After a refusal, block the identity for this long — and at least until the refusing limit
-   * admits again. Calls while blocked are refused without being counted. Default `0` (off).
+   * After a refusal by `consume`, block the identity for this long (see `blockMode`). Calls while
+   * blocked are refused without being counted. Default `0` (off).
    */
   blockFor?: Duration;
+  /**
+   * How a `blockFor` block ends. `'until-room'`: it lasts `blockFor` and at least until the
+   * refusing limit admits again, so the first call after it is judged on a limit with room.
+   * `'exact'`: it lasts exactly `blockFor`, and when it ends every count of the identity starts
+   * afresh (as @nestjs/throttler blocks for `blockDuration`). Default `'until-room'`.
+   */
+  blockMode?: BlockMode;
   /**
    * When Redis fails or times out: `'allow'` lets the call through, `'deny'` refuses it, and
    * `'memory'` answers from an in-process limiter with the same limits (per instance, so N
@@ -81,6 +88,7 @@ const optionsSchema = z
     prefix: prefixSchema.default('redscale'),
     limits: z.union([limitRuleSchema.transform((rule) => [rule]), z.array(limitRuleSchema).min(1).max(16)]),
     blockFor: durationSchema({ allowZero: true }).default(0),
+    blockMode: z.enum(['until-room', 'exact']).default('until-room'),
     onRedisError: z.enum(['allow', 'deny', 'memory']).default('memory'),
     timeout: durationSchema().default(250),
     localDenyCache: z
@@ -152,12 +160,13 @@ export class RateLimiter {
     this.#config = {
       base: `${resolved.prefix}:rl:`,
       specs: resolved.limits.map((rule) => ({
-        code: algorithmCode(rule.algorithm),
+        code: algorithmCode(rule),
         limit: rule.limit,
         window: rule.windowMs,
       })),
       suffixes: resolved.limits.map(ruleSuffix),
       blockForMs: resolved.blockFor,
+      blockMode: resolved.blockMode,
       clock: resolved.clock,
     };
     this.#redis = resolved.redis ? new RedisBackend(resolved.redis, this.#config) : undefined;
@@ -206,6 +215,25 @@ export class RateLimiter {
     this.#denied?.delete(id);
     if (this.#memoryHoldsFallbackCounts || !this.#redis) await this.#memoryBackend().reset(id);
     if (this.#redis) await this.#callRedis(this.#redis.reset(id), 'rate-limit reset', id);
+  }
+
+  /**
+   * Forgets every identity's counts and blocks under this limiter's prefix (`<prefix>:rl:…`,
+   * limiters sharing the prefix included), by SCAN on every master and UNLINK: O(keys), for
+   * administration and tests, not the request path. Rejects with a RedscaleError if Redis fails.
+   */
+  async resetAll(): Promise<void> {
+    this.#denied?.clear();
+    if (this.#memoryHoldsFallbackCounts || !this.#redis) await this.#memoryBackend().resetAll();
+    if (this.#redis) {
+      try {
+        await this.#redis.resetAll();
+      } catch (error) {
+        const wrapped = toRedisError('rate-limit resetAll', error);
+        this.#options.onError?.(wrapped);
+        throw wrapped;
+      }
+    }
   }
 
   async #decide(mode: Mode, id: string, options: ConsumeOptions | undefined): Promise<RateLimitResult> {

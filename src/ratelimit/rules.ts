@@ -5,6 +5,12 @@ import { durationSchema, parseOptions, positiveInt } from '../common/options.js'
 /** The algorithms a limit can use. */
 export type Algorithm = 'fixed-window' | 'sliding-window' | 'sliding-log';
 
+/**
+ * Where a fixed window starts: `'clock'` aligns windows to the epoch (the same boundaries for
+ * every identity); `'first-hit'` starts an identity's window with its first counted hit.
+ */
+export type WindowAnchor = 'clock' | 'first-hit';
+
 /** One limit: at most `limit` units of cost per `window`. Build one with the functions below. */
 export interface LimitRule {
   readonly algorithm: Algorithm;
@@ -14,6 +20,8 @@ export interface LimitRule {
   readonly windowMs: number;
   /** Shown in results and headers; default e.g. `'10/1s'`. */
   readonly name: string;
+  /** Fixed windows only: where a window starts (see {@link WindowAnchor}). Undefined for the other algorithms. */
+  readonly anchor?: WindowAnchor;
 }
 
 /** Options shared by every algorithm. */
@@ -26,11 +34,25 @@ export interface LimitRuleOptions {
   name?: string;
 }
 
+/** Options of {@link fixedWindow}. */
+export interface FixedWindowOptions extends LimitRuleOptions {
+  /**
+   * `'clock'`: windows aligned to the epoch, the same for every identity (a `'1m'` window runs
+   * from :00 to :59). `'first-hit'`: an identity's window starts with its first counted hit and
+   * lasts `window`; the first counted hit after it ends starts the next one — how
+   * @nestjs/throttler, express-rate-limit and rate-limit-redis count. Default `'clock'`.
+   */
+  anchor?: WindowAnchor;
+}
+
 /** The sliding log keeps one entry per admitted unit, so its limit is capped to bound memory. */
 export const SLIDING_LOG_MAX_LIMIT = 10_000;
 
-const ruleSchema = (maxLimit?: number) =>
+const ruleSchema = (maxLimit?: number, anchored = false) =>
   z.strictObject({
+    ...(anchored && {
+      anchor: z.enum(['clock', 'first-hit'], { message: "one of 'clock', 'first-hit'" }).default('clock'),
+    }),
     limit: maxLimit
       ? positiveInt(`a positive integer up to ${maxLimit} (the log stores one entry per unit)`).refine(
           (n) => n <= maxLimit,
@@ -45,26 +67,33 @@ const ruleSchema = (maxLimit?: number) =>
   });
 
 function build(algorithm: Algorithm, where: string, options: LimitRuleOptions, maxLimit?: number): LimitRule {
-  const parsed = parseOptions(ruleSchema(maxLimit), options, where);
+  const parsed = parseOptions(ruleSchema(maxLimit, algorithm === 'fixed-window'), options, where) as {
+    limit: number;
+    window: number;
+    name?: string;
+    anchor?: WindowAnchor;
+  };
   return Object.freeze({
     algorithm,
     limit: parsed.limit,
     windowMs: parsed.window,
     name:
       parsed.name ?? `${parsed.limit}/${typeof options.window === 'string' ? options.window : `${parsed.window}ms`}`,
+    ...(parsed.anchor && { anchor: parsed.anchor }),
   });
 }
 
 /**
- * **Fixed window**: counts cost in windows aligned to the epoch (a `'1m'` window runs from
- * :00 to :59 of every minute, the same on every instance).
+ * **Fixed window**: counts cost in windows of `window`, by default aligned to the epoch (a
+ * `'1m'` window runs from :00 to :59 of every minute, the same on every instance), or with
+ * `anchor: 'first-hit'` starting at each identity's first counted hit (the peers' semantics).
  *
  * - Accuracy: exact within a window, but a burst straddling a boundary can pass up to
  *   `2 × limit` in one window's length (the end of one window and the start of the next).
- * - Memory: one small hash per identity (window number and count).
+ * - Memory: one small hash per identity (window number or start, and count).
  * - Use it for: quotas (1000/day), and as the cheapest limit.
  */
-export function fixedWindow(options: LimitRuleOptions): LimitRule {
+export function fixedWindow(options: FixedWindowOptions): LimitRule {
   return build('fixed-window', 'fixedWindow()', options);
 }
 
@@ -97,10 +126,17 @@ export function slidingLog(options: LimitRuleOptions): LimitRule {
   return build('sliding-log', 'slidingLog()', options, SLIDING_LOG_MAX_LIMIT);
 }
 
-/** The one-letter code the Lua script and the key names use for an algorithm. */
-export function algorithmCode(algorithm: Algorithm): 'f' | 's' | 'l' {
-  return algorithm === 'fixed-window' ? 'f' : algorithm === 'sliding-window' ? 's' : 'l';
+/**
+ * The one-letter code the Lua script and the key names use for a rule's algorithm: `f` fixed
+ * window on the clock, `a` fixed window anchored at the first hit, `s` sliding window, `l` log.
+ */
+export function algorithmCode(rule: Pick<LimitRule, 'algorithm' | 'anchor'>): RuleCode {
+  if (rule.algorithm === 'fixed-window') return rule.anchor === 'first-hit' ? 'a' : 'f';
+  return rule.algorithm === 'sliding-window' ? 's' : 'l';
 }
+
+/** See {@link algorithmCode}. */
+export type RuleCode = 'f' | 'a' | 's' | 'l';
 
 /** A limit as given to the limiter: validated once, recognised later. */
 export const limitRuleSchema = z.custom<LimitRule>(

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { Redis } from 'ioredis';
 import { RedisCluster } from './cluster.js';
 import { RedisServer } from './redis-server.js';
-import { rawCommand } from './resp.js';
 
 /** A Redis to use, and how to let go of it. */
 export interface FoundRedis {
@@ -34,12 +34,7 @@ export function onPath(binary: string, env: NodeJS.ProcessEnv = process.env): bo
 export async function findOrStartRedis(env: NodeJS.ProcessEnv = process.env): Promise<FoundRedis> {
   const fromEnv = env.REDIS_URL;
   if (fromEnv) {
-    const url = new URL(fromEnv);
-    try {
-      await rawCommand(Number(url.port || 6379), 'PING', 2_000);
-    } catch (error) {
-      throw new Error(`REDIS_URL is set to ${fromEnv} but that server does not answer PING: ${String(error)}`);
-    }
+    await pingUrl(fromEnv);
     return { url: fromEnv, source: 'REDIS_URL', stop: async () => {} };
   }
   if (onPath('redis-server', env)) {
@@ -49,6 +44,50 @@ export async function findOrStartRedis(env: NodeJS.ProcessEnv = process.env): Pr
   const container = await tryTestcontainers(env);
   if (container) return container;
   throw new Error(HOW_TO_GET_REDIS);
+}
+
+/**
+ * PINGs the server at `url` exactly as a client given that URL would reach it (host, port,
+ * user, password, database and TLS), or throws an error that says what failed.
+ */
+export async function pingUrl(url: string, timeoutMs = 2_000): Promise<void> {
+  if (!/^rediss?:\/\//.test(url)) {
+    throw new Error(`REDIS_URL must start with redis:// or rediss:// (got ${JSON.stringify(url)})`);
+  }
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  let lastError: unknown;
+  client.on('error', (error) => {
+    lastError = error;
+  });
+  try {
+    await client.connect();
+    const reply = await client.ping();
+    if (reply !== 'PONG') throw new Error(`PING answered ${JSON.stringify(reply)}`);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const detail = lastError instanceof Error && lastError.message !== reason ? ` (${lastError.message})` : '';
+    throw new Error(`REDIS_URL is set to ${redact(url)} but that server does not answer PING: ${reason}${detail}`);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** The URL without its password, for messages. */
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
 }
 
 /** Starts a 3-master Cluster from `redis-server` on PATH, or explains what is missing. */

@@ -112,9 +112,11 @@ export class RedisServer {
     running.add(child);
     child.once('exit', () => running.delete(child));
     await Promise.race([
-      waitUntil(`redis-server on port ${this.port}`, async () =>
-        (await rawCommand(this.port, 'PING', 1_000, this.#tls)).startsWith('+PONG'),
-      ),
+      waitUntil(`redis-server on port ${this.port}`, async () => {
+        // A server with requirepass answers NOAUTH: it is up all the same.
+        const reply = await rawCommand(this.port, 'PING', 1_000, this.#tls);
+        return reply.startsWith('+PONG') || reply.startsWith('-NOAUTH');
+      }),
       spawnError,
     ]);
   }

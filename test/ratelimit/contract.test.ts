@@ -32,6 +32,54 @@ describe.each(BACKENDS)('RateLimiter contract on %s', (backend) => {
     expect(await limiter.consume('u')).toMatchObject({ allowed: true, remaining: 2, resetAt: clock.start + 2_000 });
   });
 
+  it('fixed window anchored at the first hit: starts with the first counted hit, the next counted hit after it ends starts another', async () => {
+    const clock = testClock();
+    const limiter = factory.make({
+      limits: fixedWindow({ limit: 2, window: '1s', anchor: 'first-hit' }),
+      clock: clock.now,
+    });
+    // Nothing counted yet: a peek starts nothing and reports the window a hit now would open.
+    clock.advance(300);
+    expect(await limiter.peek('u')).toMatchObject({ allowed: true, remaining: 2, resetAt: clock.start + 1_300 });
+    clock.advance(400);
+    const first = await limiter.consume('u');
+    expect(first).toMatchObject({ allowed: true, remaining: 1, resetAt: clock.start + 1_700 });
+    expect(first.limits[0]).toMatchObject({ algorithm: 'fixed-window', resetAt: clock.start + 1_700 });
+    clock.advance(500);
+    expect(await limiter.consume('u')).toMatchObject({ allowed: true, remaining: 0, resetAt: clock.start + 1_700 });
+    clock.advance(400);
+    // 900 ms into the window (which an epoch-aligned one would have ended at +1000): refused.
+    expect(await limiter.consume('u')).toMatchObject({ allowed: false, retryAfter: 100, resetAt: clock.start + 1_700 });
+    clock.advance(100);
+    // The window has ended: this hit starts the next one, a full window long.
+    expect(await limiter.consume('u')).toMatchObject({ allowed: true, remaining: 1, resetAt: clock.start + 2_700 });
+    // A refusal by another limit starts nothing; a refund gives back within the running window.
+    await limiter.refund('u');
+    expect(await limiter.peek('u')).toMatchObject({ remaining: 2, resetAt: clock.start + 2_700 });
+    await limiter.reset('u');
+    clock.advance(50);
+    expect(await limiter.consume('u')).toMatchObject({ remaining: 1, resetAt: clock.start + 2_750 });
+  });
+
+  it('a first-hit window is not started by a call another limit refused', async () => {
+    const clock = testClock();
+    const limiter = factory.make({
+      limits: [
+        fixedWindow({ limit: 1, window: '10s' }),
+        fixedWindow({ limit: 5, window: '1s', anchor: 'first-hit', name: 'anchored' }),
+      ],
+      clock: clock.now,
+    });
+    await limiter.consume('u');
+    clock.advance(2_000);
+    const refused = await limiter.consume('u');
+    expect(refused).toMatchObject({ allowed: false, refusedBy: '1/10s' });
+    // The anchored limit counted its one hit at +0, whose window ended at +1000; nothing since.
+    expect(refused.limits[1]).toMatchObject({ used: 0, resetAt: clock.start + 3_000 });
+    clock.advance(8_000);
+    expect((await limiter.consume('u')).limits[1]).toMatchObject({ used: 1, resetAt: clock.start + 11_000 });
+  });
+
   it('sliding window: weighs the previous window and says exactly when to retry', async () => {
     const clock = testClock();
     const limiter = factory.make({ limits: slidingWindow({ limit: 10, window: 1_000 }), clock: clock.now });
@@ -154,6 +202,51 @@ describe.each(BACKENDS)('RateLimiter contract on %s', (backend) => {
     expect((await limiter.consume('u')).allowed).toBe(true);
   });
 
+  it("blockMode 'exact': blocks for exactly blockFor without counting, then counts afresh", async () => {
+    const clock = testClock();
+    const limiter = factory.make({
+      limits: [
+        fixedWindow({ limit: 2, window: '10s', anchor: 'first-hit' }),
+        slidingWindow({ limit: 50, window: '1m' }),
+      ],
+      blockFor: '2s',
+      blockMode: 'exact',
+      clock: clock.now,
+    });
+    await limiter.consume('u');
+    await limiter.consume('u');
+    // The limit would have room again in 10 s; the block lasts exactly 2 s.
+    expect(await limiter.consume('u')).toMatchObject({ allowed: false, reason: 'limit', retryAfter: 2_000 });
+    clock.advance(1_500);
+    expect(await limiter.consume('u')).toMatchObject({ allowed: false, reason: 'blocked', retryAfter: 500 });
+    expect((await limiter.peek('u')).allowed).toBe(false);
+    clock.advance(500);
+    // The block is over and every count starts afresh: a new first-hit window, a sliding window at 1.
+    const after = await limiter.consume('u');
+    expect(after).toMatchObject({ allowed: true, reason: 'allowed' });
+    expect(after.limits.map((limit) => [limit.used, limit.resetAt])).toEqual([
+      [1, clock.start + 12_000],
+      [1, clock.start + 60_000],
+    ]);
+    expect((await limiter.consume('u')).allowed).toBe(true);
+    expect(await limiter.consume('u')).toMatchObject({ allowed: false, reason: 'limit', retryAfter: 2_000 });
+  });
+
+  it("blockMode 'exact' after a block nobody called during: a peek sees fresh counts", async () => {
+    const clock = testClock();
+    const limiter = factory.make({
+      limits: fixedWindow({ limit: 1, window: '1m' }),
+      blockFor: 1_000,
+      blockMode: 'exact',
+      clock: clock.now,
+    });
+    await limiter.consume('u');
+    expect(await limiter.consume('u')).toMatchObject({ allowed: false, retryAfter: 1_000 });
+    clock.advance(1_000);
+    expect(await limiter.peek('u')).toMatchObject({ allowed: true, remaining: 1 });
+    expect(await limiter.consume('u')).toMatchObject({ allowed: true, remaining: 0 });
+  });
+
   it('hit() counts past the limit and never blocks', async () => {
     const clock = testClock();
     const limiter = factory.make({ limits: fixedWindow({ limit: 2, window: '1s' }), blockFor: '1m', clock: clock.now });
@@ -176,6 +269,23 @@ describe.each(BACKENDS)('RateLimiter contract on %s', (backend) => {
     const ids = ['a', '{a}', 'a}', '}', '{', '%7Ba%7D', '', 'ünï cödé'].filter(Boolean);
     for (const id of ids) expect((await limiter.consume(id)).allowed).toBe(true);
     for (const id of ids) expect((await limiter.consume(id)).allowed).toBe(false);
+  });
+
+  it('resetAll() forgets every identity of the limiter, and only those', async () => {
+    const clock = testClock();
+    const prefix = `rs-test:rl-all-[x]*-${Math.random().toString(36).slice(2)}`;
+    const limiter = factory.make({ prefix, limits: fixedWindow({ limit: 1, window: '1m' }), clock: clock.now });
+    const other = factory.make({
+      prefix: `${prefix}x`,
+      limits: fixedWindow({ limit: 1, window: '1m' }),
+      clock: clock.now,
+    });
+    const ids = Array.from({ length: 30 }, (_, i) => `id${i}`);
+    for (const id of ids) await limiter.consume(id);
+    await other.consume('id0');
+    await limiter.resetAll();
+    for (const id of ids) expect((await limiter.consume(id)).allowed).toBe(true);
+    expect((await other.consume('id0')).allowed).toBe(false);
   });
 
   if (backend !== 'memory') {

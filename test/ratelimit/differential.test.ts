@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  type BlockMode,
   fixedWindow,
   type LimitRule,
   RateLimiter,
@@ -17,7 +18,7 @@ type Step =
   | { op: 'reset'; id: 'a' | 'b' };
 
 const ruleArbitrary = fc.record({
-  algorithm: fc.constantFrom('fixed', 'sliding', 'log'),
+  algorithm: fc.constantFrom('fixed', 'first-hit', 'sliding', 'log'),
   limit: fc.integer({ min: 1, max: 8 }),
   window: fc.constantFrom(100, 250, 1_000, 3_000),
 });
@@ -29,6 +30,7 @@ const configArbitrary = fc.record({
     selector: (rule) => `${rule.algorithm}${rule.window}`,
   }),
   blockFor: fc.constantFrom(0, 0, 200, 1_500),
+  blockMode: fc.constantFrom<BlockMode>('until-room', 'exact'),
 });
 
 function stepsArbitrary(maxCost: number) {
@@ -54,9 +56,11 @@ function toRule(rule: { algorithm: string; limit: number; window: number }): Lim
   const options = { limit: rule.limit, window: rule.window };
   return rule.algorithm === 'fixed'
     ? fixedWindow(options)
-    : rule.algorithm === 'sliding'
-      ? slidingWindow(options)
-      : slidingLog(options);
+    : rule.algorithm === 'first-hit'
+      ? fixedWindow({ ...options, anchor: 'first-hit' })
+      : rule.algorithm === 'sliding'
+        ? slidingWindow(options)
+        : slidingLog(options);
 }
 
 /** Everything a caller can observe, minus who answered. */
@@ -102,7 +106,13 @@ describe.each<[Topology, number]>([
           const clock = testClock();
           const limits = config.rules.map(toRule);
           const hasLog = limits.some((rule) => rule.algorithm === 'sliding-log');
-          const common = { limits, blockFor: config.blockFor, clock: clock.now, localDenyCache: false as const };
+          const common = {
+            limits,
+            blockFor: config.blockFor,
+            blockMode: config.blockMode,
+            clock: clock.now,
+            localDenyCache: false as const,
+          };
           const prefix = randomPrefix('diff');
           prefixes.push(prefix);
           const memory = new RateLimiter({ ...common, prefix });

@@ -6,7 +6,7 @@
 
   ARGV[1]  now in ms, or '' to use the server clock (TIME)
   ARGV[2]  cost to give back, an integer >= 1
-  ARGV[3..] per limit: algorithm ('f', 's' or 'l'), limit, window in ms
+  ARGV[3..] per limit: algorithm ('f', 'a', 's' or 'l'), limit, window in ms
 
   Reply    the number of limits that gave something back
 ]]
@@ -25,6 +25,14 @@ for i = 1, #KEYS do
     -- The newest entries are this identity's latest calls.
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
     if #redis.call('ZPOPMAX', key, cost) > 0 then refunded = refunded + 1 end
+  elseif code == 'a' then
+    -- Only a window that is still running gives back.
+    local state = redis.call('HMGET', key, 's', 'c')
+    local s, c = tonumber(state[1]), tonumber(state[2])
+    if s and c and c > 0 and now < s + window then
+      redis.call('HSET', key, 'c', math.max(0, c - cost))
+      refunded = refunded + 1
+    end
   elseif code == 'f' then
     local c = tonumber(redis.call('HGET', key, index))
     if c and c > 0 then

@@ -11,8 +11,10 @@
            given clock (tests) keys get no expiry: time is only what the caller says it is.
   ARGV[3]  cost, an integer >= 1
   ARGV[4]  blockFor in ms; 0 disables blocking
-  ARGV[5..] per limit: algorithm ('f' fixed window, 's' sliding window, 'l' sliding log),
-           limit, window in ms
+  ARGV[5]  block mode: 'r' (blocked at least until the refusing limit has room) or 'x' (exactly
+           blockFor, then every count starts afresh)
+  ARGV[6..] per limit: algorithm ('f' fixed window on the clock, 'a' fixed window anchored at
+           the first hit, 's' sliding window, 'l' sliding log), limit, window in ms
 
   Reply    { reason (0 allowed, 1 refused by a limit, 2 blocked), now ms, retryAfter ms,
              then per limit: used (after this call, rounded up), resetAt ms, retryAfter ms }
@@ -20,6 +22,7 @@
            has one of at least 1 ms), and the call was admitted when reason is 0.
 
   State    fixed window: hash { <window number> = count }, expiring when the window ends
+           anchored fixed window: hash { s = window start ms, c = count }, expiring with it
            sliding window: hash { w = window number, c = count, p = count of window w - 1 }
            sliding log: sorted set of call times (score and member prefix in ms)
 ]]
@@ -31,15 +34,20 @@ if not now then
   local t = redis.call('TIME')
   now = t[1] * 1000 + math.floor(t[2] / 1000)
 end
-local mode, cost, blockFor = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
+local mode, cost, blockFor, exact = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == 'x'
 local count = #KEYS - 1
 -- Tolerates float rounding in the sliding-window estimate; both backends use it.
 local EPSILON = 1e-9
 
 local reason, retryAfter = 0, 0
-if blockFor > 0 and mode ~= 'hit' then
+if blockFor > 0 then
   local blockedUntil = tonumber(redis.call('GET', KEYS[1]))
-  if blockedUntil and blockedUntil > now then reason, retryAfter = 2, blockedUntil - now end
+  if blockedUntil and blockedUntil > now then
+    if mode ~= 'hit' then reason, retryAfter = 2, blockedUntil - now end
+  elseif blockedUntil and exact then
+    -- An exact block has ended: the identity starts afresh.
+    redis.call('DEL', unpack(KEYS))
+  end
 end
 -- A blocked identity and a peek only look; consume and hit may count.
 local counting = mode ~= 'peek' and reason == 0
@@ -50,13 +58,27 @@ local admit, used, reset, retry, index, stored, current, previous = {}, {}, {}, 
 local admitted = reason == 0
 
 for i = 1, count do
-  local a = 2 + i * 3
+  local a = 3 + i * 3
   local code, limit, window, key = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), KEYS[i + 1]
   local w = math.floor(now / window)
   local start = w * window
   index[i] = w
   retry[i] = 0
-  if code == 'f' then
+  if code == 'a' then
+    -- s is the window's start; a window that has ended counts nothing, and the next counted hit
+    -- starts a new one (a peek or a refusal starts nothing).
+    local state = redis.call('HMGET', key, 's', 'c')
+    local s, c = tonumber(state[1]), tonumber(state[2]) or 0
+    if s and now < s + window then
+      stored[i] = s
+    else
+      s, c = now, 0
+    end
+    index[i], current[i], used[i] = s, c, c
+    admit[i] = c + cost <= limit
+    reset[i] = s + window
+    if not admit[i] then retry[i] = s + window - now end
+  elseif code == 'f' then
     -- Counted optimistically (one call on the hot path) and taken back below if the call is
     -- refused: the script is atomic, so nobody sees the difference.
     local c
@@ -118,10 +140,21 @@ for i = 1, count do
 end
 
 local counted = counting and (admitted or mode == 'hit')
+local longest = 0
 for i = 1, count do
-  local a = 2 + i * 3
+  local a = 3 + i * 3
   local code, window, key = ARGV[a], tonumber(ARGV[a + 2]), KEYS[i + 1]
-  if code == 'f' then
+  if window > longest then longest = window end
+  if code == 'a' then
+    if counted then
+      if stored[i] then
+        redis.call('HINCRBY', key, 'c', cost)
+      else
+        redis.call('HSET', key, 's', index[i], 'c', cost)
+        if expire then redis.call('PEXPIRE', key, window) end
+      end
+    end
+  elseif code == 'f' then
     if not counting then
       -- Only read.
     elseif not counted then
@@ -166,11 +199,20 @@ if reason == 0 and not admitted then
     if not admit[i] and retry[i] > retryAfter then retryAfter = retry[i] end
   end
   if mode == 'consume' and blockFor > 0 then
-    -- Blocked for blockFor, and at least until the refusing limit admits again, so the first
-    -- call after the block is judged on a limit that has room: the block ends cleanly.
-    if blockFor > retryAfter then retryAfter = blockFor end
+    local keep
+    if exact then
+      -- Exactly blockFor. The record outlives the block by the longest any state matters (two
+      -- windows), so the first call after the block finds it and wipes the counts.
+      retryAfter = blockFor
+      keep = blockFor + 2 * longest
+    else
+      -- Blocked for blockFor, and at least until the refusing limit admits again, so the first
+      -- call after the block is judged on a limit that has room: the block ends cleanly.
+      if blockFor > retryAfter then retryAfter = blockFor end
+      keep = retryAfter
+    end
     if expire then
-      redis.call('SET', KEYS[1], now + retryAfter, 'PX', retryAfter)
+      redis.call('SET', KEYS[1], now + retryAfter, 'PX', keep)
     else
       redis.call('SET', KEYS[1], now + retryAfter)
     end
