@@ -106,11 +106,15 @@ export class WindowCounter {
     await this.#limiter.resetAll().catch(ignore);
   }
 
-  /** The count in a result, `undefined` when Redis failed and no count exists (then 'error' rethrows). */
+  /**
+   * The count in a result, `undefined` when Redis failed and no count exists. Under `'error'`
+   * the failure is thrown for the framework: the client's own error when there is one (what the
+   * peers' Redis stores pass on, so error pages stay the same), else redscale's (a timeout).
+   */
   #count(result: RateLimitResult): Count | undefined {
     const counted = result.limits[0];
     if (!counted) {
-      if (this.#options.onRedisError === 'error' && result.error) throw result.error;
+      if (this.#options.onRedisError === 'error' && result.error) throw result.error.cause ?? result.error;
       return undefined;
     }
     return { totalHits: counted.used, resetInMs: Math.max(0, counted.resetAt - result.decidedAt) };
