@@ -5,13 +5,14 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { Test } from '@nestjs/testing';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
+import { Redis } from 'ioredis';
 import request from 'supertest';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { RedisHealthIndicator, RedscaleModule, RedscaleThrottlerStorage } from '../../src/adapters/nestjs/index.js';
 import { Cache, InvalidOptionError, type RedisLike } from '../../src/index.js';
 import { countCommands } from '../harness/command-counter.js';
 import { connect, deletePrefix, quiet, randomPrefix, type Topology } from '../harness/context.js';
-import { RedisServer, waitUntil } from '../harness/index.js';
+import { FaultProxy, RedisServer, waitUntil } from '../harness/index.js';
 
 @Controller()
 class AppController {
@@ -316,5 +317,31 @@ describe('the Nest module with a client it creates, when Redis dies', () => {
     await nest.close();
     expect(client.status).toBe('end');
     await server.dispose();
+  });
+});
+
+describe('RedscaleThrottlerStorage on a plain ioredis client, when Redis stalls', () => {
+  it('never counts a request it gave up on, when the client sends it late', async () => {
+    const proxy = await FaultProxy.start(inject('redisUrl'));
+    // ioredis' defaults: no command timeout, commands held while the link is stalled.
+    const client = new Redis(proxy.url);
+    const prefix = randomPrefix('nest-late');
+    const storage = new RedscaleThrottlerStorage({ redis: client, prefix, timeout: 150, onRedisError: 'allow' });
+    try {
+      expect(await storage.increment('k', 60_000, 2, 0, 'default')).toMatchObject({ totalHits: 1, isBlocked: false });
+      proxy.set({ kind: 'pause' });
+      // Redis does not answer in time: the policy lets the request through, uncounted.
+      expect(await storage.increment('k', 60_000, 2, 0, 'default')).toMatchObject({ isBlocked: false });
+      proxy.pass();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The stalled command reached Redis after the call had given up on it: it counted nothing.
+      expect(await storage.increment('k', 60_000, 2, 0, 'default')).toMatchObject({ totalHits: 2, isBlocked: false });
+    } finally {
+      client.disconnect();
+      await proxy.close();
+      const cleaner = connect('standalone');
+      await deletePrefix(cleaner, prefix);
+      cleaner.disconnect();
+    }
   });
 });
