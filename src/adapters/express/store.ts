@@ -14,6 +14,7 @@ import {
 
 /** Options for {@link RedscaleStore}. */
 export interface RedscaleStoreOptions {
+  /** The client: any ioredis `Redis` or `Cluster`. */
   redis: RedisLike;
   /** Key namespace; use one per `rateLimit()` instance. Default `'redscale:erl'`. */
   prefix?: string;

@@ -16,11 +16,13 @@ import { parsePluginOptions, parseRouteLimit } from './options.js';
 
 /** Route-level rate limiting: `app.get('/x', { config: { redscale: { limits } } }, handler)`. */
 export interface RouteRateLimit {
+  /** The route's limits, checked and counted together (see `RateLimiter`). */
   limits: LimitRule | LimitRule[];
   /** Who is limited. Default: the client IP, IPv6 grouped by /56. */
   key?: (request: FastifyRequest) => string | number | Promise<string | number>;
   /** Units a request costs. Default 1. */
   cost?: number | ((request: FastifyRequest) => number | Promise<number>);
+  /** After a refusal, block the client for this long (see `RateLimiter`'s `blockFor`). Default 0. */
   blockFor?: RateLimiterOptions['blockFor'];
 }
 
@@ -28,6 +30,7 @@ export interface RouteRateLimit {
 export interface RedscalePluginOptions {
   /** Your client; or give `url` and the plugin creates one (and closes it with the app). */
   redis?: RedisLike;
+  /** A URL or `createClient` options to create the client from (closed with the app). */
   url?: string | CreateClientOptions;
   /** Namespace for every primitive's keys. Default `'redscale'`. */
   prefix?: string;
@@ -46,9 +49,13 @@ export interface RedscalePluginOptions {
 
 /** What the plugin decorates the instance with. */
 export interface RedscaleDecoration {
+  /** The client the plugin uses (yours, or the one it created). */
   redis: RedisLike;
+  /** The cache, or `undefined` with `cache: false`. */
   cache: Cache | undefined;
+  /** Distributed locks in the plugin's namespace. */
   lock: Lock;
+  /** The Redis health report behind `/health/ready`. */
   health: RedisHealth;
   /** Builds a limiter in the plugin's namespace (what route limits use). */
   limiter(options: Omit<RateLimiterOptions, 'redis'>): RateLimiter;

@@ -55,8 +55,11 @@ interface PluginOptions {
 
 /** The store @fastify/rate-limit constructs with `new Store(options)`. */
 export interface FastifyRateLimitStore {
+  /** Counts one request for `key` in its `timeWindow` (ms) and reports the count and ms left. */
   incr(key: string | number, callback: Callback, timeWindow: number, max: number): void;
+  /** Reports the count and ms left without counting (`{ increment: false }`). */
   read(key: string | number, callback: Callback, timeWindow: number, max: number): void;
+  /** A store with its own keys for a route with its own limits. */
   child(routeOptions: PluginOptions): FastifyRateLimitStore;
 }
 

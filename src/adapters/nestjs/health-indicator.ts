@@ -16,6 +16,7 @@ import { RedisHealth } from '../../health/redis-health.js';
 export class RedisHealthIndicator {
   readonly #health: RedisHealth;
 
+  /** Nest injects the module's `RedisHealth`; outside Nest, pass one. */
   constructor(@Inject(RedisHealth) health: RedisHealth) {
     this.#health = health;
   }

@@ -20,6 +20,7 @@ import { keySegment } from '../shared/keys.js';
 
 /** Options for {@link RedscaleThrottlerStorage}. */
 export interface RedscaleThrottlerStorageOptions {
+  /** The client: any ioredis `Redis` or `Cluster`. */
   redis: RedisLike;
   /** Key namespace. Default `'redscale:throttler'`. */
   prefix?: string;
