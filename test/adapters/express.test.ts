@@ -1,10 +1,9 @@
 import type { Server } from 'node:http';
 import express5 from 'express';
-import { rateLimit as erlRateLimit } from 'express-rate-limit';
 import express4 from 'express4';
 import request from 'supertest';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { healthRoutes, RedscaleStore, rateLimit } from '../../src/adapters/express/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { healthRoutes, rateLimit } from '../../src/adapters/express/index.js';
 import { createClient, fixedWindow, type RateLimitHeaderMode, slidingWindow } from '../../src/index.js';
 import { connect, deletePrefix, quiet, randomPrefix } from '../harness/context.js';
 import { RedisServer } from '../harness/index.js';
@@ -144,52 +143,6 @@ describe.each(EXPRESSES)('%s', (_name, express) => {
     expect((await request(app).get('/health/live').expect(200)).body.status).toBe('up');
     const ready = await request(app).get('/health/ready').expect(200);
     expect(ready.body).toMatchObject({ status: 'up', mode: 'standalone' });
-  });
-
-  describe('express-rate-limit with RedscaleStore', () => {
-    let warnings: unknown[][] = [];
-    beforeEach(() => {
-      warnings = [];
-      for (const method of ['warn', 'error'] as const) {
-        vi.spyOn(console, method).mockImplementation((...args: unknown[]) => {
-          warnings.push(args);
-        });
-      }
-    });
-    afterEach(() => {
-      vi.restoreAllMocks();
-    });
-
-    it('enforces its limit, resets a key, and raises no validation warnings', async () => {
-      const store = new RedscaleStore({ redis, prefix: prefix() });
-      const limiter = erlRateLimit({
-        windowMs: 60_000,
-        limit: 2,
-        store,
-        standardHeaders: 'draft-7',
-        legacyHeaders: false,
-      });
-      const app = appWith(express, limiter as unknown as express5.RequestHandler);
-      await request(app).get('/').expect(200);
-      const second = await request(app).get('/').expect(200);
-      expect(second.headers.ratelimit).toMatch(/^limit=2, remaining=0, reset=\d+$/);
-      await request(app).get('/').expect(429);
-      await limiter.resetKey('::ffff:127.0.0.1');
-      await limiter.resetKey('127.0.0.1');
-      await request(app).get('/').expect(200);
-      expect(warnings).toEqual([]);
-    });
-
-    it('gives back failed requests with skipFailedRequests (decrement)', async () => {
-      const store = new RedscaleStore({ redis, prefix: prefix() });
-      const limiter = erlRateLimit({ windowMs: 60_000, limit: 2, store, skipFailedRequests: true });
-      const app = appWith(express, limiter as unknown as express5.RequestHandler);
-      for (let i = 0; i < 5; i++) await request(app).get('/fails').expect(500);
-      await request(app).get('/').expect(200);
-      await request(app).get('/').expect(200);
-      await request(app).get('/').expect(429);
-      expect(warnings).toEqual([]);
-    });
   });
 });
 

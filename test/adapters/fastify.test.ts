@@ -1,10 +1,10 @@
 import fastifyRateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { redscale, redscaleStore } from '../../src/adapters/fastify/index.js';
 import { createClient, fixedWindow, slidingWindow } from '../../src/index.js';
 import { connect, deletePrefix, quiet, randomPrefix, type Topology, unhandledRejections } from '../harness/context.js';
-import { RedisServer } from '../harness/index.js';
+import { FaultProxy, RedisServer } from '../harness/index.js';
 
 const rejections = unhandledRejections();
 
@@ -119,6 +119,17 @@ describe('the redscale Fastify plugin', () => {
     const app = Fastify();
     await expect(app.register(redscale, {})).rejects.toThrow(/"redis" for the redscale Fastify plugin/);
   });
+
+  it('limits by a numeric key from the route’s key function', async () => {
+    const app = await appWith();
+    app.get(
+      '/n',
+      { config: { redscale: { limits: fixedWindow({ limit: 1, window: '1m' }), key: () => 42 } } },
+      async () => 'ok',
+    );
+    expect((await app.inject('/n')).statusCode).toBe(200);
+    expect((await app.inject('/n')).statusCode).toBe(429);
+  });
 });
 
 describe('@fastify/rate-limit with redscaleStore', () => {
@@ -222,5 +233,164 @@ describe('Fastify when Redis is killed', () => {
     await server.dispose();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(rejections.list).toEqual([]);
+  });
+});
+
+describe('redscaleStore and the plugin validate their options like every redscale constructor', () => {
+  const redis = connect('standalone');
+  afterAll(() => redis.disconnect());
+
+  it('redscaleStore() refuses a missing client, unknown options and a prefix with braces', () => {
+    expect(() => redscaleStore(undefined as never)).toThrow(/invalid option "redis" for redscaleStore\(\)/);
+    expect(() => redscaleStore(redis, { prefx: 'a' } as never)).toThrow(/invalid option "prefx" for redscaleStore\(\)/);
+    expect(() => redscaleStore(redis, { prefix: '{x}' })).toThrow(/invalid option "prefix"/);
+    expect(() => redscaleStore(redis, { onRedisError: 'deny' } as never)).toThrow(/invalid option "onRedisError"/);
+  });
+
+  it.each([
+    ['continueExceeding', { continueExceeding: true }],
+    ['exponentialBackoff', { exponentialBackoff: true }],
+    ['timeWindow', { timeWindow: 0 }],
+  ])('refuses %s at registration, globally or on a route, never ignoring it', async (option, settings) => {
+    const global = Fastify();
+    await expect(
+      global.register(fastifyRateLimit, { store: redscaleStore(redis), ...settings }).ready(),
+    ).rejects.toThrow(new RegExp(`invalid option "${option}" for @fastify/rate-limit with redscaleStore\\(\\)`));
+    await global.close();
+    const route = Fastify();
+    await route.register(fastifyRateLimit, { store: redscaleStore(redis) });
+    // Routes are registered through the plugin's onRoute hook: the route's registration throws.
+    expect(() => route.get('/', { config: { rateLimit: { max: 2, ...settings } } }, async () => 'ok')).toThrow(
+      new RegExp(`invalid option "${option}"`),
+    );
+    await route.close();
+  });
+
+  it('the plugin refuses unknown or misplaced options, unknown header modes and bad route limits', async () => {
+    const register = async (options: Record<string, unknown>) => {
+      const app = Fastify();
+      try {
+        await app.register(redscale, { redis, ...options } as never).ready();
+      } finally {
+        await app.close();
+      }
+    };
+    await expect(register({ onRedisError: 'deny' })).rejects.toThrow(
+      /invalid option "onRedisError" for the redscale Fastify plugin: .*expected one of the known options: redis, url, prefix, rateLimit/,
+    );
+    await expect(register({ rateLimit: { headers: 'draft-9' } })).rejects.toThrow(/invalid option "rateLimit.headers"/);
+    await expect(register({ rateLimit: { onRedisError: 'drop' } })).rejects.toThrow(
+      /invalid option "rateLimit.onRedisError"/,
+    );
+    await expect(register({ prefix: '{x}' })).rejects.toThrow(/invalid option "prefix"/);
+    await expect(register({ redis: undefined })).rejects.toThrow(/invalid option "redis"/);
+    const app = Fastify();
+    await app.register(redscale, { redis, cache: false });
+    expect(() =>
+      app.get(
+        '/',
+        { config: { redscale: { limits: fixedWindow({ limit: 1, window: '1m' }), cost: 0 } } },
+        async () => 'x',
+      ),
+    ).toThrow(/invalid option "cost" for config.redscale of route GET \//);
+    expect(() =>
+      app.get(
+        '/k',
+        { config: { redscale: { limit: fixedWindow({ limit: 1, window: '1m' }) } as never } },
+        async () => 'x',
+      ),
+    ).toThrow(/invalid option "limit"/);
+    await app.close();
+  });
+});
+
+describe.each<Topology>(['standalone', 'cluster'])('@fastify/rate-limit with redscaleStore on %s', (topology) => {
+  const redis = connect(topology);
+  const prefix = randomPrefix('frl-keys');
+  afterAll(async () => {
+    await deletePrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it('counts numeric keys, routes with braces in their URL, and reports a clean state to read()', async () => {
+    const app = Fastify();
+    await app.register(fastifyRateLimit, {
+      store: redscaleStore(redis, { prefix }),
+      max: 2,
+      timeWindow: 30_000,
+      keyGenerator: (request) => Number(request.headers['x-account'] ?? 7),
+    });
+    app.get('/users/:id', async () => 'ok');
+    app.get('/odd/{x}', { config: { rateLimit: { max: 1, timeWindow: 30_000 } } }, async () => 'odd');
+    const first = await app.inject('/users/1');
+    expect(first.statusCode).toBe(200);
+    expect(first.headers['x-ratelimit-reset']).toBe('30');
+    expect((await app.inject('/users/2')).statusCode).toBe(200);
+    expect((await app.inject('/users/3')).statusCode).toBe(429);
+    expect((await app.inject({ url: '/users/3', headers: { 'x-account': '8' } })).statusCode).toBe(200);
+    expect((await app.inject('/odd/{x}')).statusCode).toBe(200);
+    expect((await app.inject('/odd/{x}')).statusCode).toBe(429);
+    const check = app.createRateLimit({ max: 3, timeWindow: 30_000 });
+    const unseen = await check({ ip: '10.9.9.9', headers: {}, routeOptions: { url: '/' } } as never, {
+      increment: false,
+    });
+    expect(unseen).toMatchObject({ remaining: 3, ttl: 0, isExceeded: false });
+    await app.close();
+  });
+});
+
+describe('@fastify/rate-limit with redscaleStore when Redis stops answering', () => {
+  const prefix = randomPrefix('frl-outage');
+  afterAll(async () => {
+    const cleaner = connect('standalone');
+    await deletePrefix(cleaner, prefix);
+    cleaner.disconnect();
+  });
+
+  it.each([
+    [false, 500],
+    [true, 200],
+  ])('passes the error to the plugin, whose skipOnError (%s) decides', async (skipOnError, status) => {
+    const proxy = await FaultProxy.start(inject('redisUrl'));
+    const redis = createClient({ url: proxy.url, onError: quiet });
+    await redis.ping();
+    const errors: string[] = [];
+    const app = Fastify();
+    await app.register(fastifyRateLimit, {
+      store: redscaleStore(redis, { prefix, timeout: 100, onError: (error) => errors.push(error.code) }),
+      max: 5,
+      timeWindow: 60_000,
+      skipOnError,
+    });
+    app.get('/', async () => 'ok');
+    expect((await app.inject('/')).statusCode).toBe(200);
+    proxy.set({ kind: 'blackhole' });
+    const response = await app.inject('/');
+    expect(response.statusCode).toBe(status);
+    if (!skipOnError)
+      expect(response.json()).toMatchObject({ message: expect.stringMatching(/did not answer within 100 ms/) });
+    expect(errors).toEqual(['ERR_TIMEOUT']);
+    await app.close();
+    redis.disconnect();
+    await proxy.close();
+  });
+
+  it("counts in memory under onRedisError: 'memory'", async () => {
+    const proxy = await FaultProxy.start(inject('redisUrl'));
+    const redis = createClient({ url: proxy.url, onError: quiet });
+    await redis.ping();
+    const app = Fastify();
+    await app.register(fastifyRateLimit, {
+      store: redscaleStore(redis, { prefix, timeout: 100, onRedisError: 'memory' }),
+      max: 1,
+      timeWindow: 60_000,
+    });
+    app.get('/', async () => 'ok');
+    proxy.set({ kind: 'blackhole' });
+    expect((await app.inject('/')).statusCode).toBe(200);
+    expect((await app.inject('/')).statusCode).toBe(429);
+    await app.close();
+    redis.disconnect();
+    await proxy.close();
   });
 });

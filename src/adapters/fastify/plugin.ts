@@ -5,21 +5,24 @@ import type { CacheOptions } from '../../cache/options.js';
 import { closeClient } from '../../client/close.js';
 import { type CreateClientOptions, createClient } from '../../client/create-client.js';
 import type { RedisLike } from '../../client/types.js';
-import { InvalidOptionError } from '../../common/errors.js';
 import { RedisHealth, type RedisHealthOptions } from '../../health/redis-health.js';
 import { Lock, type LockOptions } from '../../lock/lock.js';
 import { type RateLimitHeaderMode, rateLimitHeaders } from '../../ratelimit/headers.js';
 import { ipKey } from '../../ratelimit/ip.js';
 import { RateLimiter, type RateLimiterOptions } from '../../ratelimit/limiter.js';
 import type { LimitRule } from '../../ratelimit/rules.js';
+import { keySegment } from '../shared/keys.js';
+import { parsePluginOptions, parseRouteLimit } from './options.js';
 
 /** Route-level rate limiting: `app.get('/x', { config: { redscale: { limits } } }, handler)`. */
 export interface RouteRateLimit {
+  /** The route's limits, checked and counted together (see `RateLimiter`). */
   limits: LimitRule | LimitRule[];
   /** Who is limited. Default: the client IP, IPv6 grouped by /56. */
-  key?: (request: FastifyRequest) => string | Promise<string>;
+  key?: (request: FastifyRequest) => string | number | Promise<string | number>;
   /** Units a request costs. Default 1. */
   cost?: number | ((request: FastifyRequest) => number | Promise<number>);
+  /** After a refusal, block the client for this long (see `RateLimiter`'s `blockFor`). Default 0. */
   blockFor?: RateLimiterOptions['blockFor'];
 }
 
@@ -27,6 +30,7 @@ export interface RouteRateLimit {
 export interface RedscalePluginOptions {
   /** Your client; or give `url` and the plugin creates one (and closes it with the app). */
   redis?: RedisLike;
+  /** A URL or `createClient` options to create the client from (closed with the app). */
   url?: string | CreateClientOptions;
   /** Namespace for every primitive's keys. Default `'redscale'`. */
   prefix?: string;
@@ -45,9 +49,13 @@ export interface RedscalePluginOptions {
 
 /** What the plugin decorates the instance with. */
 export interface RedscaleDecoration {
+  /** The client the plugin uses (yours, or the one it created). */
   redis: RedisLike;
+  /** The cache, or `undefined` with `cache: false`. */
   cache: Cache | undefined;
+  /** Distributed locks in the plugin's namespace. */
   lock: Lock;
+  /** The Redis health report behind `/health/ready`. */
   health: RedisHealth;
   /** Builds a limiter in the plugin's namespace (what route limits use). */
   limiter(options: Omit<RateLimiterOptions, 'redis'>): RateLimiter;
@@ -63,19 +71,11 @@ declare module 'fastify' {
   }
 }
 
-async function redscalePlugin(app: FastifyInstance, options: RedscalePluginOptions): Promise<void> {
-  if (!options.redis && !options.url) {
-    throw new InvalidOptionError(
-      'redis',
-      undefined,
-      'an ioredis client (redis) or a url to create one',
-      'the redscale Fastify plugin',
-    );
-  }
+async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions): Promise<void> {
+  const options = parsePluginOptions(given);
   const redis = options.redis ?? createClient(options.url);
-  const prefix = options.prefix ?? 'redscale';
-  const limitDefaults = options.rateLimit ?? {};
-  const headers = limitDefaults.headers ?? 'draft-7';
+  const { prefix } = options;
+  const { headers, ...limitDefaults } = options.rateLimit;
   const cache = options.cache === false ? undefined : new Cache({ ...options.cache, redis, prefix });
   const { routes: healthRoutes = false, ...healthOptions } = options.health ?? {};
   const health = new RedisHealth({ ...healthOptions, redis, prefix });
@@ -96,11 +96,12 @@ async function redscalePlugin(app: FastifyInstance, options: RedscalePluginOptio
   app.decorate('redscale', decoration);
 
   app.addHook('onRoute', (route: RouteOptions) => {
-    const config = (route.config as { redscale?: RouteRateLimit } | undefined)?.redscale;
-    if (!config) return;
+    const given = (route.config as { redscale?: RouteRateLimit } | undefined)?.redscale;
+    if (given === undefined) return;
     const methods = Array.isArray(route.method) ? route.method.join(',') : route.method;
+    const config = parseRouteLimit(given, `${methods} ${route.url}`);
     const limiter = decoration.limiter({
-      prefix: `${prefix}:route:${methods}:${route.url}`,
+      prefix: `${prefix}:route:${keySegment(`${methods}:${route.url}`)}`,
       limits: config.limits,
       ...(config.blockFor !== undefined && { blockFor: config.blockFor }),
     });
@@ -108,7 +109,8 @@ async function redscalePlugin(app: FastifyInstance, options: RedscalePluginOptio
     const cost = config.cost ?? 1;
     const check = async (request: FastifyRequest, reply: FastifyReply) => {
       const units = typeof cost === 'function' ? await cost(request) : cost;
-      const result = await limiter.consume(await keyOf(request), { cost: units });
+      // A key generator may return a number (an account id): any key is a string to the limiter.
+      const result = await limiter.consume(String(await keyOf(request)), { cost: units });
       if (headers) reply.headers(rateLimitHeaders(result, headers, { legacyReset: 'delta-seconds' }));
       if (result.allowed) return;
       const retryAfter = Math.max(1, Math.ceil(result.retryAfter / 1_000));

@@ -1,37 +1,75 @@
+import { LRUCache } from 'lru-cache';
+import { z } from 'zod';
 import type { RedisLike } from '../../client/types.js';
 import type { Duration } from '../../common/duration.js';
-import { RateLimiter } from '../../ratelimit/limiter.js';
-import type { RateLimitResult } from '../../ratelimit/result.js';
-import { fixedWindow } from '../../ratelimit/rules.js';
+import { InvalidOptionError, type RedscaleError } from '../../common/errors.js';
+import { parseOptions, prefixSchema, redisClientSchema } from '../../common/options.js';
+import {
+  type Count,
+  type CounterAnchor,
+  type CounterErrorPolicy,
+  type CounterOptions,
+  counterFields,
+  WindowCounter,
+} from '../shared/counter.js';
+import { keySegment } from '../shared/keys.js';
 
 /** Options for {@link redscaleStore}. */
 export interface FastifyStoreOptions {
   /** Key namespace. Default `'redscale:frl'`. */
   prefix?: string;
-  /** When Redis fails: `'memory'` counts in this process until it is back, `'allow'` reports one hit. Default `'memory'`. */
-  onRedisError?: 'memory' | 'allow';
+  /**
+   * Where a client's window starts: `'first-hit'` (its first request, then `timeWindow` long,
+   * as @fastify/rate-limit's own stores count) or `'clock'` (windows aligned to the epoch).
+   * Default `'first-hit'`.
+   */
+  anchor?: CounterAnchor;
+  /**
+   * When Redis fails or does not answer within `timeout`: `'error'` passes the error to
+   * @fastify/rate-limit, whose `skipOnError` decides (`false`, its default: the error reaches
+   * Fastify; `true`: the request passes unlimited) — as with its own Redis store; `'memory'`
+   * counts in this process until Redis is back; `'allow'` reports one hit. Default `'error'`.
+   */
+  onRedisError?: CounterErrorPolicy;
   /** Longest a Redis call may take. Default `'250ms'`. */
   timeout?: Duration;
+  /** Called with every Redis failure the store absorbed or passed on. */
+  onError?: (error: RedscaleError) => void;
 }
 
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
 
 /**
- * What @fastify/rate-limit passes to `child()`: at run time its merged route params, with
- * `routeInfo`; its types declare Fastify's RouteOptions (`method`, `url`). Both are accepted.
+ * What @fastify/rate-limit passes to the store's constructor (its global options) and to
+ * `child()` (a route's merged options, with `routeInfo`); its types declare Fastify's
+ * RouteOptions (`method`, `url`). Only what the store reads is listed.
  */
-interface RouteOptions {
-  routeInfo?: { method: string; url: string };
+interface PluginOptions {
+  routeInfo?: { method?: unknown; url?: unknown };
   method?: unknown;
   url?: unknown;
+  timeWindow?: unknown;
+  continueExceeding?: unknown;
+  exponentialBackoff?: unknown;
 }
 
 /** The store @fastify/rate-limit constructs with `new Store(options)`. */
 export interface FastifyRateLimitStore {
-  incr(key: string, callback: Callback, timeWindow: number, max: number): void;
-  read(key: string, callback: Callback, timeWindow: number, max: number): void;
-  child(routeOptions: RouteOptions): FastifyRateLimitStore;
+  /** Counts one request for `key` in its `timeWindow` (ms) and reports the count and ms left. */
+  incr(key: string | number, callback: Callback, timeWindow: number, max: number): void;
+  /** Reports the count and ms left without counting (`{ increment: false }`). */
+  read(key: string | number, callback: Callback, timeWindow: number, max: number): void;
+  /** A store with its own keys for a route with its own limits. */
+  child(routeOptions: PluginOptions): FastifyRateLimitStore;
 }
+
+const optionsSchema = z.strictObject({
+  prefix: prefixSchema.default('redscale:frl'),
+  ...counterFields,
+});
+
+const WHERE = 'redscaleStore()';
+const PLUGIN = '@fastify/rate-limit with redscaleStore()';
 
 /**
  * A store class for `@fastify/rate-limit`, which builds stores itself with `new Store(options)`:
@@ -41,10 +79,13 @@ export interface FastifyRateLimitStore {
  * await app.register(rateLimit, { max: 100, timeWindow: '1 minute', store: redscaleStore(redis) })
  * ```
  *
- * One round trip per request, Redis server time, Cluster-safe keys; it keeps counting past
- * `max` so `ban` works, `read` backs `{ increment: false }`, and each route with its own limits
- * gets its own keys through `child()`. (`continueExceeding` and `exponentialBackoff` are not
- * supported: the window is fixed.)
+ * Counts as the plugin's own stores do — a client's window starts at its first request and lasts
+ * `timeWindow`, and counting continues past `max` (bans depend on it) — in one round trip per
+ * request, with Redis server time and Cluster-safe keys; `read` backs `{ increment: false }`, and
+ * each route with its own limits gets its own keys through `child()`. `continueExceeding` and
+ * `exponentialBackoff` are refused when the plugin is registered (an `InvalidOptionError`).
+ *
+ * @throws InvalidOptionError when `redis` is not an ioredis client or an option is invalid.
  */
 export function redscaleStore(
   redis: RedisLike,
@@ -52,58 +93,88 @@ export function redscaleStore(
 ): new (
   options?: unknown,
 ) => FastifyRateLimitStore {
-  const base = options.prefix ?? 'redscale:frl';
+  parseOptions(z.strictObject({ redis: redisClientSchema }), { redis }, WHERE);
+  const parsed = parseOptions(optionsSchema, options, WHERE);
+  const base: CounterOptions = { ...parsed, redis, onError: parsed.onError };
+
   class RedscaleFastifyStore implements FastifyRateLimitStore {
-    readonly #prefix: string;
-    readonly #limiters = new Map<number, RateLimiter>();
+    readonly #options: CounterOptions;
+    // @fastify/rate-limit passes the window on every call (it may be a function of the request).
+    readonly #counters = new LRUCache<number, WindowCounter>({ max: 1_000 });
 
-    constructor(_pluginOptions?: unknown, prefix = base) {
-      this.#prefix = prefix;
+    constructor(pluginOptions?: unknown, prefix = base.prefix) {
+      refuseUnsupported(pluginOptions as PluginOptions | undefined);
+      this.#options = { ...base, prefix };
     }
 
-    incr(key: string, callback: Callback, timeWindow: number): void {
-      this.#answer(this.#limiter(timeWindow).hit(key), callback);
+    incr(key: string | number, callback: Callback, timeWindow: number): void {
+      this.#answer(callback, () => this.#counter(timeWindow).hit(String(key)));
     }
 
-    read(key: string, callback: Callback, timeWindow: number): void {
-      this.#answer(this.#limiter(timeWindow).peek(key), callback);
+    read(key: string | number, callback: Callback, timeWindow: number): void {
+      this.#answer(callback, () => this.#counter(timeWindow).peek(String(key)));
     }
 
-    child(routeOptions: RouteOptions): FastifyRateLimitStore {
-      const method = routeOptions.routeInfo?.method ?? String(routeOptions.method);
-      const url = routeOptions.routeInfo?.url ?? String(routeOptions.url);
-      return new RedscaleFastifyStore(undefined, `${this.#prefix}:${method}${url}`);
+    child(routeOptions: PluginOptions): FastifyRateLimitStore {
+      refuseUnsupported(routeOptions);
+      const method = String(routeOptions.routeInfo?.method ?? routeOptions.method);
+      const url = String(routeOptions.routeInfo?.url ?? routeOptions.url);
+      return new RedscaleFastifyStore(undefined, `${this.#options.prefix}:${keySegment(`${method}${url}`)}`);
     }
 
-    /** @fastify/rate-limit passes the window on every call; one counter limiter per window. */
-    #limiter(timeWindow: number): RateLimiter {
-      let limiter = this.#limiters.get(timeWindow);
-      if (!limiter) {
-        limiter = new RateLimiter({
-          redis,
-          prefix: this.#prefix,
-          limits: fixedWindow({ limit: Number.MAX_SAFE_INTEGER, window: timeWindow }),
-          onRedisError: options.onRedisError ?? 'memory',
-          localDenyCache: false,
-          ...(options.timeout !== undefined && { timeout: options.timeout }),
-        });
-        this.#limiters.set(timeWindow, limiter);
+    #counter(timeWindow: number): WindowCounter {
+      let counter = this.#counters.get(timeWindow);
+      if (!counter) {
+        counter = new WindowCounter(this.#options, timeWindow, `${PLUGIN} (timeWindow)`);
+        this.#counters.set(timeWindow, counter);
       }
-      return limiter;
+      return counter;
     }
 
-    #answer(pending: Promise<RateLimitResult>, callback: Callback): void {
+    #answer(callback: Callback, count: () => Promise<Count | undefined>): void {
+      let pending: Promise<Count | undefined>;
+      try {
+        pending = count();
+      } catch (error) {
+        callback(error as Error);
+        return;
+      }
       pending.then(
-        (result) => {
-          const counted = result.limits[0];
-          callback(null, {
-            current: counted ? counted.used : 1,
-            ttl: Math.max(0, (counted ? counted.resetAt : result.resetAt) - result.decidedAt),
-          });
-        },
+        (counted) => callback(null, counted ? { current: counted.totalHits, ttl: counted.resetInMs } : NOTHING),
         (error: Error) => callback(error),
       );
     }
   }
   return RedscaleFastifyStore;
+}
+
+// What the plugin's own stores report for a client with no count (`read`).
+const NOTHING = Object.freeze({ current: 0, ttl: 0 });
+
+/**
+ * The peer's `continueExceeding` and `exponentialBackoff` restart or stretch the window on every
+ * request past `max`; redscale's window is fixed, so they are refused where the plugin builds
+ * the store (at registration, for global and route options alike), never silently ignored.
+ */
+function refuseUnsupported(options: PluginOptions | undefined): void {
+  for (const option of ['continueExceeding', 'exponentialBackoff'] as const) {
+    if (options?.[option] === true) {
+      throw new InvalidOptionError(
+        option,
+        true,
+        'false or unset: redscaleStore counts in a fixed window and does not extend it past max ' +
+          '(use @fastify/rate-limit `ban`, or redscale’s own plugin with blockFor)',
+        PLUGIN,
+      );
+    }
+  }
+  const window = options?.timeWindow;
+  if (typeof window === 'number' && (!Number.isInteger(window) || window < 1)) {
+    throw new InvalidOptionError(
+      'timeWindow',
+      window,
+      'a window of 1 ms or more (0 would never count anything)',
+      PLUGIN,
+    );
+  }
 }

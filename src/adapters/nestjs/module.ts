@@ -23,13 +23,17 @@ import { REDSCALE_OPTIONS, REDSCALE_REDIS } from './tokens.js';
 export interface RedscaleModuleOptions {
   /** Your client; or give `url` and the module creates one (and quits it on shutdown). */
   redis?: RedisLike;
+  /** A URL or `createClient` options to create the client from (quit on shutdown). */
   url?: string | CreateClientOptions;
   /** Namespace for every primitive's keys. Default `'redscale'`. */
   prefix?: string;
   /** Options for the injectable `Cache`; `false` provides `null` instead (no bus connection). Default `{}`. */
   cache?: Omit<CacheOptions, 'redis'> | false;
+  /** Options for the injectable `Lock`. Default `{}` (the module's prefix). */
   lock?: Omit<LockOptions, 'redis'>;
+  /** Options for the injectable `RedisHealth` (and `RedisHealthIndicator`). Default `{}`. */
   health?: Omit<RedisHealthOptions, 'redis'>;
+  /** Options for the injectable `RedscaleThrottlerStorage`. Default: prefix `'<prefix>:throttler'`. */
   throttler?: Omit<RedscaleThrottlerStorageOptions, 'redis'>;
   /** Register the providers globally. Default `true`. */
   global?: boolean;
@@ -37,9 +41,12 @@ export interface RedscaleModuleOptions {
 
 /** Options for {@link RedscaleModule.forRootAsync}. */
 export interface RedscaleModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  /** Builds the options from the providers named in `inject`. */
   // biome-ignore lint/suspicious/noExplicitAny: Nest factories take whatever `inject` resolves to.
   useFactory: (...deps: any[]) => RedscaleModuleOptions | Promise<RedscaleModuleOptions>;
+  /** Providers passed to `useFactory`, in order. Default `[]`. */
   inject?: Array<string | symbol | (abstract new (...args: never[]) => unknown)>;
+  /** Register the providers globally. Default `true`. */
   global?: boolean;
 }
 
@@ -151,6 +158,7 @@ const EXPORTS = [
 @Module({})
 // biome-ignore lint/complexity/noStaticOnlyClass: a Nest dynamic module is a class with static factories.
 export class RedscaleModule {
+  /** The module with options known up front. */
   static forRoot(options: RedscaleModuleOptions): DynamicModule {
     return {
       module: RedscaleModule,
@@ -160,6 +168,7 @@ export class RedscaleModule {
     };
   }
 
+  /** The module with options built by a factory (from `ConfigService`, say). */
   static forRootAsync(options: RedscaleModuleAsyncOptions): DynamicModule {
     return {
       module: RedscaleModule,
