@@ -34,11 +34,13 @@ EOF
     "@nestjs/terminus@^$(terminus_for "$major")" "@nestjs/throttler@^$(installed @nestjs/throttler)"
     "@nest-lab/throttler-storage-redis@$(installed @nest-lab/throttler-storage-redis)"
     "reflect-metadata@$(installed reflect-metadata)" "rxjs@$(installed rxjs)"
-    "ioredis@$(installed ioredis)" "zod@$(installed zod)" "lru-cache@$(installed lru-cache)"
-    "cluster-key-slot@$(installed cluster-key-slot)"
+    "ioredis@$(installed ioredis)"
     "vitest@$(installed vitest)" "supertest@$(installed supertest)" "tsup@$(installed tsup)"
     "typescript@$(installed typescript)"
   )
+  # The package's own dependencies, at the versions the repository has installed.
+  while IFS= read -r dependency; do packages+=("${dependency}@$(installed "$dependency")"); done \
+    < <(node -p "Object.keys(require('$root/package.json').dependencies).join('\n')")
   # @nest-lab/throttler-storage-redis declares Nest up to 11; it is only the conformance peer here.
   (cd "$work" && npm install --no-audit --no-fund --legacy-peer-deps --loglevel=error "${packages[@]}")
   echo "--- installed: @nestjs/common $(cd "$work" && node -p "require('@nestjs/common/package.json').version")," \
