@@ -4,7 +4,7 @@ import type { RedisLike } from '../client/types.js';
 import { type CircuitBreakerOptions, NodeBreakers } from '../common/circuit-breaker.js';
 import { untilDeadline } from '../common/deadline.js';
 import { RedisTimeoutError, RedscaleError, toRedisError } from '../common/errors.js';
-import { ServerClock } from '../common/server-clock.js';
+import { type ServerClock, ServerClocks } from '../common/server-clock.js';
 
 /**
  * The Redis time one public call may spend: one `timeout` in all, shared by every Redis step of
@@ -38,9 +38,6 @@ export class Budget {
   }
 }
 
-/** Stands in for a node not heard from yet: the wall clock (see {@link ServerClock}). */
-const UNLEARNED = new ServerClock();
-
 /** Where the gate's outcomes go: one place counts and reports them. */
 export interface GateSink {
   /** A Redis call failed or timed out (reported and counted once, here). */
@@ -58,11 +55,12 @@ export interface GateSink {
 export class RedisGate {
   readonly redis: RedisLike;
   readonly #breakers: NodeBreakers | undefined;
-  readonly #clocks = new Map<string, { clock: ServerClock; learnedAt: number }>();
+  readonly #clocks: ServerClocks;
   readonly #sink: GateSink;
 
   constructor(redis: RedisLike, breaker: CircuitBreakerOptions | false, sink: GateSink) {
     this.redis = redis;
+    this.#clocks = new ServerClocks(redis);
     this.#breakers = breaker ? new NodeBreakers(redis, breaker) : undefined;
     this.#sink = sink;
   }
@@ -109,25 +107,13 @@ export class RedisGate {
     }
   }
 
-  /**
-   * Learns a node's server time from a script's reply. A sample is behind the server by that
-   * reply's travel time, so the most advanced estimate is the best one: a sample that would move
-   * the estimate back (a reply held up in the network) is ignored, unless the estimate is more
-   * than 10 s old (clocks drift, and a server's clock may be set back).
-   */
+  /** Learns a node's server time from a script's reply (see {@link ServerClock.learn}). */
   learn(node: string, serverMs: number): void {
-    if (!Number.isFinite(serverMs)) return;
-    const at = performance.now();
-    const known = this.#clocks.get(node);
-    if (known && at - known.learnedAt < 10_000 && serverMs < known.clock.serverTimeAt(at)) return;
-    const clock = known?.clock ?? new ServerClock();
-    clock.learn(serverMs, at);
-    this.#clocks.set(node, { clock, learnedAt: at });
+    this.#clocks.ofNode(node).learn(serverMs, performance.now());
   }
 
   /** `budget`'s deadline on `node`'s clock (epoch ms), for a script to refuse to act past it. */
   serverDeadline(node: string, budget: Budget): number {
-    const known = this.#clocks.get(node)?.clock ?? UNLEARNED;
-    return known.serverTimeAt(budget.deadline);
+    return this.#clocks.ofNode(node).serverTimeAt(budget.deadline);
   }
 }

@@ -1,8 +1,8 @@
 import type { RedisLike } from '../client/types.js';
 import { untilDeadline } from '../common/deadline.js';
 import { RedisCommandError, type RedscaleError, toRedisError } from '../common/errors.js';
+import type { ServerClocks } from '../common/server-clock.js';
 import { runScript } from '../scripts/registry.js';
-import type { ServerClocks } from './clocks.js';
 import { lockKeyOf, slotGroups } from './keys.js';
 import { GRANTED, runBeforeDeadline } from './timed-script.js';
 import type { AttemptResult } from './waiting.js';

@@ -5,7 +5,7 @@ import type { RedisLike } from '../client/types.js';
 import type { Duration } from '../common/duration.js';
 import type { RedscaleError } from '../common/errors.js';
 import { parseOptions } from '../common/options.js';
-import { ServerClocks } from './clocks.js';
+import { ServerClocks } from '../common/server-clock.js';
 import { LockTimeoutError } from './errors.js';
 import { LockHandle, MultiLockHandle } from './handle.js';
 import { LockSet } from './lock-set.js';

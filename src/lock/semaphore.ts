@@ -12,8 +12,8 @@ import {
   toRedisError,
 } from '../common/errors.js';
 import { parseOptions, positiveInt } from '../common/options.js';
+import { ServerClocks } from '../common/server-clock.js';
 import { runScript } from '../scripts/registry.js';
-import { ServerClocks } from './clocks.js';
 import { LockTimeoutError } from './errors.js';
 import { SemaphoreHandle } from './handle.js';
 import { semaphoreKeyOf } from './keys.js';

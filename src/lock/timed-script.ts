@@ -2,8 +2,8 @@ import { performance } from 'node:perf_hooks';
 import type { RedisLike } from '../client/types.js';
 import { untilDeadline } from '../common/deadline.js';
 import { RedisCommandError, RedisTimeoutError } from '../common/errors.js';
+import type { ServerClocks } from '../common/server-clock.js';
 import { runScript, type ScriptName } from '../scripts/registry.js';
-import type { ServerClocks } from './clocks.js';
 
 /** A lock script's status: it did what was asked. */
 export const GRANTED = 1;

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ServerClocks } from '../../src/lock/clocks.js';
+import { ServerClocks } from '../../src/common/server-clock.js';
 import { GRANTED, runBeforeDeadline } from '../../src/lock/timed-script.js';
 import { countCommands } from '../harness/command-counter.js';
 import { connect, deletePrefix, randomPrefix, type Topology } from '../harness/context.js';
