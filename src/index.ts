@@ -3,6 +3,7 @@
  *
  * @packageDocumentation
  */
+export * from './buffer/index.js';
 export * from './cache/index.js';
 export * from './client/index.js';
 export { type Duration, formatDuration, parseDuration } from './common/duration.js';

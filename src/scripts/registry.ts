@@ -1,4 +1,13 @@
 import type { RedisLike } from '../client/types.js';
+import bufferAck from './lua/buffer-ack.lua';
+import bufferClaim from './lua/buffer-claim.lua';
+import bufferDeadLetter from './lua/buffer-dead-letter.lua';
+import bufferEnqueue from './lua/buffer-enqueue.lua';
+import bufferHold from './lua/buffer-hold.lua';
+import bufferPrune from './lua/buffer-prune.lua';
+import bufferRead from './lua/buffer-read.lua';
+import bufferReplay from './lua/buffer-replay.lua';
+import bufferRetry from './lua/buffer-retry.lua';
 import cacheInvalidateTags from './lua/cache-invalidate-tags.lua';
 import cacheTags from './lua/cache-tags.lua';
 import healthProbe from './lua/health-probe.lua';
@@ -15,6 +24,15 @@ export const VERSION: string = typeof __REDSCALE_VERSION__ === 'string' ? __REDS
 
 /** Every Lua script redscale runs. Keys are the script names used by {@link runScript}. */
 export const SCRIPTS = {
+  bufferAck,
+  bufferClaim,
+  bufferDeadLetter,
+  bufferEnqueue,
+  bufferHold,
+  bufferPrune,
+  bufferRead,
+  bufferReplay,
+  bufferRetry,
   cacheInvalidateTags,
   cacheTags,
   healthProbe,
