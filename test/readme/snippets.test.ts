@@ -44,6 +44,12 @@ const CONTEXTS: Record<string, string> = {
     declare function chargeInvoice(id: number, options: { fence: number; signal: AbortSignal }): Promise<void>;
     declare function runNightly(): Promise<void>;
   `,
+  buffer: `
+    declare const redis: import('ioredis').Redis;
+    declare const chatId: string;
+    declare const text: string;
+    declare const db: { insertMessages(rows: Array<{ id: string; chatId: string; text: string }>): Promise<void> };
+  `,
   nestjs: `
     declare const redis: import('ioredis').Redis;
   `,
