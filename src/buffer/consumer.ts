@@ -4,9 +4,10 @@ import type { Serializer } from '../cache/options.js';
 import type { StandardSchemaV1 } from '../cache/schema.js';
 import { AbortedError, type RedscaleError } from '../common/errors.js';
 import type { ScriptCaller } from './calls.js';
+import type { ConsumerStats } from './context.js';
 import type { ShardKeys } from './keys.js';
 import type { FlushHandler, ResolvedConsumerOptions } from './options.js';
-import { type ConsumerStats, ShardWorker } from './shard-worker.js';
+import { ShardWorker } from './shard-worker.js';
 
 /** What a {@link WriteBuffer} gives the consumers it starts. */
 export interface ConsumerSetup<T> {

@@ -1,4 +1,5 @@
 export { BufferConsumer } from './consumer.js';
+export type { ConsumerStats } from './context.js';
 export type { DeadLetter, DeadLettersOptions, ReplayOptions, ReplayResult } from './dead-letters.js';
 export { WriteBufferFullError } from './errors.js';
 export type { ShardKeys } from './keys.js';
@@ -12,5 +13,4 @@ export type {
   FlushResult,
   WriteBufferOptions,
 } from './options.js';
-export type { ConsumerStats } from './shard-worker.js';
 export { type BufferBacklog, MAX_ENQUEUE_BATCH, WriteBuffer } from './write-buffer.js';
