@@ -20,3 +20,4 @@ export * from './health/index.js';
 export * from './lock/index.js';
 export * from './ratelimit/index.js';
 export { VERSION } from './scripts/registry.js';
+export * from './shutdown/index.js';

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,51 +7,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createClient, WriteBuffer } from '../../src/index.js';
 import { quiet } from '../harness/context.js';
 import { RedisServer, waitUntil } from '../harness/index.js';
+import { startFixture } from '../shutdown/child.js';
 
-const ROOT = join(import.meta.dirname, '../..');
 /** Items per producer: 25,000 as the issue asks; CI may scale it down with BUFFER_PROOF_ITEMS. */
 const ITEMS = Number(process.env.BUFFER_PROOF_ITEMS ?? 25_000);
 const PRODUCERS = 4;
 const CONSUMERS = 3;
 const FAIL_EVERY = 500;
 const FAIL_AT = 7;
-
-/** A fixture process whose output lines the test can wait for, and which it can signal or kill. */
-function start(file: string, input: unknown) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--import', 'tsx', '--import', './test/harness/lua-loader.mjs', join('test/fixtures', file)],
-    { cwd: ROOT, env: { ...process.env, FIXTURE_INPUT: JSON.stringify(input) }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const lines: string[] = [];
-  let stderr = '';
-  let partial = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const text = partial + chunk.toString();
-    const parts = text.split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts.filter(Boolean));
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return {
-    child,
-    lines,
-    exited,
-    stderr: () => stderr,
-    waitFor: (line: string, timeoutMs = 60_000) =>
-      waitUntil(`${file} to print ${line}`, async () => lines.includes(line), timeoutMs).catch((error: Error) => {
-        throw new Error(
-          `${error.message}; it printed ${JSON.stringify(lines.slice(-5))}, stderr: ${stderr.slice(-2_000)}`,
-        );
-      }),
-    json: <T>() => JSON.parse(lines[lines.length - 1] ?? 'null') as T,
-  };
-}
 
 /** One committed write: item id, consumer, attempt, when its stream entry was added (server ms), when it was written. */
 interface SinkLine {
@@ -99,7 +62,7 @@ describe('WriteBuffer across processes, with a consumer killed mid-batch and Red
     const sinkOf = (name: string) => join(dir, `${name}.jsonl`);
     const consumers = Array.from({ length: CONSUMERS }, (_, i) => {
       const name = i === 0 ? 'victim' : `consumer-${i}`;
-      const handle = start('buffer-consumer.ts', {
+      const handle = startFixture('buffer-consumer.ts', {
         url: server?.url,
         prefix,
         shards,
@@ -113,7 +76,7 @@ describe('WriteBuffer across processes, with a consumer killed mid-batch and Red
       return { name, ...handle };
     });
     const producers = Array.from({ length: PRODUCERS }, (_, producer) => {
-      const handle = start('buffer-producer.ts', {
+      const handle = startFixture('buffer-producer.ts', {
         url: server?.url,
         prefix,
         shards,
@@ -152,7 +115,9 @@ describe('WriteBuffer across processes, with a consumer killed mid-batch and Red
       producers.map(async (producer) => {
         const { code } = await producer.exited;
         if (code !== 0) throw new Error(`producer exited with ${code}: ${producer.stderr()}`);
-        return producer.json<{ producer: number; ambiguous: string[]; full: number }>();
+        return producer.waitForJson<{ producer: number; ambiguous: string[]; full: number }>(
+          (line) => typeof line.producer === 'number',
+        );
       }),
     );
     const ambiguous = new Set(results.flatMap((result) => result.ambiguous));
