@@ -63,7 +63,10 @@ export interface ConsumerOptions {
   claimIdle?: Duration;
   /** How long `stop()` waits for the flushes in progress before aborting their signal and returning. Default `'10s'`. */
   stopTimeout?: Duration;
-  /** This consumer's name in the group. Default `<hostname>:<pid>:<random>` (unique per consumer). */
+  /**
+   * This consumer's name in the group; it must be unique among live consumers (two consumers
+   * under one name would hold each other's items). Default `<hostname>:<pid>:<random>`.
+   */
   consumerName?: string;
   /** Consumers with nothing pending that have been gone this long are removed from the group. Default `'1h'`. */
   pruneIdle?: Duration;

@@ -255,6 +255,29 @@ describe('WriteBuffer on a Redis of its own', () => {
     expect(await buffer.backlog()).toMatchObject({ size: 0, pending: 0 });
     redis.disconnect();
   }, 30_000);
+
+  it('stop() while Redis is down returns within a few timeouts, reports the failures and leaves nothing unhandled', async () => {
+    const server = await RedisServer.start();
+    servers.push(server);
+    const redis = createClient({ url: server.url, onError: quiet });
+    const errors: RedscaleError[] = [];
+    const buffer = new WriteBuffer<number>({ redis, name: 'writes', timeout: '200ms', onError: (e) => errors.push(e) });
+    // Item 2 fails and waits for a retry: the consumer holds it, and must hand it over on stop.
+    const sink = recordingSink<number>({ fail: (item) => (item.item === 2 ? 'sink rejected it' : undefined) });
+    const consumer = buffer.consume(sink.flush, { ...FAST, retryDelay: { min: '10s', max: '10s' } });
+    await buffer.enqueueMany([1, 2]);
+    await waitUntil('delivered', async () => sink.attempts.length === 2);
+    await server.kill();
+    const started = performance.now();
+    await consumer.stop();
+    expect(performance.now() - started).toBeLessThan(3_000);
+    expect(consumer.running).toBe(false);
+    expect(errors.some((error) => error.context.operation === 'write buffer hold')).toBe(true);
+    expect(errors.every((error) => ['ERR_TIMEOUT', 'ERR_REDIS'].includes(error.code))).toBe(true);
+    redis.disconnect();
+    await sleep(300);
+    expect(rejections.list).toEqual([]);
+  }, 30_000);
 });
 
 describe('WriteBuffer on a Cluster with a dead master', () => {
