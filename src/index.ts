@@ -3,6 +3,7 @@
  *
  * @packageDocumentation
  */
+export * from './buffer/index.js';
 export * from './cache/index.js';
 export * from './client/index.js';
 export { type Duration, formatDuration, parseDuration } from './common/duration.js';
@@ -19,3 +20,4 @@ export * from './health/index.js';
 export * from './lock/index.js';
 export * from './ratelimit/index.js';
 export { VERSION } from './scripts/registry.js';
+export * from './shutdown/index.js';

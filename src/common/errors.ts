@@ -17,6 +17,8 @@ export type RedscaleErrorCode =
   | 'ERR_LOCK_LOST'
   /** The operation was aborted through an AbortSignal. */
   | 'ERR_ABORTED'
+  /** A write buffer (or its dead-letter stream) is at its bound: the item was not added. */
+  | 'ERR_BUFFER_FULL'
   /** A cache loader failed, and the cache remembered the failure (`errorTtl`). */
   | 'ERR_LOADER_FAILED'
   /** A message on the cache's invalidation bus was malformed, too large, or of a newer format: dropped. */

@@ -74,6 +74,7 @@ export class RedisHealth {
   readonly #options: ResolvedOptions;
   readonly #previous = new Map<string, Counters>();
   #inFlight: Promise<HealthReport> | undefined;
+  #draining = false;
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: RedisHealthOptions) {
@@ -96,9 +97,42 @@ export class RedisHealth {
     return livenessHttpResponse();
   }
 
-  /** For `/ready`: runs {@link check} and answers 200 (`up`, `degraded`) or 503 (`down`). */
+  /**
+   * For `/ready`: runs {@link check} and answers 200 (`up`, `degraded`) or 503 (`down`). Once
+   * {@link drain} was called it answers 503 at once, without asking Redis.
+   */
   async readiness(): Promise<HealthHttpResponse<HealthReport>> {
+    if (this.#draining) return { statusCode: 503, body: this.#drainingReport() };
     return healthHttpResponse(await this.check());
+  }
+
+  /**
+   * Marks this instance as shutting down: from now on {@link readiness} answers 503 (a `down`
+   * report with a `draining` problem) so the load balancer takes the instance out of rotation,
+   * while liveness stays 200. `gracefulShutdown()` calls it first thing on SIGTERM.
+   */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** Whether {@link drain} was called. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  #drainingReport(): HealthReport {
+    const problems: HealthProblem[] = [
+      { code: 'draining', severity: 'down', message: 'this instance is shutting down: take it out of rotation' },
+    ];
+    return {
+      status: 'down',
+      mode: isCluster(this.#options.redis) ? 'cluster' : 'standalone',
+      checkedAt: new Date().toISOString(),
+      durationMs: 0,
+      latencyMs: null,
+      problems,
+      nodes: [],
+    };
   }
 
   async #check(): Promise<HealthReport> {

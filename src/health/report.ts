@@ -15,7 +15,9 @@ export type HealthProblemCode =
   | 'cluster-state'
   | 'cluster-node-failed'
   | 'eviction-policy'
-  | 'evictions';
+  | 'evictions'
+  /** The instance is shutting down ({@link RedisHealth.drain}): readiness is 503 whatever Redis says. */
+  | 'draining';
 
 /** One finding of a health check. */
 export interface HealthProblem {

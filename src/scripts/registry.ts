@@ -1,4 +1,13 @@
 import type { RedisLike } from '../client/types.js';
+import bufferAck from './lua/buffer-ack.lua';
+import bufferClaim from './lua/buffer-claim.lua';
+import bufferDeadLetter from './lua/buffer-dead-letter.lua';
+import bufferEnqueue from './lua/buffer-enqueue.lua';
+import bufferHold from './lua/buffer-hold.lua';
+import bufferPrune from './lua/buffer-prune.lua';
+import bufferRead from './lua/buffer-read.lua';
+import bufferReplay from './lua/buffer-replay.lua';
+import bufferRetry from './lua/buffer-retry.lua';
 import cacheDelete from './lua/cache-delete.lua';
 import cacheFill from './lua/cache-fill.lua';
 import cacheFillLock from './lua/cache-fill-lock.lua';
@@ -27,6 +36,15 @@ export const SCRIPTS = {
   cacheFill,
   cacheFillLock,
   cacheFillUnlock,
+  bufferAck,
+  bufferClaim,
+  bufferDeadLetter,
+  bufferEnqueue,
+  bufferHold,
+  bufferPrune,
+  bufferRead,
+  bufferReplay,
+  bufferRetry,
   cacheInvalidateTags,
   cacheSet,
   cacheTags,

@@ -51,6 +51,12 @@ const CONTEXTS: Record<string, string> = {
     declare function callPartner(options: { signal: AbortSignal }): Promise<void>;
     declare function rebuild(signal: AbortSignal): Promise<void>;
   `,
+  buffer: `
+    declare const redis: import('ioredis').Redis;
+    declare const chatId: string;
+    declare const text: string;
+    declare const db: { insertMessages(rows: Array<{ id: string; chatId: string; text: string }>): Promise<void> };
+  `,
   nestjs: `
     declare const redis: import('ioredis').Redis;
   `,
