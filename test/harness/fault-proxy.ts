@@ -10,8 +10,15 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from 'n
  *   gives up. Commands sent meanwhile run late, when the link resumes.
  * - `blackhole`: drop every byte and keep both sockets open: a half-open link whose far end is
  *   gone. Nothing sent meanwhile ever arrives.
+ * - `drop-replies`: forward what the client sends, drop what Redis answers: commands run, their
+ *   replies are lost (then reset the link, and ioredis resends the unanswered commands).
  */
-export type LinkMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'pause' } | { kind: 'blackhole' };
+export type LinkMode =
+  | { kind: 'pass' }
+  | { kind: 'delay'; ms: number }
+  | { kind: 'pause' }
+  | { kind: 'blackhole' }
+  | { kind: 'drop-replies' };
 
 type Direction = 'toServer' | 'toClient';
 
@@ -97,6 +104,8 @@ export class ProxyLink {
       to.write(chunk);
     } else if (mode.kind === 'pause') {
       this.#held[direction].push(chunk);
+    } else if (mode.kind === 'drop-replies') {
+      if (direction === 'toServer') to.write(chunk);
     } else if (mode.kind === 'delay') {
       // Later chunks never overtake earlier ones.
       const at = Math.max(Date.now() + mode.ms, this.#nextAt[direction]);
@@ -108,7 +117,7 @@ export class ProxyLink {
         Math.max(0, at - Date.now()),
       );
     }
-    // blackhole: dropped.
+    // blackhole: dropped both ways.
   }
 
   /** Notes the command names in a RESP request (good enough to tell a subscriber from a worker). */

@@ -108,6 +108,40 @@ describe.each<Topology>(['standalone', 'cluster'])('Lock calls that Redis runs l
     expect(await link.direct.exists(keys.lock)).toBe(0);
   });
 
+  it('an acquire whose reply was lost and that ioredis resent after a reconnection holds the lock, not "busy"', async () => {
+    const lock = new Lock({ redis: link.redis, prefix, ttl: '20s', timeout: 2_000, wait: 0 });
+    const keys = keysOf('resent');
+    const warm = await lock.acquire('resent');
+    await warm.release();
+    // The acquire runs in Redis, its reply is lost; the link drops and ioredis resends it.
+    link.set({ kind: 'drop-replies' });
+    const pending = lock.acquire('resent');
+    await waitUntil('the acquire to run in Redis', async () => (await link.direct.exists(keys.lock)) === 1);
+    link.set({ kind: 'pass' });
+    link.resetAll();
+    const handle = await pending;
+    expect(handle.held).toBe(true);
+    expect(handle.fence).toBeGreaterThan(warm.fence);
+    expect(await link.direct.get(keys.lock)).toBe(handle.token);
+    expect(await handle.release()).toBe(true);
+    expect(await link.direct.exists(keys.lock)).toBe(0);
+  });
+
+  it('a semaphore acquire resent after a reconnection holds its permits once', async () => {
+    const semaphore = new Semaphore({ redis: link.redis, prefix, limit: 1, timeout: 2_000, wait: 0 });
+    const holders = `${prefix}:sem:{resent}`;
+    link.set({ kind: 'drop-replies' });
+    const pending = semaphore.acquire('resent');
+    await waitUntil('the acquire to run in Redis', async () => (await link.direct.zcard(holders)) === 1);
+    link.set({ kind: 'pass' });
+    link.resetAll();
+    const handle = await pending;
+    expect(handle.held).toBe(true);
+    expect(await link.direct.zcard(holders)).toBe(1);
+    expect(await handle.release()).toBe(true);
+    expect(await link.direct.exists(holders)).toBe(0);
+  });
+
   it('a semaphore acquire that timed out on a stalled link takes no permit and keeps no place in the fair queue', async () => {
     const semaphore = new Semaphore({ redis: link.redis, prefix, limit: 1, fair: true, timeout: 200 });
     const holders = `${prefix}:sem:{permits}`;

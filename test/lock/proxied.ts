@@ -11,6 +11,8 @@ export interface Proxied {
   direct: RedisLike;
   /** Sets the mode of every link (every Cluster node's). */
   set(mode: LinkMode): void;
+  /** Resets every open link: the client reconnects and resends what was unanswered. */
+  resetAll(): void;
   close(): Promise<void>;
 }
 
@@ -33,6 +35,9 @@ export async function proxied(topology: Topology, options: CreateClientOptions =
       set: (mode) => {
         for (const proxy of proxies.all) proxy.set(mode);
       },
+      resetAll: () => {
+        for (const proxy of proxies.all) proxy.resetAll();
+      },
       close: async () => {
         redis.disconnect();
         direct.disconnect();
@@ -48,6 +53,7 @@ export async function proxied(topology: Topology, options: CreateClientOptions =
     redis,
     direct,
     set: (mode) => proxy.set(mode),
+    resetAll: () => proxy.resetAll(),
     close: async () => {
       redis.disconnect();
       direct.disconnect();

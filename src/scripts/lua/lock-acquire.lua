@@ -19,7 +19,8 @@
   ARGV[2]  ttl in ms
   ARGV[3]  deadline, server time in epoch ms after which the caller no longer waits; 0 for none
 
-  Reply    { 1, server ms, fencing token 1, ..., fencing token n } when all were acquired
+  Reply    { 1, server ms, fencing token 1, ..., fencing token n } when all were acquired (also
+           when they already hold this token: the same attempt, resent by ioredis)
            { 0, server ms, ms until a held lock expires (-1: no ttl) } when one is held
            { -1, server ms } when it ran after the deadline (nothing was changed)
 ]]
@@ -31,7 +32,10 @@ if deadline > 0 and now_ms > deadline then
   return { -1, now_ms }
 end
 for i = 1, #KEYS, 2 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
+  local holder = redis.call('GET', KEYS[i])
+  -- This attempt's own token: ioredis resent the command after a reconnection lost the first
+  -- run's reply. Answer as a grant again (a fresh fence, still higher than any before).
+  if holder and holder ~= ARGV[1] then
     return { 0, now_ms, redis.call('PTTL', KEYS[i]) }
   end
 end

@@ -43,6 +43,13 @@ local ttl = tonumber(ARGV[4])
 local mode = ARGV[5]
 
 redis.call('ZREMRANGEBYSCORE', holders, '-inf', now)
+-- This attempt's own token already holds permits: ioredis resent the command after a reconnection
+-- lost the first run's reply. Take them out and decide again, so the attempt holds them once.
+if redis.call('ZSCORE', holders, token .. ':1') then
+  for i = 1, permits do
+    redis.call('ZREM', holders, token .. ':' .. i)
+  end
+end
 local free = limit - redis.call('ZCARD', holders)
 
 local function next_end()
