@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Duration } from '../common/duration.js';
-import { durationSchema, parseOptions, positiveInt } from '../common/options.js';
+import { durationSchema, MAX_DURATION_MS, parseOptions, positiveInt } from '../common/options.js';
 
 /** The algorithms a limit can use. */
 export type Algorithm = 'fixed-window' | 'sliding-window' | 'sliding-log';
@@ -48,26 +48,30 @@ export interface FixedWindowOptions extends LimitRuleOptions {
 /** The sliding log keeps one entry per admitted unit, so its limit is capped to bound memory. */
 export const SLIDING_LOG_MAX_LIMIT = 10_000;
 
-const ruleSchema = (maxLimit?: number, anchored = false) =>
+const LOG_LIMIT = `a positive integer up to ${SLIDING_LOG_MAX_LIMIT} (the log stores one entry per unit)`;
+const ANY_LIMIT = 'a positive integer up to 2^53 - 1';
+const NAME = 'a name of 1–64 letters, digits or . : / - _';
+
+const limitSchema = (maxLimit: number, message: string) =>
+  positiveInt(message).refine((n) => n <= maxLimit, { message });
+
+const nameSchema = z.string().regex(/^[\w.:/-]{1,64}$/, { message: NAME });
+
+const ruleSchema = (maxLimit: number, message: string, anchored: boolean) =>
   z.strictObject({
     ...(anchored && {
       anchor: z.enum(['clock', 'first-hit'], { message: "one of 'clock', 'first-hit'" }).default('clock'),
     }),
-    limit: maxLimit
-      ? positiveInt(`a positive integer up to ${maxLimit} (the log stores one entry per unit)`).refine(
-          (n) => n <= maxLimit,
-          { message: `a positive integer up to ${maxLimit} (the log stores one entry per unit)` },
-        )
-      : positiveInt(),
+    limit: limitSchema(maxLimit, message),
     window: durationSchema(),
-    name: z
-      .string()
-      .regex(/^[\w.:/-]{1,64}$/, { message: 'a name of 1–64 letters, digits or . : / - _' })
-      .optional(),
+    name: nameSchema.optional(),
   });
 
-function build(algorithm: Algorithm, where: string, options: LimitRuleOptions, maxLimit?: number): LimitRule {
-  const parsed = parseOptions(ruleSchema(maxLimit, algorithm === 'fixed-window'), options, where) as {
+function build(algorithm: Algorithm, where: string, options: LimitRuleOptions): LimitRule {
+  const [maxLimit, message] =
+    algorithm === 'sliding-log' ? [SLIDING_LOG_MAX_LIMIT, LOG_LIMIT] : [Number.MAX_SAFE_INTEGER, ANY_LIMIT];
+  const schema = ruleSchema(maxLimit, message, algorithm === 'fixed-window');
+  const parsed = parseOptions(schema, options, where) as {
     limit: number;
     window: number;
     name?: string;
@@ -123,7 +127,7 @@ export function slidingWindow(options: LimitRuleOptions): LimitRule {
  * - Use it for: small, strict limits (5 logins per 15 minutes).
  */
 export function slidingLog(options: LimitRuleOptions): LimitRule {
-  return build('sliding-log', 'slidingLog()', options, SLIDING_LOG_MAX_LIMIT);
+  return build('sliding-log', 'slidingLog()', options);
 }
 
 /**
@@ -138,13 +142,51 @@ export function algorithmCode(rule: Pick<LimitRule, 'algorithm' | 'anchor'>): Ru
 /** See {@link algorithmCode}. */
 export type RuleCode = 'f' | 'a' | 's' | 'l';
 
-/** A limit as given to the limiter: validated once, recognised later. */
-export const limitRuleSchema = z.custom<LimitRule>(
-  (value) =>
-    typeof value === 'object' &&
-    value !== null &&
-    ['fixed-window', 'sliding-window', 'sliding-log'].includes((value as LimitRule).algorithm) &&
-    Number.isInteger((value as LimitRule).limit) &&
-    Number.isInteger((value as LimitRule).windowMs),
-  { message: 'a limit made with fixedWindow(), slidingWindow() or slidingLog()' },
-);
+/**
+ * A limit as given to the limiter, validated field by field however it was built (a frozen
+ * object from {@link fixedWindow}, a spread copy, or one written by hand): every field the
+ * limiter relies on is checked again, so a hand-made window of -1000 or 0 is a named error.
+ */
+export const limitRuleSchema = z
+  .object(
+    {
+      algorithm: z.custom<Algorithm>(
+        (value) => value === 'fixed-window' || value === 'sliding-window' || value === 'sliding-log',
+        {
+          message:
+            "'fixed-window', 'sliding-window' or 'sliding-log': a limit made with fixedWindow(), slidingWindow() or slidingLog()",
+        },
+      ),
+      limit: limitSchema(Number.MAX_SAFE_INTEGER, ANY_LIMIT),
+      windowMs: z.unknown(),
+      name: nameSchema,
+      anchor: z.enum(['clock', 'first-hit'], { message: "one of 'clock', 'first-hit'" }).optional(),
+    },
+    { message: 'a limit made with fixedWindow(), slidingWindow() or slidingLog()' },
+  )
+  .superRefine((rule, ctx) => {
+    const window = rule.windowMs;
+    if (typeof window !== 'number' || !Number.isInteger(window) || window < 1 || window > MAX_DURATION_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['windowMs'],
+        message: `a whole number of milliseconds from 1 to ${MAX_DURATION_MS} (10 years)`,
+      });
+    }
+    if (rule.algorithm === 'sliding-log' && rule.limit > SLIDING_LOG_MAX_LIMIT) {
+      ctx.addIssue({ code: 'custom', path: ['limit'], message: LOG_LIMIT });
+    }
+    if (rule.anchor !== undefined && rule.algorithm !== 'fixed-window') {
+      ctx.addIssue({ code: 'custom', path: ['anchor'], message: 'no anchor: only fixed windows have one' });
+    }
+  })
+  .transform(
+    (rule): LimitRule =>
+      Object.freeze({
+        algorithm: rule.algorithm,
+        limit: rule.limit,
+        windowMs: rule.windowMs as number,
+        name: rule.name,
+        ...(rule.algorithm === 'fixed-window' && { anchor: rule.anchor ?? 'clock' }),
+      }),
+  );

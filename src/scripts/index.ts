@@ -1,1 +1,1 @@
-export { commandName, runScript, SCRIPTS, type ScriptName, VERSION } from './registry.js';
+export { isNoScript, runScript, SCRIPTS, type ScriptName, shaOf, VERSION } from './registry.js';

@@ -33,14 +33,14 @@ describe('rate-limit options', () => {
     ],
     [
       () => new RateLimiter({ limits: [{ limit: 5 }] as never }),
-      '"limits[0]" for RateLimiter: received {"limit":5}; expected a limit made with fixedWindow()',
+      "\"limits[0].algorithm\" for RateLimiter: received undefined; expected 'fixed-window', 'sliding-window' or 'sliding-log': a limit made with fixedWindow()",
     ],
     [
       () =>
         new RateLimiter({
           limits: [fixedWindow({ limit: 5, window: '1s' }), fixedWindow({ limit: 9, window: 1_000 })],
         }),
-      '"limits[1]" for RateLimiter: received {"algorithm":"fixed-window","limit":9,"windowMs":1000,"name":"9/1000ms"}; expected a limit that differs from limits[0] in algorithm or window',
+      '"limits[1]" for RateLimiter: received {"algorithm":"fixed-window","limit":9,"windowMs":1000,"name":"9/1000ms","anch...; expected a limit that differs from limits[0] in algorithm or window',
     ],
     [
       () => new RateLimiter({ limits: fixedWindow({ limit: 5, window: '1s' }), onRedisError: 'ignore' as never }),

@@ -24,13 +24,17 @@ describe.each<Topology>(['standalone', 'cluster'])('round trips on %s', (topolog
       ],
       blockFor: '1m',
     });
-    await one.consume('warm');
-    await three.consume('warm');
+    // Each server learns each script once (EVALSHA, NOSCRIPT, EVAL); then one command per call.
+    for (const limiter of [one, three]) {
+      await limiter.consume('warm');
+      await limiter.refund('warm');
+      await limiter.reset('warm');
+    }
     expect(await countCommands(() => one.consume('u'))).toEqual({ count: 1, names: ['evalsha'] });
     expect(await countCommands(() => three.consume('u'))).toEqual({ count: 1, names: ['evalsha'] });
     expect((await countCommands(() => three.peek('u'))).count).toBe(1);
     expect((await countCommands(() => three.refund('u'))).count).toBe(1);
-    expect(await countCommands(() => three.reset('u'))).toEqual({ count: 1, names: ['unlink'] });
+    expect(await countCommands(() => three.reset('u'))).toEqual({ count: 1, names: ['evalsha'] });
   });
 
   it('a locally denied check costs no command at all', async () => {
@@ -71,7 +75,7 @@ describe.each<Topology>(['standalone', 'cluster'])('round trips on %s', (topolog
     const masters = topology === 'cluster' ? (redis as import('ioredis').Cluster).nodes('master') : [redis];
     await Promise.all(masters.map((node) => node.script('FLUSH')));
     const after = await countCommands(async () => expect((await limiter.consume('u')).source).toBe('redis'));
-    expect(after.names).toEqual(['evalsha', 'evalsha']);
+    expect(after.names).toEqual(['evalsha', 'eval']);
     expect((await countCommands(() => limiter.consume('u'))).count).toBe(1);
   });
 });

@@ -40,7 +40,8 @@ export function limiterFactory(backend: Backend) {
     make(options: Omit<RateLimiterOptions, 'redis'>): RateLimiter {
       const prefix = options.prefix ?? randomPrefix('rl');
       prefixes.push(prefix);
-      return new RateLimiter({ localDenyCache: false, ...options, prefix, ...(redis && { redis }) });
+      // A generous timeout: a loaded test machine must not turn a slow answer into a fallback.
+      return new RateLimiter({ localDenyCache: false, timeout: '10s', ...options, prefix, ...(redis && { redis }) });
     },
   };
 }
