@@ -37,6 +37,33 @@ describe.each<Topology>(['standalone', 'cluster'])('round trips on %s', (topolog
     expect(await countCommands(() => three.reset('u'))).toEqual({ count: 1, names: ['evalsha'] });
   });
 
+  it('concurrent checks are coalesced: one script call on standalone, one command each on a Cluster', async () => {
+    const batched = new RateLimiter({
+      redis,
+      prefix: `${prefix}:batch`,
+      limits: fixedWindow({ limit: 5, window: '1m' }),
+    });
+    const single = new RateLimiter({
+      redis,
+      prefix: `${prefix}:single`,
+      limits: fixedWindow({ limit: 5, window: '1m' }),
+      batch: false,
+    });
+    const ids = Array.from({ length: 40 }, (_, i) => `id-${i}`);
+    // Connections to every node open, and every node has the script (EVAL on first use).
+    await Promise.all(ids.map((id) => batched.peek(id)));
+    const together = await countCommands(() => Promise.all(ids.map((id) => batched.consume(id))));
+    const apart = await countCommands(() => Promise.all(ids.map((id) => single.consume(id))));
+    expect(apart.count).toBe(40);
+    // On a Cluster the identities live in different slots: one pipeline per node, a command each.
+    expect(together.count).toBe(topology === 'standalone' ? 1 : 40);
+    // A different cost is a different call; a peek too.
+    const mixed = await countCommands(() =>
+      Promise.all([batched.consume('x'), batched.consume('y', { cost: 2 }), batched.peek('z'), batched.consume('w')]),
+    );
+    expect(mixed.count).toBe(topology === 'standalone' ? 3 : 4);
+  });
+
   it('a locally denied check costs no command at all', async () => {
     const limiter = new RateLimiter({
       redis,
