@@ -74,7 +74,8 @@ export interface RateLimiterOptions {
   /**
    * Coalesce concurrent checks: the checks issued while the event loop is busy go as one script
    * call deciding every identity (standalone, Sentinel) or one pipeline per node (Cluster), each
-   * still atomic and exact per identity. `true` is `{ maxSize: 64 }`. Default `true`.
+   * still atomic and exact per identity. `true` is `{ maxSize: 16 }` (smaller batches let the client
+   * build the next while Redis runs one). Default `true`.
    */
   batch?: boolean | { maxSize?: number };
   /**
@@ -117,9 +118,9 @@ export const limiterOptionsSchema = z
     memory: z.strictObject({ maxEntries: positiveInt().default(100_000) }).prefault({}),
     circuitBreaker: circuitBreakerSchema,
     batch: z
-      .union([z.boolean(), z.strictObject({ maxSize: positiveInt().default(64) })])
+      .union([z.boolean(), z.strictObject({ maxSize: positiveInt().default(16) })])
       .default(true)
-      .transform((batch) => (batch === false ? false : { maxSize: batch === true ? 64 : batch.maxSize })),
+      .transform((batch) => (batch === false ? false : { maxSize: batch === true ? 16 : batch.maxSize })),
     clock: fn<() => number>().optional(),
     onError: fn<(error: RedscaleError) => void>().optional(),
   })

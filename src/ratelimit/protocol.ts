@@ -6,8 +6,8 @@ import type { Decision, LimitVerdict, Mode, RuleSpec } from './algorithms.js';
  * The wire protocol between the limiter and its scripts: which script a limiter's shape uses,
  * the few arguments a call sends, and the short replies it reads back (see the headers of
  * src/scripts/lua/ratelimit*.lua). One limit without a block — the common case — uses a script
- * specialised for its algorithm, sends one key and two arguments, and on the admitted path reads
- * one integer; everything else uses the general script.
+ * specialised for its algorithm, sends one key and three arguments (deadline, limit, window), and
+ * on the admitted path reads one integer; everything else uses the general script.
  */
 
 /** `used * 2^42 + now` packs an admitted call's count and server time into one integer. */
@@ -63,12 +63,12 @@ export function callArgs(
   now: number | undefined,
 ): Array<string | number> {
   if (plan.single) {
-    const limit = (plan.specs[0] as RuleSpec).limit;
-    if (now !== undefined) return [deadline, limit, op, now];
-    return op === '' ? [deadline, limit] : [deadline, limit, op];
+    const { limit, window } = plan.specs[0] as RuleSpec;
+    if (now !== undefined) return [deadline, limit, window, op, now];
+    return op === '' ? [deadline, limit, window] : [deadline, limit, window, op];
   }
   const args: Array<string | number> = [deadline, op, plan.blockForMs, plan.blockMode, now ?? ''];
-  for (const spec of plan.specs) args.push(spec.limit);
+  for (const spec of plan.specs) args.push(`${spec.code}${spec.window}`, spec.limit);
   return args;
 }
 

@@ -7,10 +7,8 @@
   change them together.
 
   KEYS[1..n]  per identity, in order: the block key (only when blockFor > 0), then one state
-           key per limit, each ending in ':<code><window ms>' (code 'f' fixed window on the
-           clock, 'a' fixed window anchored at the first hit, 's' sliding window, 'l' sliding
-           log). Algorithms and windows are read from the first identity's key names, so names
-           and arithmetic cannot disagree. A batch repeats the pattern once per identity.
+           key per limit, in the order of the limits in ARGV. A batch repeats the pattern once
+           per identity.
 
   ARGV[1]  deadline, server epoch ms: a call that runs later (a reply its caller gave up on,
            replayed by ioredis after a reconnection) changes nothing and says so
@@ -21,7 +19,9 @@
            blockFor, then every count of the identity starts afresh)
   ARGV[5]  now in ms (tests), or '': replaces the server clock for the limits, and keys get no
            expiry (time is only what the caller says it is); the deadline still uses TIME
-  ARGV[6..] the limit of each limit, in key order
+  ARGV[6..] per limit: its shape, '<code><window ms>' (code 'f' fixed window on the clock, 'a'
+           fixed window anchored at the first hit, 's' sliding window, 'l' sliding log: the
+           suffix of its key), then its limit
 
   Reply    too late: a negative integer, minus the server time in ms.
            Otherwise, per identity (one identity: the value itself; a batch: an array of them):
@@ -37,8 +37,12 @@
            sliding log: sorted set of admitted units (score ms, member TIME µs + sequence)
            block: the time (ms) until which the identity is blocked
 ]]
-local t = redis.call('TIME')
-local real = t[1] * 1000 + math.floor(t[2] / 1000)
+-- Globals are slow to reach in a Redis script (a protected environment): keep them in locals.
+-- Numbers passed to redis.call are formatted each time, so repeated ones are formatted once;
+-- and each table costs an allocation, so per-limit values live in two flat tables.
+local call, tonumber, tostring, floor, ceil, sub = redis.call, tonumber, tostring, math.floor, math.ceil, string.sub
+local t = call('TIME')
+local real = t[1] * 1000 + floor(t[2] / 1000)
 if real > tonumber(ARGV[1]) then return -real end
 local now = tonumber(ARGV[5])
 -- Expiry only cleans up (the logic reads window numbers and times, never relies on a key having
@@ -46,76 +50,83 @@ local now = tonumber(ARGV[5])
 local expire = not now
 now = now or real
 
-local mode, cost = 'c', 1
-if ARGV[2] ~= '' then mode, cost = string.sub(ARGV[2], 1, 1), tonumber(string.sub(ARGV[2], 2)) end
+local mode, cost, costArg = 'c', 1, '1'
+if ARGV[2] ~= '' then
+  mode, costArg = sub(ARGV[2], 1, 1), sub(ARGV[2], 2)
+  cost = tonumber(costArg)
+end
 local blockFor, exact = tonumber(ARGV[3]), ARGV[4] == 'x'
 local first = blockFor > 0 and 1 or 0
-local count = #ARGV - 5
+local count = (#ARGV - 5) / 2
 local stride = first + count
 -- Tolerates float rounding in the sliding-window estimate; both backends use it.
 local EPSILON = 1e-9
-local stamp, seq = t[1] .. string.format('%06d', t[2]) .. ':', 0
+local seq = 0
 
-local codes, limits, windows, longest = {}, {}, {}, 0
+-- L: per limit, once for every identity of the call, at L[6 * (i - 1) + 1 ..]: algorithm,
+-- limit, window, window number, its start, and the window number as a hash field.
+local L, longest = {}, 0
 for i = 1, count do
-  local code, window = string.match(KEYS[first + i], ':(%a)(%d+)$')
-  codes[i], limits[i], windows[i] = code, tonumber(ARGV[5 + i]), tonumber(window)
-  if windows[i] > longest then longest = windows[i] end
+  local shape, o = ARGV[4 + 2 * i], 6 * (i - 1)
+  local window = tonumber(sub(shape, 2))
+  local w = floor(now / window)
+  L[o + 1], L[o + 2], L[o + 3], L[o + 4], L[o + 5], L[o + 6] =
+    sub(shape, 1, 1), tonumber(ARGV[5 + 2 * i]), window, w, w * window, tostring(w)
+  if window > longest then longest = window end
 end
+
+-- S: per limit, rewritten for each identity, at S[8 * (i - 1) + 1 ..]: verdict, count, reset
+-- time, retry delay, window number or start, stored window (or false), current count, previous.
+local S = {}
 
 local function decide(base)
   local reason, retryAfter = 0, 0
   if first == 1 then
-    local blockedUntil = tonumber(redis.call('GET', KEYS[base + 1]))
+    local blockedUntil = tonumber(call('GET', KEYS[base + 1]))
     if blockedUntil and blockedUntil > now then
       if mode ~= 'h' then reason, retryAfter = 2, blockedUntil - now end
     elseif blockedUntil and exact then
       -- An exact block has ended: the identity starts afresh.
-      redis.call('DEL', unpack(KEYS, base + 1, base + stride))
+      call('DEL', unpack(KEYS, base + 1, base + stride))
     end
   end
   -- A blocked identity and a peek only look; consume and hit may count.
   local counting = mode ~= 'p' and reason == 0
 
-  -- Per limit: verdict, what it counts, reset time, retry delay, and the state to write back.
-  local admit, used, reset, retry, index, stored, current, previous = {}, {}, {}, {}, {}, {}, {}, {}
   local admitted = reason == 0
   for i = 1, count do
-    local code, limit, window, key = codes[i], limits[i], windows[i], KEYS[base + first + i]
-    local w = math.floor(now / window)
-    local start = w * window
-    index[i] = w
-    retry[i] = 0
+    local o, q = 6 * (i - 1), 8 * (i - 1)
+    local code, limit, window, w, start = L[o + 1], L[o + 2], L[o + 3], L[o + 4], L[o + 5]
+    local key = KEYS[base + first + i]
+    local admit, used, reset, retry, index, stored, current, previous = true, 0, 0, 0, w, false, 0, 0
     if code == 'f' then
       -- Counted first (one command on the hot path) and taken back below if the call is
       -- refused: the script is atomic, so nobody sees the difference.
-      local c
       if counting then
-        c = redis.call('HINCRBY', key, w, cost) - cost
-        current[i] = c
+        current = call('HINCRBY', key, L[o + 6], costArg) - cost
+        used = current
       else
-        c = tonumber(redis.call('HGET', key, w)) or 0
+        used = tonumber(call('HGET', key, L[o + 6])) or 0
       end
-      used[i] = c
-      admit[i] = c + cost <= limit
-      reset[i] = start + window
-      if not admit[i] then retry[i] = start + window - now end
+      admit = used + cost <= limit
+      reset = start + window
+      if not admit then retry = reset - now end
     elseif code == 'a' then
       -- s is the window's start; a window that has ended counts nothing, and the next counted
       -- hit starts a new one (a peek or a refusal starts nothing).
-      local state = redis.call('HMGET', key, 's', 'c')
+      local state = call('HMGET', key, 's', 'c')
       local s, c = tonumber(state[1]), tonumber(state[2]) or 0
       if s and now < s + window then
-        stored[i] = s
+        stored = s
       else
         s, c = now, 0
       end
-      index[i], used[i] = s, c
-      admit[i] = c + cost <= limit
-      reset[i] = s + window
-      if not admit[i] then retry[i] = s + window - now end
+      index, used = s, c
+      admit = c + cost <= limit
+      reset = s + window
+      if not admit then retry = reset - now end
     elseif code == 's' then
-      local state = redis.call('HMGET', key, 'w', 'c', 'p')
+      local state = call('HMGET', key, 'w', 'c', 'p')
       local sw, c = tonumber(state[1]), tonumber(state[2]) or 0
       -- The stored p belongs to window sw - 1; the count of window w - 1 becomes it.
       local p = 0
@@ -127,95 +138,98 @@ local function decide(base)
       else
         c = 0
       end
-      stored[i], current[i], previous[i] = sw, c, p
+      stored, current, previous = sw or false, c, p
       local elapsed = now - start
-      local u = p * (window - elapsed) / window + c
-      used[i] = u
-      admit[i] = u + cost <= limit + EPSILON
-      reset[i] = start + window
-      if not admit[i] then
-        local r
+      used = p * (window - elapsed) / window + c
+      admit = used + cost <= limit + EPSILON
+      reset = start + window
+      if not admit then
         if c + cost <= limit and p > 0 then
           -- Room in this window once the previous window's weight has decayed.
-          r = math.ceil(window - (limit - c - cost) * window / p) - elapsed
+          retry = ceil(window - (limit - c - cost) * window / p) - elapsed
         else
           -- Wait into the next window, where this window's count becomes the weighted one.
-          r = window - elapsed + math.max(0, math.ceil(window - (limit - cost) * window / c))
+          local wait = ceil(window - (limit - cost) * window / c)
+          retry = window - elapsed + (wait > 0 and wait or 0)
         end
-        if r < 1 then r = 1 end
-        retry[i] = r
+        if retry < 1 then retry = 1 end
       end
     else
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-      local u = redis.call('ZCARD', key)
-      used[i] = u
-      admit[i] = u + cost <= limit
-      if admit[i] then
-        reset[i] = now + window
+      call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+      used = call('ZCARD', key)
+      admit = used + cost <= limit
+      if admit then
+        reset = now + window
       else
-        local k = u + cost - limit - 1
-        retry[i] = redis.call('ZRANGE', key, k, k, 'WITHSCORES')[2] + window - now
-        reset[i] = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2] + window
+        local k = used + cost - limit - 1
+        retry = call('ZRANGE', key, k, k, 'WITHSCORES')[2] + window - now
+        reset = call('ZRANGE', key, -1, -1, 'WITHSCORES')[2] + window
       end
     end
-    if not admit[i] then admitted = false end
+    S[q + 1], S[q + 2], S[q + 3], S[q + 4], S[q + 5], S[q + 6], S[q + 7], S[q + 8] =
+      admit, used, reset, retry, index, stored, current, previous
+    if not admit then admitted = false end
   end
 
   local counted = counting and (admitted or mode == 'h')
   for i = 1, count do
-    local code, window, key = codes[i], windows[i], KEYS[base + first + i]
+    local o, q = 6 * (i - 1), 8 * (i - 1)
+    local code, window, key = L[o + 1], L[o + 3], KEYS[base + first + i]
     if code == 'f' then
       if not counting then
         -- Only read.
       elseif not counted then
-        if current[i] == 0 then
-          redis.call('HDEL', key, index[i])
+        if S[q + 7] == 0 then
+          call('HDEL', key, L[o + 6])
         else
-          redis.call('HINCRBY', key, index[i], -cost)
+          call('HINCRBY', key, L[o + 6], -cost)
         end
-      elseif current[i] == 0 and expire then
+      elseif S[q + 7] == 0 and expire then
         -- First count in this window: the key ends with it.
-        redis.call('PEXPIRE', key, reset[i] - now)
+        call('PEXPIRE', key, S[q + 3] - now)
       end
     elseif counted then
       if code == 'a' then
-        if stored[i] then
-          redis.call('HINCRBY', key, 'c', cost)
+        if S[q + 6] then
+          call('HINCRBY', key, 'c', costArg)
         else
-          redis.call('HSET', key, 's', index[i], 'c', cost)
-          if expire then redis.call('PEXPIRE', key, window) end
+          call('HSET', key, 's', S[q + 5], 'c', costArg)
+          if expire then call('PEXPIRE', key, window) end
         end
       elseif code == 's' then
-        if stored[i] == index[i] then
-          redis.call('HINCRBY', key, 'c', cost)
+        if S[q + 6] == S[q + 5] then
+          call('HINCRBY', key, 'c', costArg)
         else
-          redis.call('HSET', key, 'w', index[i], 'c', current[i] + cost, 'p', previous[i])
-          if expire then redis.call('PEXPIRE', key, reset[i] + window - now) end
+          call('HSET', key, 'w', L[o + 6], 'c', S[q + 7] + cost, 'p', S[q + 8])
+          if expire then call('PEXPIRE', key, S[q + 3] + window - now) end
         end
       else
-        -- NX never moves an existing entry; members are unique per unit (TIME µs + sequence),
-        -- and should a clock stepped back collide, the loop adds fresh ones until all count.
+        -- Members are the server's TIME in µs and a sequence number: unique per unit even within
+        -- one millisecond and after a refund. NX never moves an existing entry; should a clock
+        -- stepped back collide, the loop adds fresh ones until every unit counts.
+        local stamp = t[1] .. string.format('%06d', t[2]) .. ':'
         local missing = cost
         while missing > 0 do
           local members, m = {}, 0
-          for _ = 1, math.min(missing, 500) do
+          for _ = 1, (missing < 500 and missing or 500) do
             seq = seq + 1
             members[m + 1] = now
             members[m + 2] = stamp .. seq
             m = m + 2
           end
-          missing = missing - redis.call('ZADD', key, 'NX', unpack(members, 1, m))
+          missing = missing - call('ZADD', key, 'NX', unpack(members, 1, m))
         end
-        if expire then redis.call('PEXPIRE', key, window) end
+        if expire then call('PEXPIRE', key, window) end
       end
     end
-    if counted then used[i] = used[i] + cost end
+    if counted then S[q + 2] = S[q + 2] + cost end
   end
 
   if reason == 0 and not admitted then
     reason = 1
     for i = 1, count do
-      if not admit[i] and retry[i] > retryAfter then retryAfter = retry[i] end
+      local q = 8 * (i - 1)
+      if not S[q + 1] and S[q + 4] > retryAfter then retryAfter = S[q + 4] end
     end
     if mode == 'c' and first == 1 then
       local keep
@@ -231,26 +245,34 @@ local function decide(base)
         keep = retryAfter
       end
       if expire then
-        redis.call('SET', KEYS[base + 1], now + retryAfter, 'PX', keep)
+        call('SET', KEYS[base + 1], now + retryAfter, 'PX', keep)
       else
-        redis.call('SET', KEYS[base + 1], now + retryAfter)
+        call('SET', KEYS[base + 1], now + retryAfter)
       end
     end
   end
 
   if reason == 0 then
-    local reply = { now }
+    local reply, n = { now }, 1
     for i = 1, count do
-      reply[#reply + 1] = math.max(0, math.ceil(used[i] - EPSILON))
-      if codes[i] == 'a' then reply[#reply + 1] = index[i] end
+      local q = 8 * (i - 1)
+      local u = ceil(S[q + 2] - EPSILON)
+      n = n + 1
+      reply[n] = u > 0 and u or 0
+      if L[6 * (i - 1) + 1] == 'a' then
+        n = n + 1
+        reply[n] = S[q + 5]
+      end
     end
     return reply
   end
   local reply = { -reason, now, retryAfter }
   for i = 1, count do
-    reply[3 * i + 1] = math.max(0, math.ceil(used[i] - EPSILON))
-    reply[3 * i + 2] = reset[i]
-    reply[3 * i + 3] = retry[i]
+    local q = 8 * (i - 1)
+    local u = ceil(S[q + 2] - EPSILON)
+    reply[3 * i + 1] = u > 0 and u or 0
+    reply[3 * i + 2] = S[q + 3]
+    reply[3 * i + 3] = S[q + 4]
   end
   return reply
 end
