@@ -25,15 +25,19 @@ interface Item {
 export type Settle = (reply: unknown, timing: CallTiming, id: string) => Decision;
 
 /**
- * Coalesces the checks issued while the event loop is busy (one tick and the I/O callbacks of
- * its poll phase: the next `setImmediate`) into as few commands as possible. On a standalone
- * Redis (or Sentinel) the checks of one operation (`consume` cost 1, …) become one script call
- * that decides every identity in turn — each atomically and exactly, since a script runs alone
- * — so Redis parses, dispatches and answers one command instead of many. On a Cluster the keys
- * of different identities live in different slots, so the checks go as one pipeline per node.
+ * Coalesces concurrent checks into as few commands as possible. On a standalone Redis (or
+ * Sentinel) the checks of one operation (`consume` cost 1, …) become one script call that
+ * decides every identity in turn — each atomically and exactly, since a script runs alone — so
+ * Redis parses, dispatches and answers one command instead of many. On a Cluster the keys of
+ * different identities live in different slots, so the checks go as one pipeline per node.
  *
- * The call carries the earliest deadline of its checks: checks issued together have deadlines
- * at most one tick apart, and a check is only ever refused for lateness early, never late.
+ * Like Nagle's algorithm, it never delays a lone check: with nothing of this limiter in flight a
+ * check is sent at once (one request at a time costs what it did unbatched); while commands are
+ * in flight, checks wait for the end of the event loop's current turn (`setImmediate`: this tick
+ * and the I/O callbacks of its poll phase) and go together.
+ *
+ * The call carries the earliest deadline of its checks: checks sent together were issued at
+ * most one turn apart, and a check is only ever refused for lateness early, never late.
  */
 export class Batcher {
   readonly #redis: RedisLike;
@@ -44,6 +48,8 @@ export class Batcher {
   readonly #cluster: boolean;
   #pending = new Map<string, Item[]>();
   #scheduled = false;
+  /** Commands sent and not yet answered. */
+  #inFlight = 0;
 
   constructor(redis: RedisLike, plan: ScriptPlan, options: BatchOptions, settle: Settle, now?: () => number) {
     this.#redis = redis;
@@ -57,6 +63,10 @@ export class Batcher {
   /** Queues one identity's check; it is sent with the others of this tick. */
   add(keys: string[], op: string, timing: CallTiming, id: string): Promise<Decision> {
     return new Promise<Decision>((resolve, reject) => {
+      if (this.#inFlight === 0 && !this.#scheduled) {
+        this.#sendOne({ keys, op, timing, id, resolve, reject });
+        return;
+      }
       let items = this.#pending.get(op);
       if (!items) {
         items = [];
@@ -102,9 +112,16 @@ export class Batcher {
 
   #sendOne(item: Item): void {
     const args = callArgs(this.#plan, item.timing.deadline, item.op, this.#now?.());
+    this.#inFlight++;
     runScript(this.#redis, this.#plan.script, item.keys, args).then(
-      (reply) => this.#deliver(item, reply),
-      (error: unknown) => item.reject(error),
+      (reply) => {
+        this.#inFlight--;
+        this.#deliver(item, reply);
+      },
+      (error: unknown) => {
+        this.#inFlight--;
+        item.reject(error);
+      },
     );
   }
 
@@ -117,8 +134,10 @@ export class Batcher {
       for (const key of item.keys) keys.push(key);
     }
     const args = callArgs(this.#plan, deadline, (items[0] as Item).op, this.#now?.());
+    this.#inFlight++;
     runScript(this.#redis, this.#plan.script, keys, args).then(
       (reply) => {
+        this.#inFlight--;
         if (typeof reply === 'number' && reply < 0) {
           // Too late: the whole call did nothing.
           for (const item of items) this.#deliver(item, reply);
@@ -132,6 +151,7 @@ export class Batcher {
         for (let i = 0; i < items.length; i++) this.#deliver(items[i] as Item, reply[i]);
       },
       (error: unknown) => {
+        this.#inFlight--;
         for (const item of items) item.reject(error);
       },
     );
@@ -155,8 +175,10 @@ export class Batcher {
         ...callArgs(this.#plan, item.timing.deadline, item.op, now),
       );
     }
+    this.#inFlight++;
     pipeline.exec().then(
       (results) => {
+        this.#inFlight--;
         items.forEach((item, i) => {
           const [error, reply] = results?.[i] ?? [new Error('no reply in the pipeline')];
           if (!error) this.#deliver(item, reply);
@@ -165,6 +187,7 @@ export class Batcher {
         });
       },
       (error: unknown) => {
+        this.#inFlight--;
         for (const item of items) item.reject(error);
       },
     );

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixedWindow, RateLimiter, slidingLog, slidingWindow } from '../../src/index.js';
 import { countCommands } from '../harness/command-counter.js';
@@ -55,13 +56,40 @@ describe.each<Topology>(['standalone', 'cluster'])('round trips on %s', (topolog
     const together = await countCommands(() => Promise.all(ids.map((id) => batched.consume(id))));
     const apart = await countCommands(() => Promise.all(ids.map((id) => single.consume(id))));
     expect(apart.count).toBe(40);
-    // On a Cluster the identities live in different slots: one pipeline per node, a command each.
-    expect(together.count).toBe(topology === 'standalone' ? 1 : 40);
+    // The first check goes at once (nothing in flight: a lone check is never delayed), the other
+    // 39 wait for the end of the turn and go as script calls of up to 16 identities. On a Cluster
+    // the identities live in different slots: one pipeline per node, a command each.
+    expect(together.count).toBe(topology === 'standalone' ? 1 + Math.ceil(39 / 16) : 40);
+    const same = await countCommands(() => Promise.all(['x', 'y', 'z', 'w'].map((id) => batched.consume(id))));
+    expect(same.count).toBe(topology === 'standalone' ? 2 : 4);
     // A different cost is a different call; a peek too.
     const mixed = await countCommands(() =>
       Promise.all([batched.consume('x'), batched.consume('y', { cost: 2 }), batched.peek('z'), batched.consume('w')]),
     );
-    expect(mixed.count).toBe(topology === 'standalone' ? 3 : 4);
+    expect(mixed.count).toBe(4);
+  });
+
+  it('a lone check is sent at once, never held for a batch', async () => {
+    const limiter = new RateLimiter({
+      redis,
+      prefix: `${prefix}:lone`,
+      limits: fixedWindow({ limit: 5, window: '1m' }),
+    });
+    await limiter.consume('warm');
+    const original = Redis.prototype.sendCommand;
+    const sent: string[] = [];
+    Redis.prototype.sendCommand = function (this: Redis, command, ...rest) {
+      sent.push(command.name);
+      return original.call(this, command, ...rest);
+    } as typeof original;
+    try {
+      const pending = limiter.consume('u');
+      // Handed to ioredis before consume() returned: nothing waits for the event loop's turn.
+      expect(sent).toEqual(['evalsha']);
+      expect((await pending).source).toBe('redis');
+    } finally {
+      Redis.prototype.sendCommand = original;
+    }
   });
 
   it('a locally denied check costs no command at all', async () => {
