@@ -71,7 +71,12 @@ export class RateLimiter {
     this.#hitAllowed = !resolved.limits.some((rule) => rule.algorithm === 'sliding-log');
     this.#config = {
       base: `${resolved.prefix}:rl:`,
-      specs: resolved.limits.map((rule) => ({ code: algorithmCode(rule), limit: rule.limit, window: rule.windowMs })),
+      specs: resolved.limits.map((rule) => ({
+        code: algorithmCode(rule),
+        limit: rule.limit,
+        window: rule.windowMs,
+        ...(rule.whenExceeded && rule.whenExceeded !== 'keep' && { exceeded: rule.whenExceeded }),
+      })),
       suffixes: resolved.limits.map(ruleSuffix),
       blockForMs: resolved.blockFor,
       blockMode: resolved.blockMode,

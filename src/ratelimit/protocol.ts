@@ -49,6 +49,9 @@ export function planFor(specs: readonly RuleSpec[], blockForMs: number, exact: b
   };
 }
 
+/** How the scripts name a first-hit window's `whenExceeded` (in the shape argument, in place of `a`). */
+const EXCEEDED = { keep: 'a', restart: 'r', backoff: 'b' } as const;
+
 /** The operation argument: mode letter and cost (`''` stands for the common `c1`). */
 export function operationArg(mode: Mode, cost: number): string {
   if (mode === 'consume') return cost === 1 ? '' : `c${cost}`;
@@ -63,12 +66,14 @@ export function callArgs(
   now: number | undefined,
 ): Array<string | number> {
   if (plan.single) {
-    const { limit, window } = plan.specs[0] as RuleSpec;
+    const { limit, window, exceeded } = plan.specs[0] as RuleSpec;
+    if (exceeded) return [deadline, limit, window, op, now ?? '', EXCEEDED[exceeded]];
     if (now !== undefined) return [deadline, limit, window, op, now];
     return op === '' ? [deadline, limit, window] : [deadline, limit, window, op];
   }
   const args: Array<string | number> = [deadline, op, plan.blockForMs, plan.blockMode, now ?? ''];
-  for (const spec of plan.specs) args.push(`${spec.code}${spec.window}`, spec.limit);
+  for (const spec of plan.specs)
+    args.push(`${spec.exceeded ? EXCEEDED[spec.exceeded] : spec.code}${spec.window}`, spec.limit);
   return args;
 }
 

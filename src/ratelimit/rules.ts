@@ -22,7 +22,12 @@ export interface LimitRule {
   readonly name: string;
   /** Fixed windows only: where a window starts (see {@link WindowAnchor}). Undefined for the other algorithms. */
   readonly anchor?: WindowAnchor;
+  /** First-hit fixed windows only: see {@link FixedWindowOptions.whenExceeded}. Undefined otherwise. */
+  readonly whenExceeded?: WhenExceeded;
 }
+
+/** What a counted hit that leaves a first-hit window's count above its limit does to the window. */
+export type WhenExceeded = 'keep' | 'restart' | 'backoff';
 
 /** Options shared by every algorithm. */
 export interface LimitRuleOptions {
@@ -43,6 +48,15 @@ export interface FixedWindowOptions extends LimitRuleOptions {
    * @nestjs/throttler, express-rate-limit and rate-limit-redis count. Default `'clock'`.
    */
   anchor?: WindowAnchor;
+  /**
+   * With `anchor: 'first-hit'`, what a counted hit that leaves the count above the limit (a
+   * `hit()`, which counts past the limit) does to the window: `'keep'` nothing; `'restart'`
+   * restarts it at that hit, so a client that keeps hitting stays limited
+   * (@fastify/rate-limit's `continueExceeding`); `'backoff'` restarts it with a length of
+   * `window × 2^(count − limit − 1)`, up to 10 years (`exponentialBackoff`). The count is kept
+   * either way. Default `'keep'`.
+   */
+  whenExceeded?: WhenExceeded;
 }
 
 /** The sliding log keeps one entry per admitted unit, so its limit is capped to bound memory. */
@@ -57,15 +71,29 @@ const limitSchema = (maxLimit: number, message: string) =>
 
 const nameSchema = z.string().regex(/^[\w.:/-]{1,64}$/, { message: NAME });
 
+const whenExceededSchema = z.enum(['keep', 'restart', 'backoff'], { message: "one of 'keep', 'restart', 'backoff'" });
+
 const ruleSchema = (maxLimit: number, message: string, anchored: boolean) =>
-  z.strictObject({
-    ...(anchored && {
-      anchor: z.enum(['clock', 'first-hit'], { message: "one of 'clock', 'first-hit'" }).default('clock'),
-    }),
-    limit: limitSchema(maxLimit, message),
-    window: durationSchema(),
-    name: nameSchema.optional(),
-  });
+  z
+    .strictObject({
+      ...(anchored && {
+        anchor: z.enum(['clock', 'first-hit'], { message: "one of 'clock', 'first-hit'" }).default('clock'),
+        whenExceeded: whenExceededSchema.optional(),
+      }),
+      limit: limitSchema(maxLimit, message),
+      window: durationSchema(),
+      name: nameSchema.optional(),
+    })
+    .superRefine((rule, ctx) => {
+      const { anchor, whenExceeded } = rule as { anchor?: WindowAnchor; whenExceeded?: WhenExceeded };
+      if (whenExceeded !== undefined && anchor !== 'first-hit') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['whenExceeded'],
+          message: "no whenExceeded without anchor: 'first-hit' (a clock-aligned window cannot restart)",
+        });
+      }
+    });
 
 function build(algorithm: Algorithm, where: string, options: LimitRuleOptions): LimitRule {
   const [maxLimit, message] =
@@ -76,6 +104,7 @@ function build(algorithm: Algorithm, where: string, options: LimitRuleOptions): 
     window: number;
     name?: string;
     anchor?: WindowAnchor;
+    whenExceeded?: WhenExceeded;
   };
   return Object.freeze({
     algorithm,
@@ -84,6 +113,7 @@ function build(algorithm: Algorithm, where: string, options: LimitRuleOptions): 
     name:
       parsed.name ?? `${parsed.limit}/${typeof options.window === 'string' ? options.window : `${parsed.window}ms`}`,
     ...(parsed.anchor && { anchor: parsed.anchor }),
+    ...(parsed.anchor === 'first-hit' && { whenExceeded: parsed.whenExceeded ?? 'keep' }),
   });
 }
 
@@ -161,6 +191,7 @@ export const limitRuleSchema = z
       windowMs: z.unknown(),
       name: nameSchema,
       anchor: z.enum(['clock', 'first-hit'], { message: "one of 'clock', 'first-hit'" }).optional(),
+      whenExceeded: whenExceededSchema.optional(),
     },
     { message: 'a limit made with fixedWindow(), slidingWindow() or slidingLog()' },
   )
@@ -179,6 +210,13 @@ export const limitRuleSchema = z
     if (rule.anchor !== undefined && rule.algorithm !== 'fixed-window') {
       ctx.addIssue({ code: 'custom', path: ['anchor'], message: 'no anchor: only fixed windows have one' });
     }
+    if (rule.whenExceeded !== undefined && rule.whenExceeded !== 'keep' && rule.anchor !== 'first-hit') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['whenExceeded'],
+        message: "no whenExceeded without anchor: 'first-hit' (only first-hit windows restart)",
+      });
+    }
   })
   .transform(
     (rule): LimitRule =>
@@ -188,5 +226,6 @@ export const limitRuleSchema = z
         windowMs: rule.windowMs as number,
         name: rule.name,
         ...(rule.algorithm === 'fixed-window' && { anchor: rule.anchor ?? 'clock' }),
+        ...(rule.anchor === 'first-hit' && { whenExceeded: rule.whenExceeded ?? 'keep' }),
       }),
   );

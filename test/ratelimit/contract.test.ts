@@ -61,6 +61,52 @@ describe.each(CONTRACT_BACKENDS)('RateLimiter contract on %s', (backend) => {
     expect(await limiter.consume('u')).toMatchObject({ remaining: 1, resetAt: clock.start + 2_750 });
   });
 
+  it.each(['restart', 'backoff'] as const)(
+    "first-hit window, whenExceeded '%s': a hit over the limit restarts the window (counting on)",
+    async (whenExceeded) => {
+      const clock = testClock();
+      const limiter = factory.make({
+        limits: fixedWindow({ limit: 2, window: '1s', anchor: 'first-hit', whenExceeded }),
+        clock: clock.now,
+      });
+      const seen = [];
+      for (let i = 0; i < 5; i++) {
+        const result = await limiter.hit('u');
+        seen.push([result.allowed, result.limits[0]?.used, result.resetAt - result.decidedAt, result.retryAfter]);
+        clock.advance(100);
+      }
+      // @fastify/rate-limit's counting: continueExceeding restarts the window at each hit over
+      // the limit; exponentialBackoff restarts it at window × 2^(count − limit − 1).
+      expect(seen).toEqual(
+        whenExceeded === 'restart'
+          ? [
+              [true, 1, 1_000, 0],
+              [true, 2, 900, 0],
+              [false, 3, 1_000, 1_000],
+              [false, 4, 1_000, 1_000],
+              [false, 5, 1_000, 1_000],
+            ]
+          : [
+              [true, 1, 1_000, 0],
+              [true, 2, 900, 0],
+              [false, 3, 1_000, 1_000],
+              [false, 4, 2_000, 2_000],
+              [false, 5, 4_000, 4_000],
+            ],
+      );
+      // A peek changes nothing; the count lives until the (last) window ends.
+      expect(await limiter.peek('u')).toMatchObject({ allowed: false, remaining: 0 });
+      clock.advance(whenExceeded === 'restart' ? 900 : 3_900);
+      expect(await limiter.hit('u')).toMatchObject({ allowed: true, remaining: 1 });
+    },
+  );
+
+  it('whenExceeded needs a first-hit window', () => {
+    expect(() => fixedWindow({ limit: 2, window: '1s', whenExceeded: 'restart' })).toThrow(
+      /"whenExceeded" for fixedWindow\(\)/,
+    );
+  });
+
   it('a first-hit window is not started by a call another limit refused', async () => {
     const clock = testClock();
     const limiter = factory.make({

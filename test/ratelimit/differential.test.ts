@@ -20,7 +20,7 @@ type Step =
 
 const ruleArbitrary = (limit: fc.Arbitrary<number>) =>
   fc.record({
-    algorithm: fc.constantFrom('fixed', 'first-hit', 'sliding', 'log'),
+    algorithm: fc.constantFrom('fixed', 'first-hit', 'first-hit-restart', 'first-hit-backoff', 'sliding', 'log'),
     limit,
     window: fc.constantFrom(100, 250, 1_000, 3_000),
   });
@@ -29,7 +29,8 @@ const rulesArbitrary = (limit: fc.Arbitrary<number>) =>
   fc.uniqueArray(ruleArbitrary(limit), {
     minLength: 1,
     maxLength: 3,
-    selector: (rule) => `${rule.algorithm}${rule.window}`,
+    // Two first-hit windows of one length share a key, however they treat a hit over the limit.
+    selector: (rule) => `${rule.algorithm.replace(/-(restart|backoff)$/, '')}${rule.window}`,
   });
 
 const configArbitrary = fc.record({
@@ -72,8 +73,16 @@ function toRule(rule: { algorithm: string; limit: number; window: number }): Lim
   const options = { limit: rule.limit, window: rule.window };
   return rule.algorithm === 'fixed'
     ? fixedWindow(options)
-    : rule.algorithm === 'first-hit'
-      ? fixedWindow({ ...options, anchor: 'first-hit' })
+    : rule.algorithm.startsWith('first-hit')
+      ? fixedWindow({
+          ...options,
+          anchor: 'first-hit',
+          whenExceeded: rule.algorithm.endsWith('restart')
+            ? 'restart'
+            : rule.algorithm.endsWith('backoff')
+              ? 'backoff'
+              : 'keep',
+        })
       : rule.algorithm === 'sliding'
         ? slidingWindow(options)
         : slidingLog(options);

@@ -32,10 +32,11 @@ for i = 1, #KEYS do
       refunded = refunded + 1
     end
   elseif code == 'a' then
-    -- Only a window that is still running gives back.
-    local state = redis.call('HMGET', key, 's', 'c')
+    -- Only a window that is still running gives back (l: its length, if a hit over the limit
+    -- changed it).
+    local state = redis.call('HMGET', key, 's', 'c', 'l')
     local s, c = tonumber(state[1]), tonumber(state[2])
-    if s and c and c > 0 and now < s + window then
+    if s and c and c > 0 and now < s + (tonumber(state[3]) or window) then
       redis.call('HSET', key, 'c', math.max(0, c - cost))
       refunded = refunded + 1
     end

@@ -20,8 +20,10 @@
   ARGV[5]  now in ms (tests), or '': replaces the server clock for the limits, and keys get no
            expiry (time is only what the caller says it is); the deadline still uses TIME
   ARGV[6..] per limit: its shape, '<code><window ms>' (code 'f' fixed window on the clock, 'a'
-           fixed window anchored at the first hit, 's' sliding window, 'l' sliding log: the
-           suffix of its key), then its limit
+           fixed window anchored at the first hit, 's' sliding window, 'l' sliding log; 'r' and
+           'b' are first-hit windows where a counted hit that leaves the count above the limit
+           restarts the window at that hit, 'b' with a length of window * 2^(count - limit - 1),
+           as @fastify/rate-limit's continueExceeding and exponentialBackoff), then its limit
 
   Reply    too late: a negative integer, minus the server time in ms.
            Otherwise, per identity (one identity: the value itself; a batch: an array of them):
@@ -32,7 +34,8 @@
            a limit admitted the cost exactly when its retryAfter is 0.
 
   State    fixed window: hash { <window number> = count }, expiring when the window ends
-           anchored fixed window: hash { s = window start ms, c = count }, expiring with it
+           anchored fixed window: hash { s = window start ms, c = count, l = window length when a
+           hit over the limit changed it }, expiring with it
            sliding window: hash { w = window number, c = count, p = count of window w - 1 }
            sliding log: sorted set of admitted units (score ms, member TIME µs + sequence)
            block: the time (ms) until which the identity is blocked
@@ -63,20 +66,26 @@ local stride = first + count
 local EPSILON = 1e-9
 local seq = 0
 
--- L: per limit, once for every identity of the call, at L[6 * (i - 1) + 1 ..]: algorithm,
--- limit, window, window number, its start, and the window number as a hash field.
+-- L: per limit, once for every identity of the call, at L[7 * (i - 1) + 1 ..]: algorithm,
+-- limit, window, window number, its start, the window number as a hash field, and for a
+-- first-hit window what a hit over the limit does ('r', 'b' or false).
 local L, longest = {}, 0
+-- The longest a backoff window grows: 10 years, as any duration option.
+local MAX_WINDOW = 315360000000
 for i = 1, count do
-  local shape, o = ARGV[4 + 2 * i], 6 * (i - 1)
+  local shape, o = ARGV[4 + 2 * i], 7 * (i - 1)
   local window = tonumber(sub(shape, 2))
   local w = floor(now / window)
-  L[o + 1], L[o + 2], L[o + 3], L[o + 4], L[o + 5], L[o + 6] =
-    sub(shape, 1, 1), tonumber(ARGV[5 + 2 * i]), window, w, w * window, tostring(w)
+  local code, exceeded = sub(shape, 1, 1), false
+  if code == 'r' or code == 'b' then code, exceeded = 'a', code end
+  L[o + 1], L[o + 2], L[o + 3], L[o + 4], L[o + 5], L[o + 6], L[o + 7] =
+    code, tonumber(ARGV[5 + 2 * i]), window, w, w * window, tostring(w), exceeded
   if window > longest then longest = window end
 end
 
 -- S: per limit, rewritten for each identity, at S[8 * (i - 1) + 1 ..]: verdict, count, reset
--- time, retry delay, window number or start, stored window (or false), current count, previous.
+-- time, retry delay, window number or start, stored window (or false), current count, previous
+-- count (a first-hit window: its length).
 local S = {}
 
 local function decide(base)
@@ -95,7 +104,7 @@ local function decide(base)
 
   local admitted = reason == 0
   for i = 1, count do
-    local o, q = 6 * (i - 1), 8 * (i - 1)
+    local o, q = 7 * (i - 1), 8 * (i - 1)
     local code, limit, window, w, start = L[o + 1], L[o + 2], L[o + 3], L[o + 4], L[o + 5]
     local key = KEYS[base + first + i]
     local admit, used, reset, retry, index, stored, current, previous = true, 0, 0, 0, w, false, 0, 0
@@ -112,18 +121,22 @@ local function decide(base)
       reset = start + window
       if not admit then retry = reset - now end
     elseif code == 'a' then
-      -- s is the window's start; a window that has ended counts nothing, and the next counted
-      -- hit starts a new one (a peek or a refusal starts nothing).
-      local state = call('HMGET', key, 's', 'c')
-      local s, c = tonumber(state[1]), tonumber(state[2]) or 0
-      if s and now < s + window then
+      -- s is the window's start (l its length, when a hit over the limit changed it); a window
+      -- that has ended counts nothing, and the next counted hit starts a new one (a peek or a
+      -- refusal starts nothing).
+      local state = call('HMGET', key, 's', 'c', 'l')
+      local s, c, length = tonumber(state[1]), tonumber(state[2]) or 0, tonumber(state[3]) or window
+      if s and now < s + length then
         stored = s
       else
-        s, c = now, 0
+        s, c, length = now, 0, window
+        -- A leftover length of an ended window must go when the next one starts (noted in the
+        -- slot of the current count, which a first-hit window does not use otherwise).
+        if state[3] then current = 1 end
       end
-      index, used = s, c
+      index, used, previous = s, c, length
       admit = c + cost <= limit
-      reset = s + window
+      reset = s + length
       if not admit then retry = reset - now end
     elseif code == 's' then
       local state = call('HMGET', key, 'w', 'c', 'p')
@@ -173,7 +186,7 @@ local function decide(base)
 
   local counted = counting and (admitted or mode == 'h')
   for i = 1, count do
-    local o, q = 6 * (i - 1), 8 * (i - 1)
+    local o, q = 7 * (i - 1), 8 * (i - 1)
     local code, window, key = L[o + 1], L[o + 3], KEYS[base + first + i]
     if code == 'f' then
       if not counting then
@@ -194,7 +207,21 @@ local function decide(base)
           call('HINCRBY', key, 'c', costArg)
         else
           call('HSET', key, 's', S[q + 5], 'c', costArg)
+          if S[q + 7] == 1 then call('HDEL', key, 'l') end
           if expire then call('PEXPIRE', key, window) end
+        end
+        local exceeded = L[o + 7]
+        if exceeded and S[q + 2] + cost > L[o + 2] then
+          -- Over the limit: the window restarts at this hit, or restarts longer each time.
+          local length = window
+          if exceeded == 'b' then
+            length = window * 2 ^ (S[q + 2] + cost - L[o + 2] - 1)
+            if length > MAX_WINDOW then length = MAX_WINDOW end
+          end
+          call('HSET', key, 's', now, 'l', length)
+          if expire then call('PEXPIRE', key, length) end
+          S[q + 5], S[q + 3] = now, now + length
+          if not S[q + 1] then S[q + 4] = length end
         end
       elseif code == 's' then
         if S[q + 6] == S[q + 5] then
@@ -259,7 +286,7 @@ local function decide(base)
       local u = ceil(S[q + 2] - EPSILON)
       n = n + 1
       reply[n] = u > 0 and u or 0
-      if L[6 * (i - 1) + 1] == 'a' then
+      if L[7 * (i - 1) + 1] == 'a' then
         n = n + 1
         reply[n] = S[q + 5]
       end
