@@ -1,5 +1,5 @@
 import { createClient, type RedisLike } from '../../src/index.js';
-import { runScript } from '../../src/scripts/registry.js';
+import { evalScript } from '../../src/scripts/eval-script.js';
 import type { BenchContext, Contender, Scenario } from '../lib/types.js';
 
 /** A client of its own for one contender, made at setup and closed at teardown. */
@@ -26,7 +26,7 @@ function onClient(
 
 /** One script call: the limiter's fixed-window check for one of 10,000 identities. */
 const scriptCall = (ctx: BenchContext) => (redis: RedisLike, n: number) =>
-  runScript(
+  evalScript(
     redis,
     'ratelimitFixed',
     [`${ctx.prefix}:{user:${n % 10_000}}:f3600000`],

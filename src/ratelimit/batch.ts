@@ -1,7 +1,7 @@
 import { nodeOf } from '../client/cluster.js';
 import { isCluster, type RedisLike } from '../client/types.js';
 import { RedisCommandError } from '../common/errors.js';
-import { isNoScript, runScript, shaOf, wasSent } from '../scripts/registry.js';
+import { evalScript, isNoScript, shaOf, wasSent } from '../scripts/eval-script.js';
 import type { Decision } from './algorithms.js';
 import { callArgs, type ScriptPlan } from './protocol.js';
 import type { CallTiming } from './redis-backend.js';
@@ -113,7 +113,7 @@ export class Batcher {
   #sendOne(item: Item): void {
     const args = callArgs(this.#plan, item.timing.deadline, item.op, this.#now?.());
     this.#inFlight++;
-    runScript(this.#redis, this.#plan.script, item.keys, args).then(
+    evalScript(this.#redis, this.#plan.script, item.keys, args).then(
       (reply) => {
         this.#inFlight--;
         this.#deliver(item, reply);
@@ -135,7 +135,7 @@ export class Batcher {
     }
     const args = callArgs(this.#plan, deadline, (items[0] as Item).op, this.#now?.());
     this.#inFlight++;
-    runScript(this.#redis, this.#plan.script, keys, args).then(
+    evalScript(this.#redis, this.#plan.script, keys, args).then(
       (reply) => {
         this.#inFlight--;
         if (typeof reply === 'number' && reply < 0) {

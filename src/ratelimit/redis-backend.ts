@@ -5,7 +5,7 @@ import type { RedisLike } from '../client/types.js';
 import { RedisTimeoutError } from '../common/errors.js';
 import { hashTag } from '../common/keys.js';
 import type { ServerClock } from '../common/server-clock.js';
-import { runScript } from '../scripts/registry.js';
+import { evalScript } from '../scripts/eval-script.js';
 import type { Decision, Mode } from './algorithms.js';
 import { Batcher, type BatchOptions } from './batch.js';
 import type { BackendConfig } from './memory-backend.js';
@@ -67,7 +67,7 @@ export class RedisBackend {
     const op = operationArg(mode, cost);
     if (this.#batcher) return this.#batcher.add(keys, op, timing, id);
     const now = this.#config.clock?.();
-    return runScript(this.#redis, this.#plan.script, keys, callArgs(this.#plan, timing.deadline, op, now)).then(
+    return evalScript(this.#redis, this.#plan.script, keys, callArgs(this.#plan, timing.deadline, op, now)).then(
       (reply) => this.#settle(decodeReply(reply, this.#plan), timing, id),
     );
   }
@@ -76,7 +76,7 @@ export class RedisBackend {
   async refund(id: string, cost: number, timing: CallTiming): Promise<void> {
     const root = `${this.#config.base}${hashTag(id)}:`;
     const keys = this.#config.suffixes.map((suffix) => root + suffix);
-    const reply = await runScript(this.#redis, 'ratelimitRefund', keys, [
+    const reply = await evalScript(this.#redis, 'ratelimitRefund', keys, [
       timing.deadline,
       cost,
       this.#config.clock?.() ?? '',
@@ -88,7 +88,7 @@ export class RedisBackend {
   async reset(id: string, timing: CallTiming): Promise<void> {
     const root = `${this.#config.base}${hashTag(id)}:`;
     const keys = [`${root}block`, ...this.#config.suffixes.map((suffix) => root + suffix)];
-    const reply = await runScript(this.#redis, 'ratelimitReset', keys, [timing.deadline]);
+    const reply = await evalScript(this.#redis, 'ratelimitReset', keys, [timing.deadline]);
     this.#checkTiming(reply, timing, 'rate-limit reset', id);
   }
 

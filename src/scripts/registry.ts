@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
-import { nodeOf } from '../client/cluster.js';
-import { isCluster, type RedisLike } from '../client/types.js';
+import type { RedisLike } from '../client/types.js';
 import cacheInvalidateTags from './lua/cache-invalidate-tags.lua';
 import cacheTags from './lua/cache-tags.lua';
 import healthProbe from './lua/health-probe.lua';
@@ -40,60 +38,78 @@ export const SCRIPTS = {
 /** The name of a redscale script. */
 export type ScriptName = keyof typeof SCRIPTS;
 
-const shas = new Map<ScriptName, string>();
+const VERSION_TAG = VERSION.replace(/[^0-9A-Za-z]/g, '_');
 
 /**
- * The SHA1 Redis knows a script by. It is a hash of the script's text, so two redscale versions
- * sharing one Redis (or one client) never run each other's scripts unless the text is identical.
+ * The ioredis command a script is registered under for a given number of keys. It carries the
+ * package version, so two redscale versions can share one client without running each other's
+ * scripts. The key count is fixed per command because ioredis routes an auto-pipelined custom
+ * command on Cluster by its first argument, which must therefore be the first key.
  */
-export function shaOf(script: ScriptName): string {
-  let sha = shas.get(script);
-  if (!sha) {
-    sha = createHash('sha1').update(SCRIPTS[script]).digest('hex');
-    shas.set(script, sha);
-  }
-  return sha;
+export function commandName(script: ScriptName, keyCount: number): string {
+  return `redscale_v${VERSION_TAG}_${script}_${keyCount}`;
 }
 
-/** Whether Redis answered that it does not have the script (after a restart, failover or SCRIPT FLUSH). */
-export function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+type ScriptCommand = (...keysAndArgs: Array<string | number>) => Promise<unknown>;
+
+/** The parts of ioredis' internals that {@link commandFor} has to keep consistent. */
+interface ScriptHost {
+  scriptsSet?: Record<string, { sha: string }>;
+  _autoPipelines?: Map<string, PendingPipeline>;
+  [command: string]: unknown;
+}
+interface PendingPipeline {
+  _shaToScript?: Record<string, unknown>;
+  [command: string]: unknown;
 }
 
-/** Scripts each client has sent as EVAL, per node: there EVALSHA finds them (until a restart). */
-const sentByClient = new WeakMap<RedisLike, Map<string, Set<ScriptName>>>();
+const commandsByClient = new WeakMap<object, Map<string, ScriptCommand>>();
 
-/** Whether this client has sent `script` as EVAL to the node of `firstKey` (so EVALSHA should find it). */
-export function wasSent(redis: RedisLike, script: ScriptName, firstKey: string | undefined): boolean {
-  return sentTo(redis, firstKey).has(script);
-}
-
-function sentTo(redis: RedisLike, firstKey: string | undefined): Set<ScriptName> {
-  let byNode = sentByClient.get(redis);
-  if (!byNode) {
-    byNode = new Map();
-    sentByClient.set(redis, byNode);
+/**
+ * The client's command for a script, registered with `defineCommand` on first use. ioredis sends
+ * EVAL the first time a connection runs a script and EVALSHA after that, and on NOSCRIPT (after a
+ * restart, failover or SCRIPT FLUSH) resends it as EVAL, so a script is never `SCRIPT LOAD`ed
+ * through a Cluster client (that would reach one random node).
+ */
+function commandFor(redis: RedisLike, script: ScriptName, keyCount: number): ScriptCommand {
+  let commands = commandsByClient.get(redis);
+  if (!commands) {
+    commands = new Map();
+    commandsByClient.set(redis, commands);
   }
-  const node = isCluster(redis) && firstKey !== undefined ? nodeOf(redis, firstKey) : '';
-  let sent = byNode.get(node);
-  if (!sent) {
-    sent = new Set();
-    byNode.set(node, sent);
+  const name = commandName(script, keyCount);
+  let command = commands.get(name);
+  if (!command) {
+    const host = redis as unknown as ScriptHost;
+    if (typeof host[name] !== 'function') redis.defineCommand(name, { lua: SCRIPTS[script], numberOfKeys: keyCount });
+    adoptIntoPendingPipelines(host, name);
+    command = host[name] as ScriptCommand;
+    commands.set(name, command);
   }
-  return sent;
+  return command;
 }
 
 /**
- * Runs a script in one round trip. The first call of a script on each of the client's servers
- * is an EVAL (which also caches it there), later ones are EVALSHA; should Redis have lost it (a
- * restart, a failover, `SCRIPT FLUSH`), the NOSCRIPT reply is answered with an EVAL: one extra
- * round trip, once. So a script is never `SCRIPT LOAD`ed (through a Cluster client that would
- * reach one random node). Keys go in KEYS (never built into the Lua), so ioredis routes the call
- * on a Cluster by its first key and adds the client's `keyPrefix` to each; all keys of one call
- * must share a `{hash tag}`.
- *
- * Plain EVALSHA rather than ioredis `defineCommand`: no per-client command registry, nothing
- * for an auto-pipeline opened earlier in the tick to miss, and fewer instructions per call.
+ * An auto-pipeline opened earlier in this tick copied the client's commands when it was created
+ * and would not know a command defined since; calling it there throws inside ioredis. Give the
+ * pending pipelines the new command, as ioredis' Pipeline constructor would have.
+ */
+function adoptIntoPendingPipelines(host: ScriptHost, command: string): void {
+  const script = host.scriptsSet?.[command];
+  if (!script || !(host._autoPipelines instanceof Map)) return;
+  for (const pipeline of host._autoPipelines.values()) {
+    if (typeof pipeline[command] === 'function') continue;
+    pipeline[command] = host[command];
+    pipeline[`${command}Buffer`] = host[`${command}Buffer`];
+    if (pipeline._shaToScript) pipeline._shaToScript[script.sha] = script;
+  }
+}
+
+/**
+ * Runs a script in one round trip through an ioredis command registered with `defineCommand`
+ * (see {@link commandFor}). Keys go in KEYS (never built into the Lua), so the script can be
+ * routed on Cluster; all keys of one call must share a `{hash tag}`. The rate limiter's hot path
+ * uses {@link evalScript} (plain EVALSHA) instead.
  */
 export function runScript(
   redis: RedisLike,
@@ -101,15 +117,5 @@ export function runScript(
   keys: readonly string[],
   args: ReadonlyArray<string | number>,
 ): Promise<unknown> {
-  const keysAndArgs = args.length === 0 ? keys : keys.length === 0 ? args : [...keys, ...args];
-  const sent = sentTo(redis, keys[0]);
-  if (!sent.has(script)) {
-    // Requests on one connection run in order: calls sent after this EVAL find the script.
-    sent.add(script);
-    return redis.eval(SCRIPTS[script], keys.length, ...keysAndArgs);
-  }
-  return redis.evalsha(shaOf(script), keys.length, ...keysAndArgs).catch((error: unknown) => {
-    if (!isNoScript(error)) throw error;
-    return redis.eval(SCRIPTS[script], keys.length, ...keysAndArgs);
-  });
+  return commandFor(redis, script, keys.length).call(redis, ...keys, ...args);
 }
