@@ -22,6 +22,7 @@ const SINGLE: Record<RuleSpec['code'], ScriptName> = {
 
 /** How one limiter talks to Redis, fixed at construction. */
 export interface ScriptPlan {
+  /** The script every call of this limiter runs. */
   script: ScriptName;
   /** Whether the single-limit protocol is used (one state key per identity, no block key). */
   single: boolean;
@@ -29,9 +30,11 @@ export interface ScriptPlan {
   keysPerIdentity: number;
   /** Whether an identity's keys start with its block key. */
   blockKey: boolean;
+  /** The limits, in order. */
   specs: readonly RuleSpec[];
-  /** General script only: `blockFor`, block mode, then… (see {@link callArgs}). */
+  /** `blockFor` in ms (general script only; 0 means no block). */
   blockForMs: number;
+  /** The block mode as the general script reads it: `r` until room, `x` exact. */
   blockMode: 'r' | 'x';
 }
 
