@@ -39,7 +39,25 @@ console.log(`\nuser:7 cost 3: ${expensive.remaining} left`);
 await instances[0]!.refund('user:7', { cost: 3 });
 console.log(`after refund: ${(await instances[1]!.peek('user:7')).remaining} left (peek counts nothing)`);
 
+// The peers' semantics (@nestjs/throttler, express-rate-limit): a window that starts with the
+// identity's first hit, and a block of exactly blockFor after which counting starts afresh.
+const peerLike = new RateLimiter({
+  redis: clients[0]!,
+  prefix: `${prefix}:peer-like`,
+  limits: fixedWindow({ limit: 2, window: '10s', anchor: 'first-hit' }),
+  blockFor: '3s',
+  blockMode: 'exact',
+});
+for (let request = 1; request <= 3; request++) {
+  const result = await peerLike.consume('user:9');
+  console.log(
+    `\nfirst-hit window, request ${request}: ${result.allowed ? 'allowed' : `refused (${result.reason})`}, ` +
+      `window resets ${result.resetAt - result.decidedAt} ms after this call, retry after ${result.retryAfter} ms`,
+  );
+}
+
 await instances[0]!.reset('user:42');
 await instances[0]!.reset('user:7');
+await peerLike.reset('user:9');
 for (const client of clients) client.disconnect();
 await found.stop();

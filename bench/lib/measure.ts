@@ -1,4 +1,5 @@
 import { createHistogram, performance } from 'node:perf_hooks';
+import type { RedisCounters } from './redis-stats.js';
 
 /** One operation under test. It must settle; a rejection counts as an error, not a crash. */
 export type Operation = () => Promise<unknown>;
@@ -11,6 +12,12 @@ export interface Measurement {
   /** Latency percentiles, microseconds. */
   p50: number;
   p99: number;
+  /** This process's CPU (user + system) per operation, µs: what the client side costs. */
+  clientCpuUs: number;
+  /** The Redis server's process CPU per operation, µs (reading, parsing, running, answering). */
+  redisCpuUs: number;
+  /** Redis command execution time per operation (INFO commandstats), µs. */
+  redisCommandUs: number;
 }
 
 /** Load shape of a measurement. */
@@ -22,19 +29,40 @@ export interface LoadOptions {
 }
 
 /**
- * Runs `operation` from `concurrency` loops for `durationMs` and reports throughput and latency
- * (a high-resolution histogram from node:perf_hooks). A short warm-up runs first and is not
- * counted, so JIT and connection setup do not skew the first round.
+ * Runs `operation` from `concurrency` loops for `durationMs` and reports throughput, latency (a
+ * high-resolution histogram from node:perf_hooks) and CPU per operation on both sides:
+ * `process.cpuUsage()` for the client, and the server's counters (`counters`) for Redis. CPU
+ * per operation holds up on a noisy machine better than throughput. A short warm-up runs first
+ * and is not counted, so JIT and connection setup do not skew the first round.
  */
-export async function measure(operation: Operation, load: LoadOptions): Promise<Measurement> {
+export async function measure(
+  operation: Operation,
+  load: LoadOptions,
+  counters: () => Promise<RedisCounters>,
+): Promise<Measurement> {
   await drive(operation, load.concurrency, Math.max(100, load.durationMs / 10));
-  return drive(operation, load.concurrency, load.durationMs);
+  const before = await counters();
+  const result = await drive(operation, load.concurrency, load.durationMs);
+  const after = await counters();
+  const ops = Math.max(1, result.ops);
+  return {
+    ...result,
+    redisCpuUs: round((after.cpuUs - before.cpuUs) / ops),
+    redisCommandUs: round((after.commandUs - before.commandUs) / ops),
+  };
 }
 
-async function drive(operation: Operation, concurrency: number, durationMs: number): Promise<Measurement> {
+const round = (value: number) => Math.round(value * 10) / 10;
+
+async function drive(
+  operation: Operation,
+  concurrency: number,
+  durationMs: number,
+): Promise<Omit<Measurement, 'redisCpuUs' | 'redisCommandUs'>> {
   const histogram = createHistogram();
   let ops = 0;
   let errors = 0;
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const deadline = started + durationMs;
   const loop = async () => {
@@ -51,11 +79,13 @@ async function drive(operation: Operation, concurrency: number, durationMs: numb
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
   const elapsed = (performance.now() - started) / 1_000;
+  const used = process.cpuUsage(cpu);
   return {
     ops,
     errors,
     opsPerSec: Math.round(ops / elapsed),
     p50: histogram.percentile(50),
     p99: histogram.percentile(99),
+    clientCpuUs: round((used.user + used.system) / Math.max(1, ops)),
   };
 }

@@ -38,11 +38,13 @@ export function toMarkdown(rows: Row[], descriptions: Record<string, string>, he
   const out = [header, ''];
   for (const scenario of [...new Set(rows.map((row) => row.scenario))]) {
     out.push(`### ${scenario}`, '', descriptions[scenario] ?? '', '');
-    out.push('| contender | kind | ops/s | p50 µs | p99 µs | cmds/op | × ceiling | × best peer | errors |');
-    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    out.push(
+      '| contender | kind | ops/s | p50 µs | p99 µs | cmds/op | client CPU µs/op | Redis CPU µs/op | Redis cmd µs/op | × ceiling | × best peer | errors |',
+    );
+    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const row of rows.filter((candidate) => candidate.scenario === scenario)) {
       out.push(
-        `| ${row.contender} | ${row.kind} | ${row.opsPerSec.toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${row.commandsPerOp} | ${row.vsCeiling ?? '—'} | ${row.vsBestPeer ?? '—'} | ${row.errors} |`,
+        `| ${row.contender} | ${row.kind} | ${row.opsPerSec.toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${row.commandsPerOp} | ${row.clientCpuUs} | ${row.redisCpuUs} | ${row.redisCommandUs} | ${row.vsCeiling ?? '—'} | ${row.vsBestPeer ?? '—'} | ${row.errors} |`,
       );
     }
     out.push('');

@@ -34,6 +34,11 @@ export interface Scenario {
   contenders(context: BenchContext): Contender[];
   /** Load shape this scenario needs instead of the run's defaults (e.g. concurrency 1). */
   load?: Partial<LoadOptions>;
+  /**
+   * Run the whole scenario once at each of these concurrencies (reported as separate tables,
+   * `<name> @ c=N`), e.g. to see what batching does at 1, 8 and 64 requests in flight.
+   */
+  concurrencies?: number[];
 }
 
 /** One measured run of a trial scenario: who, under what setting, and the numbers. */
@@ -60,6 +65,8 @@ export interface TrialScenario {
   description: string;
   columns: TrialColumn[];
   run(context: BenchContext, options: BenchOptions): Promise<Trial[]>;
+  /** Roughly how long `run` takes, ms, for the plan printed up front. Default 20 s. */
+  estimateMs?(options: BenchOptions): number;
 }
 
 /** Sizes and switches a run was given on the command line. */

@@ -29,15 +29,19 @@ export const ceiling: Scenario = {
   description:
     'A bare GET and PING through the createClient() client every contender uses: the most one round trip can do here. The auto-pipelining rows use a client with enableAutoPipelining on (ioredis keeps one batch in flight, so client and server take turns).',
   contenders: (ctx) => {
-    const pipelined = createClient({ url: ctx.redisUrl, autoPipelining: true });
+    let pipelined: ReturnType<typeof createClient> | undefined;
     return [
       bareGet(ctx),
       barePing(ctx),
       {
         name: 'GET, autoPipelining on',
         kind: 'ceiling',
-        setup: async () => () => pipelined.get(`${ctx.prefix}:ceiling`),
-        teardown: async () => pipelined.disconnect(),
+        setup: async () => {
+          const client = createClient({ url: ctx.redisUrl, autoPipelining: true });
+          pipelined = client;
+          return () => client.get(`${ctx.prefix}:ceiling`);
+        },
+        teardown: async () => pipelined?.disconnect(),
       },
     ];
   },

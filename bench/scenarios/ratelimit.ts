@@ -24,7 +24,7 @@ const HOUR = 3_600_000;
 function redscale(
   name: string,
   rules: (limit: number) => LimitRule[],
-  extra: { localDenyCache?: false } = {},
+  extra: { localDenyCache?: false; batch?: false } = {},
 ): LimiterEntry {
   return {
     name,
@@ -108,23 +108,53 @@ const HUGE = 1_000_000_000;
 /** A different identity on each call, cycling through 10,000 users. */
 const anyUser = cyclingNames('user', 10_000);
 
+const threeLimits = (limit: number) => [
+  slidingWindow({ limit, window: '1s' }),
+  fixedWindow({ limit, window: '1m' }),
+  fixedWindow({ limit, window: '1d' }),
+];
+
 /** One limiter check per call, every call admitted: the hot path of every request. */
 export const limiterCheck: Scenario = {
   name: 'limiter',
   description:
-    'One check per call for one of 10,000 identities, every call admitted. redscale runs each algorithm with one limit, and three limits (sliding 1 s + fixed 1 min + fixed 1 day) checked and counted atomically in the same call; peers run one limit.',
+    'One check per call for one of 10,000 identities, every call admitted. redscale runs each algorithm with one limit, and three limits (sliding 1 s + fixed 1 min + fixed 1 day) checked and counted atomically in the same call, with its defaults (concurrent checks coalesced: one script call decides up to 16) and with `batch: false`; peers run one limit.',
   contenders: (ctx) => [
     bareGet(ctx),
     ...[
       redscale('redscale fixedWindow', (limit) => [fixedWindow({ limit, window: '1h' })]),
+      redscale('redscale fixedWindow (first-hit)', (limit) => [
+        fixedWindow({ limit, window: '1h', anchor: 'first-hit' }),
+      ]),
       redscale('redscale slidingWindow', (limit) => [slidingWindow({ limit, window: '1h' })]),
       redscale('redscale slidingLog', () => [slidingLog({ limit: 10_000, window: '1s' })]),
-      redscale('redscale 3 limits', (limit) => [
-        slidingWindow({ limit, window: '1s' }),
-        fixedWindow({ limit, window: '1m' }),
-        fixedWindow({ limit, window: '1d' }),
-      ]),
+      redscale('redscale 3 limits', threeLimits),
+      redscale('redscale fixedWindow, batch: false', (limit) => [fixedWindow({ limit, window: '1h' })], {
+        batch: false,
+      }),
+      redscale('redscale slidingWindow, batch: false', (limit) => [slidingWindow({ limit, window: '1h' })], {
+        batch: false,
+      }),
+      redscale('redscale 3 limits, batch: false', threeLimits, { batch: false }),
       ...PEERS,
+    ].map((entry) => contender(ctx, entry, HUGE, anyUser)),
+  ],
+};
+
+/** What coalescing concurrent checks does at 1, 8 and 64 requests in flight. */
+export const limiterBatching: Scenario = {
+  name: 'limiter-batching',
+  description:
+    'The fixed-window check with batching on (the default) and off, beside a bare GET and the fastest peer, at 1, 8 and 64 checks in flight: batching must add no latency at low concurrency.',
+  concurrencies: [1, 8, 64],
+  contenders: (ctx) => [
+    bareGet(ctx),
+    ...[
+      redscale('redscale fixedWindow (batch on)', (limit) => [fixedWindow({ limit, window: '1h' })]),
+      redscale('redscale fixedWindow, batch: false', (limit) => [fixedWindow({ limit, window: '1h' })], {
+        batch: false,
+      }),
+      ...PEERS.filter((peer) => peer.name === 'rate-limit-redis'),
     ].map((entry) => contender(ctx, entry, HUGE, anyUser)),
   ],
 };

@@ -46,9 +46,11 @@ export interface CreateClientOptions {
   /** Longest pause between reconnection attempts; attempts never stop. Default `'2s'`. */
   maxReconnectDelay?: number | string;
   /**
-   * Batch the commands issued in one event-loop tick into one write. Default `false`: ioredis
-   * keeps one such batch in flight at a time, so the client and Redis take turns instead of
-   * working in parallel; with Lua scripts that halves throughput (see the README).
+   * Batch the commands issued in one turn of the event loop into one write (ioredis
+   * `enableAutoPipelining`). Default `false`: it holds every command until the end of the turn,
+   * which adds latency one request at a time (GET p50 61→108 µs measured), and ioredis keeps one
+   * batch in flight per node, so with script calls client and Redis take turns (0.88–1.0× at
+   * concurrency 64); it speeds bare GETs at high concurrency (1.6–1.7×). See the README.
    */
   autoPipelining?: boolean;
   /**

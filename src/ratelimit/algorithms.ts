@@ -15,7 +15,19 @@ export interface RuleSpec {
   code: RuleCode;
   limit: number;
   window: number;
+  /**
+   * First-hit windows only: what a counted hit that leaves the count above the limit does to
+   * the window — nothing (`keep`), restart it at that hit (`restart`), or restart it with a
+   * length of `window × 2^(count − limit − 1)` (`backoff`). Default `keep`.
+   */
+  exceeded?: ExceededMode;
 }
+
+/** See {@link RuleSpec.exceeded}. */
+export type ExceededMode = 'keep' | 'restart' | 'backoff';
+
+/** The longest a backoff window grows: 10 years, as any duration option. */
+export const MAX_WINDOW_MS = 10 * 365 * 86_400_000;
 
 /** One limit's verdict, as the script returns it. */
 export interface LimitVerdict {
@@ -37,11 +49,16 @@ export interface Decision {
   limits: LimitVerdict[];
 }
 
-/** A window's count `c` of window `w`; a sliding window also keeps `p`, the count of window `w - 1`. */
+/**
+ * A window's count `c` of window `w`; a sliding window also keeps `p`, the count of window
+ * `w - 1`. A first-hit window keeps its start in `w`, and in `l` its length when a hit over the
+ * limit changed it (see {@link RuleSpec.exceeded}).
+ */
 export interface WindowState {
   w: number;
   c: number;
   p: number;
+  l?: number;
 }
 
 /** Where the in-memory backend keeps state; `ttlMs` is for clean-up only, never for logic. */
@@ -89,14 +106,17 @@ function evaluate(store: StateStore, spec: RuleSpec, key: string, now: number, c
   }
   const stored = store.getWindow(key);
   if (code === 'a') {
-    // w holds the window's start time; a window that has ended counts nothing, and the next
-    // counted hit starts a new one (a peek or a refusal starts nothing).
-    const active = stored !== undefined && now < stored.w + window;
+    // w holds the window's start time (and l its length, when a hit over the limit changed it);
+    // a window that has ended counts nothing, and the next counted hit starts a new one (a peek
+    // or a refusal starts nothing). `previous` carries the window's length.
+    const length = stored?.l ?? window;
+    const active = stored !== undefined && now < stored.w + length;
     const from = active ? stored.w : now;
     const c = active ? stored.c : 0;
+    const span = active ? length : window;
     const admit = c + cost <= limit;
-    const reset = from + window;
-    return { spec, index: from, admit, used: c, reset, retry: admit ? 0 : reset - now, current: c, previous: 0 };
+    const reset = from + span;
+    return { spec, index: from, admit, used: c, reset, retry: admit ? 0 : reset - now, current: c, previous: span };
   }
   const w = stored?.w;
   let c = stored?.c ?? 0;
@@ -175,7 +195,27 @@ export function decide(
         const entries = store.getLog(key) ?? [];
         for (let k = 0; k < cost; k++) insertSorted(entries, now);
         store.setLog(key, entries, window);
-      } else if (code === 'f' || code === 'a') {
+      } else if (code === 'a') {
+        const counted = verdict.used + cost;
+        let from = verdict.index;
+        let length = verdict.previous;
+        const exceeded = verdict.spec.exceeded ?? 'keep';
+        if (counted > verdict.spec.limit && exceeded !== 'keep') {
+          // Over the limit: the window restarts at this hit (continueExceeding), or restarts
+          // longer each time (exponentialBackoff), as @fastify/rate-limit counts.
+          from = now;
+          length =
+            exceeded === 'restart' ? window : Math.min(window * 2 ** (counted - verdict.spec.limit - 1), MAX_WINDOW_MS);
+          verdict.index = from;
+          verdict.reset = from + length;
+          if (verdict.retry > 0) verdict.retry = length;
+        }
+        store.setWindow(
+          key,
+          { w: from, c: counted, p: 0, ...(length !== window && { l: length }) },
+          verdict.reset - now,
+        );
+      } else if (code === 'f') {
         store.setWindow(key, { w: verdict.index, c: verdict.used + cost, p: 0 }, verdict.reset - now);
       } else {
         store.setWindow(
@@ -254,7 +294,8 @@ export function refund(
       return;
     }
     const stored = store.getWindow(key);
-    const current = spec.code === 'a' ? stored !== undefined && now < stored.w + spec.window : stored?.w === index;
+    const current =
+      spec.code === 'a' ? stored !== undefined && now < stored.w + (stored.l ?? spec.window) : stored?.w === index;
     if (stored && stored.c > 0 && current) {
       store.setWindow(key, { ...stored, c: Math.max(0, stored.c - cost) }, 2 * spec.window);
       refunded++;

@@ -30,7 +30,15 @@ export function rateLimitHeaders(
   options: RateLimitHeaderOptions = {},
 ): Record<string, string> {
   const headers: Record<string, string> = {};
-  const reset = secondsUntil(result.resetAt, result.decidedAt);
+  // A client that trusts a reset must not come back before a retry can succeed: a sliding
+  // window can refuse past its own window's end, and a block can outlast every window. So when
+  // refused, a reset — the call's, or that of a limit with nothing left — is no earlier than
+  // Retry-After.
+  const retryAt = result.allowed ? 0 : result.decidedAt + result.retryAfter;
+  const resetAt = Math.max(result.resetAt, retryAt);
+  const reset = secondsUntil(resetAt, result.decidedAt);
+  const limitResetAt = (limit: { resetAt: number; remaining: number }) =>
+    limit.remaining === 0 ? Math.max(limit.resetAt, retryAt) : limit.resetAt;
   const limits = result.limits.length
     ? result.limits
     : [
@@ -59,14 +67,14 @@ export function rateLimitHeaders(
         .map((limit) => `"${limit.name}";q=${limit.limit};w=${Math.ceil(limit.windowMs / 1_000)}`)
         .join(', ');
       headers.RateLimit = limits
-        .map((limit) => `"${limit.name}";r=${limit.remaining};t=${secondsUntil(limit.resetAt, result.decidedAt)}`)
+        .map((limit) => `"${limit.name}";r=${limit.remaining};t=${secondsUntil(limitResetAt(limit), result.decidedAt)}`)
         .join(', ');
       break;
     case 'legacy':
       headers['X-RateLimit-Limit'] = String(result.limit);
       headers['X-RateLimit-Remaining'] = String(result.remaining);
       headers['X-RateLimit-Reset'] =
-        options.legacyReset === 'delta-seconds' ? String(reset) : String(Math.ceil(result.resetAt / 1_000));
+        options.legacyReset === 'delta-seconds' ? String(reset) : String(Math.ceil(resetAt / 1_000));
       break;
   }
   if (!result.allowed) headers['Retry-After'] = String(Math.max(1, Math.ceil(result.retryAfter / 1_000)));

@@ -17,5 +17,6 @@ export {
   SLIDING_LOG_MAX_LIMIT,
   slidingLog,
   slidingWindow,
+  type WhenExceeded,
   type WindowAnchor,
 } from './rules.js';

@@ -1,4 +1,3 @@
-import { hashTag } from '../common/keys.js';
 import { algorithmCode, type LimitRule } from './rules.js';
 
 /**
@@ -7,12 +6,4 @@ import { algorithmCode, type LimitRule } from './rules.js';
  */
 export function ruleSuffix(rule: LimitRule): string {
   return `${algorithmCode(rule)}${rule.windowMs}`;
-}
-
-/** The keys one call touches: the block key first, then one per limit, all under one hash tag. */
-export function limiterKeys(base: string, id: string, suffixes: readonly string[]): string[] {
-  const root = `${base}${hashTag(id)}:`;
-  const keys = [`${root}block`];
-  for (const suffix of suffixes) keys.push(root + suffix);
-  return keys;
 }

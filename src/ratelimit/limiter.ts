@@ -1,126 +1,35 @@
 import { performance } from 'node:perf_hooks';
-import { LRUCache } from 'lru-cache';
-import { z } from 'zod';
-import type { RedisLike } from '../client/types.js';
-import { CircuitBreaker, type CircuitBreakerOption, circuitBreakerSchema } from '../common/circuit-breaker.js';
-import { withTimeout } from '../common/deadline.js';
-import type { Duration } from '../common/duration.js';
+import { nodeOf } from '../client/cluster.js';
+import { isCluster } from '../client/types.js';
+import { CircuitBreaker } from '../common/circuit-breaker.js';
+import { untilDeadline } from '../common/deadline.js';
 import { InvalidOptionError, RedscaleError, toRedisError } from '../common/errors.js';
-import { durationSchema, parseOptions, positiveInt, prefixSchema, redisClientSchema } from '../common/options.js';
-import type { BlockMode, Mode } from './algorithms.js';
-import { type BackendConfig, MemoryBackend, RedisBackend } from './backend.js';
+import { hashTag } from '../common/keys.js';
+import { parseOptions } from '../common/options.js';
+import { ServerClock } from '../common/server-clock.js';
+import type { Mode } from './algorithms.js';
+import { LocalDenyCache } from './deny-cache.js';
 import { ruleSuffix } from './keys.js';
+import { type BackendConfig, MemoryBackend } from './memory-backend.js';
+import {
+  type ConsumeOptions,
+  checkCall,
+  limiterOptionsSchema,
+  type RateLimiterOptions,
+  type ResolvedLimiterOptions,
+} from './options.js';
+import { type CallTiming, RedisBackend } from './redis-backend.js';
 import { policyResult, type RateLimitResult, toResult } from './result.js';
-import { algorithmCode, type LimitRule, limitRuleSchema } from './rules.js';
+import { algorithmCode, type LimitRule } from './rules.js';
 
-/** What to do when Redis fails or does not answer in time. */
-export type RedisErrorPolicy = 'allow' | 'deny' | 'memory';
+export type { ConsumeOptions, RateLimiterOptions, RedisErrorPolicy } from './options.js';
 
-/** Options for {@link RateLimiter}. */
-export interface RateLimiterOptions {
-  /**
-   * Where counters live. Omit it for an in-memory limiter (one instance, development, tests):
-   * the same semantics, but each process counts alone.
-   */
-  redis?: RedisLike;
-  /**
-   * Namespace of the limiter's keys (`<prefix>:rl:{<id>}:…`). Limiters that should count
-   * separately need different prefixes; the same limiter on many instances shares one.
-   * Default `'redscale'`.
-   */
-  prefix?: string;
-  /** One or more limits, all checked and consumed together, atomically. */
-  limits: LimitRule | LimitRule[];
-  /**
-   * After a refusal by `consume`, block the identity for this long (see `blockMode`). Calls while
-   * blocked are refused without being counted. Default `0` (off).
-   */
-  blockFor?: Duration;
-  /**
-   * How a `blockFor` block ends. `'until-room'`: it lasts `blockFor` and at least until the
-   * refusing limit admits again, so the first call after it is judged on a limit with room.
-   * `'exact'`: it lasts exactly `blockFor`, and when it ends every count of the identity starts
-   * afresh (as @nestjs/throttler blocks for `blockDuration`). Default `'until-room'`.
-   */
-  blockMode?: BlockMode;
-  /**
-   * When Redis fails or times out: `'allow'` lets the call through, `'deny'` refuses it, and
-   * `'memory'` answers from an in-process limiter with the same limits (per instance, so N
-   * instances admit up to N × limit) until Redis answers again. Default `'memory'`.
-   */
-  onRedisError?: RedisErrorPolicy;
-  /** Longest a call waits for Redis before the `onRedisError` policy answers. Default `'250ms'`. */
-  timeout?: Duration;
-  /**
-   * Remember refusals in this process: an identity refused until T is refused again before T
-   * without a round trip. `false` turns it off. Default `{ maxEntries: 10_000 }`.
-   */
-  localDenyCache?: false | { maxEntries?: number };
-  /** Size of the in-memory backend (the limiter without Redis, or the fallback). Default `{ maxEntries: 100_000 }` keys. */
-  memory?: { maxEntries?: number };
-  /**
-   * After `failureThreshold` consecutive Redis failures, skip Redis for `cooldown` and answer by
-   * the policy at once; then probe again. `false` tries Redis on every call. Default
-   * `{ failureThreshold: 1, cooldown: '1s' }`.
-   */
-  circuitBreaker?: false | CircuitBreakerOption;
-  /**
-   * A clock (epoch ms) that replaces Redis server time. For tests only: in production the
-   * limiter uses Redis `TIME`, so instances with skewed clocks agree. With a clock, keys get no
-   * expiry (Redis would expire them by its own clock): delete the test's prefix afterwards.
-   */
-  clock?: () => number;
-  /** Called with every Redis failure the limiter absorbed (for logs and metrics). */
-  onError?: (error: RedscaleError) => void;
-}
-
-/** Options of one call. */
-export interface ConsumeOptions {
-  /** Units this call costs, an integer from 1 to the smallest limit. Default 1. */
-  cost?: number;
-}
-
-const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
-
-const optionsSchema = z
-  .strictObject({
-    redis: redisClientSchema.optional(),
-    prefix: prefixSchema.default('redscale'),
-    limits: z.union([limitRuleSchema.transform((rule) => [rule]), z.array(limitRuleSchema).min(1).max(16)]),
-    blockFor: durationSchema({ allowZero: true }).default(0),
-    blockMode: z.enum(['until-room', 'exact']).default('until-room'),
-    onRedisError: z.enum(['allow', 'deny', 'memory']).default('memory'),
-    timeout: durationSchema().default(250),
-    localDenyCache: z
-      .union([z.literal(false), z.strictObject({ maxEntries: positiveInt().default(10_000) })])
-      .prefault({}),
-    memory: z.strictObject({ maxEntries: positiveInt().default(100_000) }).prefault({}),
-    circuitBreaker: circuitBreakerSchema,
-    clock: fn<() => number>().optional(),
-    onError: fn<(error: RedscaleError) => void>().optional(),
-  })
-  .superRefine((options, ctx) => {
-    const seen = new Map<string, number>();
-    options.limits.forEach((rule, index) => {
-      const shape = ruleSuffix(rule);
-      const first = seen.get(shape);
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['limits', index],
-          message: `a limit that differs from limits[${first}] in algorithm or window (two limits of one algorithm and window would share a counter)`,
-        });
-      }
-      seen.set(shape, index);
-    });
-  });
-
-type ResolvedOptions = z.output<typeof optionsSchema>;
-
-interface LocalDeny {
-  until: number;
-  cost: number;
-  result: RateLimitResult;
+/** What the limiter keeps per Redis node: its breaker, its clock, and the fallback's counts. */
+interface NodeState {
+  breaker: CircuitBreaker | undefined;
+  clock: ServerClock;
+  /** The in-memory fallback's counts for this node's keys, while the node is failing. */
+  fallback: MemoryBackend | undefined;
 }
 
 /**
@@ -142,37 +51,44 @@ interface LocalDeny {
 export class RateLimiter {
   /** The limits, in the order given. */
   readonly limits: readonly LimitRule[];
-  readonly #options: ResolvedOptions;
+  readonly #options: ResolvedLimiterOptions;
   readonly #config: BackendConfig;
   readonly #redis: RedisBackend | undefined;
-  readonly #breaker: CircuitBreaker | undefined;
-  readonly #denied: LRUCache<string, LocalDeny> | undefined;
+  readonly #denied: LocalDenyCache | undefined;
   readonly #smallestLimit: number;
+  readonly #hitAllowed: boolean;
+  readonly #nodes = new Map<string, NodeState>();
+  /** The one node of a standalone client (no slot to compute). */
+  readonly #onlyNode: NodeState | undefined;
   #memory: MemoryBackend | undefined;
-  #memoryHoldsFallbackCounts = false;
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: RateLimiterOptions) {
-    const resolved = parseOptions(optionsSchema, options, 'RateLimiter');
+    const resolved = parseOptions(limiterOptionsSchema, options, 'RateLimiter');
     this.#options = resolved;
     this.limits = Object.freeze([...resolved.limits]);
     this.#smallestLimit = Math.min(...resolved.limits.map((rule) => rule.limit));
+    this.#hitAllowed = !resolved.limits.some((rule) => rule.algorithm === 'sliding-log');
     this.#config = {
       base: `${resolved.prefix}:rl:`,
       specs: resolved.limits.map((rule) => ({
         code: algorithmCode(rule),
         limit: rule.limit,
         window: rule.windowMs,
+        ...(rule.whenExceeded && rule.whenExceeded !== 'keep' && { exceeded: rule.whenExceeded }),
       })),
       suffixes: resolved.limits.map(ruleSuffix),
       blockForMs: resolved.blockFor,
       blockMode: resolved.blockMode,
       clock: resolved.clock,
     };
-    this.#redis = resolved.redis ? new RedisBackend(resolved.redis, this.#config) : undefined;
-    this.#breaker = resolved.circuitBreaker && this.#redis ? new CircuitBreaker(resolved.circuitBreaker) : undefined;
+    const redis = resolved.redis;
+    this.#redis = redis
+      ? new RedisBackend(redis, { ...this.#config, timeoutMs: resolved.timeout, batch: resolved.batch })
+      : undefined;
+    this.#onlyNode = redis && !isCluster(redis) ? this.#node('standalone') : undefined;
     this.#denied = resolved.localDenyCache
-      ? new LRUCache<string, LocalDeny>({ max: resolved.localDenyCache.maxEntries })
+      ? new LocalDenyCache(resolved.localDenyCache.maxEntries, resolved.localDenyCache.maxAge)
       : undefined;
   }
 
@@ -181,12 +97,18 @@ export class RateLimiter {
    * remembered locally (see `localDenyCache`) until it may retry.
    */
   consume(id: string, options?: ConsumeOptions): Promise<RateLimitResult> {
-    return this.#decide('consume', id, options);
+    let cost: number;
+    try {
+      cost = checkCall(id, options, this.#smallestLimit, 'RateLimiter.consume()');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#decide('consume', id, cost);
   }
 
   /** Says whether `cost` would be admitted now, without counting anything. */
-  peek(id: string, options?: ConsumeOptions): Promise<RateLimitResult> {
-    return this.#decide('peek', id, options);
+  async peek(id: string, options?: ConsumeOptions): Promise<RateLimitResult> {
+    return this.#decide('peek', id, checkCall(id, options, this.#smallestLimit, 'RateLimiter.peek()'));
   }
 
   /**
@@ -194,27 +116,47 @@ export class RateLimiter {
    * libraries that decide themselves (express-rate-limit, @fastify/rate-limit). Ignores
    * `blockFor`. Sliding-log limits cannot count past their limit, so they are not allowed here.
    */
-  hit(id: string, options?: ConsumeOptions): Promise<RateLimitResult> {
-    return this.#decide('hit', id, options);
+  async hit(id: string, options?: ConsumeOptions): Promise<RateLimitResult> {
+    const cost = checkCall(id, options, this.#smallestLimit, 'RateLimiter.hit()');
+    if (!this.#hitAllowed) {
+      throw new InvalidOptionError(
+        'limits',
+        this.limits.map((rule) => rule.name),
+        'fixedWindow or slidingWindow limits for hit(): a sliding log cannot count past its limit',
+        'RateLimiter.hit()',
+      );
+    }
+    return this.#decide('hit', id, cost);
   }
 
   /**
    * Gives `cost` back to every limit (never below zero), e.g. for a request that should not
-   * count. Rejects with a RedscaleError if Redis fails.
+   * count. Rejects with a RedscaleError if Redis fails; a refund that times out is never applied
+   * later.
    */
   async refund(id: string, options?: ConsumeOptions): Promise<void> {
-    const cost = this.#check(id, options?.cost, 'refund');
-    this.#denied?.delete(id);
-    if (this.#memoryHoldsFallbackCounts || !this.#redis) await this.#memoryBackend().refund(id, cost);
-    if (this.#redis) await this.#callRedis(this.#redis.refund(id, cost), 'rate-limit refund', id);
+    const cost = checkCall(id, options, this.#smallestLimit, 'RateLimiter.refund()');
+    this.#denied?.forget(id);
+    const redis = this.#redis;
+    if (!redis) return this.#memoryBackend().refund(id, cost);
+    const node = this.#nodeFor(id);
+    node.fallback?.refund(id, cost);
+    await this.#change(node, (timing) => redis.refund(id, cost, timing), 'rate-limit refund', id);
   }
 
-  /** Forgets everything counted for `id` and lifts its block. Rejects with a RedscaleError if Redis fails. */
+  /**
+   * Forgets everything counted for `id` and lifts its block. Rejects with a RedscaleError if
+   * Redis fails; a reset that times out is never applied later. Other instances' local deny
+   * caches follow within `localDenyCache.maxAge`.
+   */
   async reset(id: string): Promise<void> {
-    this.#check(id, 1, 'reset');
-    this.#denied?.delete(id);
-    if (this.#memoryHoldsFallbackCounts || !this.#redis) await this.#memoryBackend().reset(id);
-    if (this.#redis) await this.#callRedis(this.#redis.reset(id), 'rate-limit reset', id);
+    checkCall(id, undefined, this.#smallestLimit, 'RateLimiter.reset()');
+    this.#denied?.forget(id);
+    const redis = this.#redis;
+    if (!redis) return this.#memoryBackend().reset(id);
+    const node = this.#nodeFor(id);
+    node.fallback?.reset(id);
+    await this.#change(node, (timing) => redis.reset(id, timing), 'rate-limit reset', id);
   }
 
   /**
@@ -224,72 +166,91 @@ export class RateLimiter {
    */
   async resetAll(): Promise<void> {
     this.#denied?.clear();
-    if (this.#memoryHoldsFallbackCounts || !this.#redis) await this.#memoryBackend().resetAll();
-    if (this.#redis) {
-      try {
-        await this.#redis.resetAll();
-      } catch (error) {
-        const wrapped = toRedisError('rate-limit resetAll', error);
-        this.#options.onError?.(wrapped);
-        throw wrapped;
-      }
+    this.#memory?.clear();
+    for (const node of this.#nodes.values()) node.fallback?.clear();
+    if (!this.#redis) return;
+    try {
+      await this.#redis.resetAll();
+    } catch (error) {
+      const wrapped = toRedisError('rate-limit resetAll', error);
+      this.#options.onError?.(wrapped);
+      throw wrapped;
     }
   }
 
-  async #decide(mode: Mode, id: string, options: ConsumeOptions | undefined): Promise<RateLimitResult> {
-    const cost = this.#check(id, options?.cost, mode);
+  async #decide(mode: Mode, id: string, cost: number): Promise<RateLimitResult> {
     if (mode === 'consume' && this.#denied) {
-      const denied = this.#denied.get(id);
-      if (denied && cost >= denied.cost) return locallyDenied(denied);
+      const denied = this.#denied.get(id, cost);
+      if (denied) return denied;
     }
     const redis = this.#redis;
-    if (!redis) return toResult(await this.#memoryBackend().decide(id, mode, cost), this.limits, 'memory');
-    if (this.#breaker && !this.#breaker.tryPass()) {
+    if (!redis) return toResult(this.#memoryBackend().decide(id, mode, cost), this.limits, 'memory');
+    const node = this.#nodeFor(id);
+    const breaker = node.breaker;
+    if (breaker && !breaker.tryPass()) {
       const error = new RedscaleError(
         'ERR_REDIS',
-        `redscale: Redis is skipped for ${this.#breaker.retryInMs} ms after failing (circuit open)`,
+        `redscale: Redis is skipped for ${breaker.retryInMs} ms after failing (circuit open)`,
         { context: { id } },
       );
-      return this.#fallback(mode, id, cost, error);
+      return this.#fallback(node, mode, id, cost, error);
     }
+    const timeout = this.#options.timeout;
+    const deadline = performance.now() + timeout;
     let result: RateLimitResult;
     try {
-      const decision = await withTimeout(redis.decide(id, mode, cost), this.#options.timeout, 'rate-limit check', {
-        id,
-      });
+      const timing: CallTiming = { deadline: node.clock.serverTimeAt(deadline), clock: node.clock };
+      const decision = await untilDeadline(
+        redis.decide(id, mode, cost, timing),
+        deadline,
+        timeout,
+        'rate-limit check',
+        {
+          id,
+        },
+      );
       result = toResult(decision, this.limits, 'redis');
     } catch (error) {
       const wrapped = toRedisError('rate-limit check', error, { id });
-      this.#breaker?.failure();
+      breaker?.failure();
       this.#options.onError?.(wrapped);
-      return this.#fallback(mode, id, cost, wrapped);
+      return this.#fallback(node, mode, id, cost, wrapped);
     }
-    this.#breaker?.success();
-    if (this.#memoryHoldsFallbackCounts) {
-      // Back on Redis: what the fallback counted is stale, and would be wrong next outage.
-      this.#memory?.clear();
-      this.#memoryHoldsFallbackCounts = false;
-    }
-    if (!result.allowed && mode === 'consume' && this.#denied && result.retryAfter > 0) {
-      this.#denied.set(id, { until: performance.now() + result.retryAfter, cost, result }, { ttl: result.retryAfter });
-    }
+    breaker?.success();
+    // Back on Redis: what the fallback counted for this node is stale, and would be wrong next outage.
+    if (node.fallback) node.fallback = undefined;
+    if (!result.allowed && mode === 'consume') this.#denied?.remember(id, cost, result);
     return result;
   }
 
-  async #fallback(mode: Mode, id: string, cost: number, error: RedscaleError): Promise<RateLimitResult> {
+  #fallback(node: NodeState, mode: Mode, id: string, cost: number, error: RedscaleError): RateLimitResult {
     const policy = this.#options.onRedisError;
     if (policy === 'memory') {
-      this.#memoryHoldsFallbackCounts = true;
-      const result = toResult(await this.#memoryBackend().decide(id, mode, cost), this.limits, 'memory');
+      node.fallback ??= new MemoryBackend(this.#config, this.#options.memory.maxEntries);
+      const result = toResult(node.fallback.decide(id, mode, cost), this.limits, 'memory');
       result.error = error;
       return result;
     }
-    return policyResult(policy === 'allow', this.limits, error, this.#breaker?.retryInMs || 1_000);
+    return policyResult(policy === 'allow', this.limits, error, node.breaker?.retryInMs || 1_000);
   }
 
-  async #callRedis(call: Promise<void>, operation: string, id: string): Promise<void> {
+  /** Runs a state-changing call (refund, reset) under one deadline, carried to Redis. */
+  async #change(
+    node: NodeState,
+    call: (timing: CallTiming) => Promise<void>,
+    operation: string,
+    id: string,
+  ): Promise<void> {
+    const timeout = this.#options.timeout;
+    const deadline = performance.now() + timeout;
     try {
-      await withTimeout(call, this.#options.timeout, operation, { id });
+      await untilDeadline(
+        call({ deadline: node.clock.serverTimeAt(deadline), clock: node.clock }),
+        deadline,
+        timeout,
+        operation,
+        { id },
+      );
     } catch (error) {
       const wrapped = toRedisError(operation, error, { id });
       this.#options.onError?.(wrapped);
@@ -297,48 +258,28 @@ export class RateLimiter {
     }
   }
 
+  #nodeFor(id: string): NodeState {
+    if (this.#onlyNode) return this.#onlyNode;
+    const redis = this.#options.redis;
+    return this.#node(redis ? nodeOf(redis, `${this.#config.base}${hashTag(id)}`) : 'memory');
+  }
+
+  #node(name: string): NodeState {
+    let node = this.#nodes.get(name);
+    if (!node) {
+      const breaker = this.#options.circuitBreaker;
+      node = {
+        breaker: breaker ? new CircuitBreaker(breaker) : undefined,
+        clock: new ServerClock(),
+        fallback: undefined,
+      };
+      this.#nodes.set(name, node);
+    }
+    return node;
+  }
+
   #memoryBackend(): MemoryBackend {
     this.#memory ??= new MemoryBackend(this.#config, this.#options.memory.maxEntries);
     return this.#memory;
   }
-
-  #check(id: string, cost: number | undefined, operation: Mode | 'refund' | 'reset'): number {
-    if (typeof id !== 'string' || id.length === 0) {
-      throw new InvalidOptionError(
-        'id',
-        id,
-        'a non-empty string identifying who is limited',
-        `RateLimiter.${operation}()`,
-      );
-    }
-    const units = cost ?? 1;
-    if (!Number.isInteger(units) || units < 1 || units > this.#smallestLimit) {
-      throw new InvalidOptionError(
-        'cost',
-        units,
-        `an integer from 1 to ${this.#smallestLimit} (the smallest limit; more could never be admitted)`,
-        `RateLimiter.${operation}()`,
-      );
-    }
-    if (operation === 'hit' && this.limits.some((rule) => rule.algorithm === 'sliding-log')) {
-      throw new InvalidOptionError(
-        'limits',
-        this.limits.map((rule) => rule.name),
-        'fixedWindow or slidingWindow limits for hit(): a sliding log cannot count past its limit',
-        'RateLimiter.hit()',
-      );
-    }
-    return units;
-  }
-}
-
-function locallyDenied(denied: LocalDeny): RateLimitResult {
-  const left = Math.max(1, Math.ceil(denied.until - performance.now()));
-  return {
-    ...denied.result,
-    reason: 'local-block',
-    source: 'local',
-    retryAfter: left,
-    decidedAt: denied.result.decidedAt + (denied.result.retryAfter - left),
-  };
 }

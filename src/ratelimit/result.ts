@@ -20,9 +20,13 @@ export type RateLimitSource = 'redis' | 'memory' | 'local' | 'policy';
 
 /** One limit's state after a call. */
 export interface LimitState {
+  /** The limit's name (`LimitRule.name`). */
   name: string;
+  /** Its algorithm. */
   algorithm: Algorithm;
+  /** Units of cost it allows per window. */
   limit: number;
+  /** Its window, ms. */
   windowMs: number;
   /** Whether this limit had room for the cost. */
   allowed: boolean;
@@ -30,7 +34,11 @@ export interface LimitState {
   remaining: number;
   /** Units counted in the window after this call (may exceed `limit` for `hit()`). */
   used: number;
-  /** When this limit's window ends (sliding log: when every counted call has left it), epoch ms. */
+  /**
+   * When this limit's window ends (sliding log: when every counted call has left it), epoch ms.
+   * A refused call may have to wait longer (`retryAfter`: a sliding window's weight, a block);
+   * {@link rateLimitHeaders} never announces a reset before then.
+   */
   resetAt: number;
   /** When this limit refused: ms until it would admit the same cost; otherwise 0. */
   retryAfter: number;
@@ -41,12 +49,17 @@ export interface LimitState {
  * are those of the deciding limit: the one that refused, or else the one with the least room.
  */
 export interface RateLimitResult {
+  /** Whether the call was admitted (for `hit()`: whether it stayed within every limit). */
   allowed: boolean;
+  /** Why it was answered so. */
   reason: RateLimitReason;
+  /** The deciding limit's limit. */
   limit: number;
+  /** Units the deciding limit has left after this call. */
   remaining: number;
-  /** Epoch ms. */
+  /** When the deciding limit's window ends, epoch ms (see `LimitState.resetAt`). */
   resetAt: number;
+  /** The deciding limit's window, ms. */
   windowMs: number;
   /** When refused: ms until a retry can succeed. 0 when allowed. */
   retryAfter: number;
@@ -54,6 +67,7 @@ export interface RateLimitResult {
   refusedBy: string | undefined;
   /** Every limit, in the order they were configured (empty when Redis failed under allow/deny). */
   limits: LimitState[];
+  /** Who answered: Redis, the in-memory backend or fallback, the local deny cache, or the policy. */
   source: RateLimitSource;
   /** The clock that decided (Redis server time, or the local clock), epoch ms. */
   decidedAt: number;
@@ -65,21 +79,28 @@ const REASONS = ['allowed', 'limit', 'blocked'] as const;
 
 /** Turns a backend's decision into a result. */
 export function toResult(decision: Decision, rules: readonly LimitRule[], source: RateLimitSource): RateLimitResult {
-  const limits = rules.map((rule, i): LimitState => {
+  const now = decision.now;
+  const retryAfter = decision.allowed ? 0 : decision.retryAfter;
+  const limits: LimitState[] = [];
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i] as LimitRule;
     const verdict = decision.limits[i];
     const used = verdict?.used ?? 0;
-    return {
+    const remaining = Math.max(0, rule.limit - used);
+    const allowed = verdict?.allowed ?? true;
+    const resetAt = verdict?.resetAt ?? now + rule.windowMs;
+    limits.push({
       name: rule.name,
       algorithm: rule.algorithm,
       limit: rule.limit,
       windowMs: rule.windowMs,
-      allowed: verdict?.allowed ?? true,
-      remaining: Math.max(0, rule.limit - used),
+      allowed,
+      remaining,
       used,
-      resetAt: verdict?.resetAt ?? decision.now + rule.windowMs,
+      resetAt,
       retryAfter: verdict?.retryAfter ?? 0,
-    };
-  });
+    });
+  }
   const reason = REASONS[decision.reason];
   const deciding = decidingLimit(limits, reason === 'limit');
   return {
@@ -89,11 +110,11 @@ export function toResult(decision: Decision, rules: readonly LimitRule[], source
     remaining: deciding.remaining,
     resetAt: deciding.resetAt,
     windowMs: deciding.windowMs,
-    retryAfter: decision.allowed ? 0 : decision.retryAfter,
+    retryAfter,
     refusedBy: reason === 'limit' ? deciding.name : undefined,
     limits,
     source,
-    decidedAt: decision.now,
+    decidedAt: now,
   };
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Duration } from '../common/duration.js';
-import { durationSchema, parseOptions, positiveInt } from '../common/options.js';
+import { durationSchema, MAX_DURATION_MS, parseOptions, positiveInt } from '../common/options.js';
 
 /** The algorithms a limit can use. */
 export type Algorithm = 'fixed-window' | 'sliding-window' | 'sliding-log';
@@ -22,7 +22,12 @@ export interface LimitRule {
   readonly name: string;
   /** Fixed windows only: where a window starts (see {@link WindowAnchor}). Undefined for the other algorithms. */
   readonly anchor?: WindowAnchor;
+  /** First-hit fixed windows only: see {@link FixedWindowOptions.whenExceeded}. Undefined otherwise. */
+  readonly whenExceeded?: WhenExceeded;
 }
+
+/** What a counted hit that leaves a first-hit window's count above its limit does to the window. */
+export type WhenExceeded = 'keep' | 'restart' | 'backoff';
 
 /** Options shared by every algorithm. */
 export interface LimitRuleOptions {
@@ -43,35 +48,63 @@ export interface FixedWindowOptions extends LimitRuleOptions {
    * @nestjs/throttler, express-rate-limit and rate-limit-redis count. Default `'clock'`.
    */
   anchor?: WindowAnchor;
+  /**
+   * With `anchor: 'first-hit'`, what a counted hit that leaves the count above the limit (a
+   * `hit()`, which counts past the limit) does to the window: `'keep'` nothing; `'restart'`
+   * restarts it at that hit, so a client that keeps hitting stays limited
+   * (@fastify/rate-limit's `continueExceeding`); `'backoff'` restarts it with a length of
+   * `window × 2^(count − limit − 1)`, up to 10 years (`exponentialBackoff`). The count is kept
+   * either way. Default `'keep'`.
+   */
+  whenExceeded?: WhenExceeded;
 }
 
 /** The sliding log keeps one entry per admitted unit, so its limit is capped to bound memory. */
 export const SLIDING_LOG_MAX_LIMIT = 10_000;
 
-const ruleSchema = (maxLimit?: number, anchored = false) =>
-  z.strictObject({
-    ...(anchored && {
-      anchor: z.enum(['clock', 'first-hit'], { message: "one of 'clock', 'first-hit'" }).default('clock'),
-    }),
-    limit: maxLimit
-      ? positiveInt(`a positive integer up to ${maxLimit} (the log stores one entry per unit)`).refine(
-          (n) => n <= maxLimit,
-          { message: `a positive integer up to ${maxLimit} (the log stores one entry per unit)` },
-        )
-      : positiveInt(),
-    window: durationSchema(),
-    name: z
-      .string()
-      .regex(/^[\w.:/-]{1,64}$/, { message: 'a name of 1–64 letters, digits or . : / - _' })
-      .optional(),
-  });
+const LOG_LIMIT = `a positive integer up to ${SLIDING_LOG_MAX_LIMIT} (the log stores one entry per unit)`;
+const ANY_LIMIT = 'a positive integer up to 2^53 - 1';
+const NAME = 'a name of 1–64 letters, digits or . : / - _';
 
-function build(algorithm: Algorithm, where: string, options: LimitRuleOptions, maxLimit?: number): LimitRule {
-  const parsed = parseOptions(ruleSchema(maxLimit, algorithm === 'fixed-window'), options, where) as {
+const limitSchema = (maxLimit: number, message: string) =>
+  positiveInt(message).refine((n) => n <= maxLimit, { message });
+
+const nameSchema = z.string().regex(/^[\w.:/-]{1,64}$/, { message: NAME });
+
+const whenExceededSchema = z.enum(['keep', 'restart', 'backoff'], { message: "one of 'keep', 'restart', 'backoff'" });
+
+const ruleSchema = (maxLimit: number, message: string, anchored: boolean) =>
+  z
+    .strictObject({
+      ...(anchored && {
+        anchor: z.enum(['clock', 'first-hit'], { message: "one of 'clock', 'first-hit'" }).default('clock'),
+        whenExceeded: whenExceededSchema.optional(),
+      }),
+      limit: limitSchema(maxLimit, message),
+      window: durationSchema(),
+      name: nameSchema.optional(),
+    })
+    .superRefine((rule, ctx) => {
+      const { anchor, whenExceeded } = rule as { anchor?: WindowAnchor; whenExceeded?: WhenExceeded };
+      if (whenExceeded !== undefined && anchor !== 'first-hit') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['whenExceeded'],
+          message: "no whenExceeded without anchor: 'first-hit' (a clock-aligned window cannot restart)",
+        });
+      }
+    });
+
+function build(algorithm: Algorithm, where: string, options: LimitRuleOptions): LimitRule {
+  const [maxLimit, message] =
+    algorithm === 'sliding-log' ? [SLIDING_LOG_MAX_LIMIT, LOG_LIMIT] : [Number.MAX_SAFE_INTEGER, ANY_LIMIT];
+  const schema = ruleSchema(maxLimit, message, algorithm === 'fixed-window');
+  const parsed = parseOptions(schema, options, where) as {
     limit: number;
     window: number;
     name?: string;
     anchor?: WindowAnchor;
+    whenExceeded?: WhenExceeded;
   };
   return Object.freeze({
     algorithm,
@@ -80,6 +113,7 @@ function build(algorithm: Algorithm, where: string, options: LimitRuleOptions, m
     name:
       parsed.name ?? `${parsed.limit}/${typeof options.window === 'string' ? options.window : `${parsed.window}ms`}`,
     ...(parsed.anchor && { anchor: parsed.anchor }),
+    ...(parsed.anchor === 'first-hit' && { whenExceeded: parsed.whenExceeded ?? 'keep' }),
   });
 }
 
@@ -123,7 +157,7 @@ export function slidingWindow(options: LimitRuleOptions): LimitRule {
  * - Use it for: small, strict limits (5 logins per 15 minutes).
  */
 export function slidingLog(options: LimitRuleOptions): LimitRule {
-  return build('sliding-log', 'slidingLog()', options, SLIDING_LOG_MAX_LIMIT);
+  return build('sliding-log', 'slidingLog()', options);
 }
 
 /**
@@ -138,13 +172,60 @@ export function algorithmCode(rule: Pick<LimitRule, 'algorithm' | 'anchor'>): Ru
 /** See {@link algorithmCode}. */
 export type RuleCode = 'f' | 'a' | 's' | 'l';
 
-/** A limit as given to the limiter: validated once, recognised later. */
-export const limitRuleSchema = z.custom<LimitRule>(
-  (value) =>
-    typeof value === 'object' &&
-    value !== null &&
-    ['fixed-window', 'sliding-window', 'sliding-log'].includes((value as LimitRule).algorithm) &&
-    Number.isInteger((value as LimitRule).limit) &&
-    Number.isInteger((value as LimitRule).windowMs),
-  { message: 'a limit made with fixedWindow(), slidingWindow() or slidingLog()' },
-);
+/**
+ * A limit as given to the limiter, validated field by field however it was built (a frozen
+ * object from {@link fixedWindow}, a spread copy, or one written by hand): every field the
+ * limiter relies on is checked again, so a hand-made window of -1000 or 0 is a named error.
+ */
+export const limitRuleSchema = z
+  .object(
+    {
+      algorithm: z.custom<Algorithm>(
+        (value) => value === 'fixed-window' || value === 'sliding-window' || value === 'sliding-log',
+        {
+          message:
+            "'fixed-window', 'sliding-window' or 'sliding-log': a limit made with fixedWindow(), slidingWindow() or slidingLog()",
+        },
+      ),
+      limit: limitSchema(Number.MAX_SAFE_INTEGER, ANY_LIMIT),
+      windowMs: z.unknown(),
+      name: nameSchema,
+      anchor: z.enum(['clock', 'first-hit'], { message: "one of 'clock', 'first-hit'" }).optional(),
+      whenExceeded: whenExceededSchema.optional(),
+    },
+    { message: 'a limit made with fixedWindow(), slidingWindow() or slidingLog()' },
+  )
+  .superRefine((rule, ctx) => {
+    const window = rule.windowMs;
+    if (typeof window !== 'number' || !Number.isInteger(window) || window < 1 || window > MAX_DURATION_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['windowMs'],
+        message: `a whole number of milliseconds from 1 to ${MAX_DURATION_MS} (10 years)`,
+      });
+    }
+    if (rule.algorithm === 'sliding-log' && rule.limit > SLIDING_LOG_MAX_LIMIT) {
+      ctx.addIssue({ code: 'custom', path: ['limit'], message: LOG_LIMIT });
+    }
+    if (rule.anchor !== undefined && rule.algorithm !== 'fixed-window') {
+      ctx.addIssue({ code: 'custom', path: ['anchor'], message: 'no anchor: only fixed windows have one' });
+    }
+    if (rule.whenExceeded !== undefined && rule.whenExceeded !== 'keep' && rule.anchor !== 'first-hit') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['whenExceeded'],
+        message: "no whenExceeded without anchor: 'first-hit' (only first-hit windows restart)",
+      });
+    }
+  })
+  .transform(
+    (rule): LimitRule =>
+      Object.freeze({
+        algorithm: rule.algorithm,
+        limit: rule.limit,
+        windowMs: rule.windowMs as number,
+        name: rule.name,
+        ...(rule.algorithm === 'fixed-window' && { anchor: rule.anchor ?? 'clock' }),
+        ...(rule.anchor === 'first-hit' && { whenExceeded: rule.whenExceeded ?? 'keep' }),
+      }),
+  );

@@ -23,7 +23,12 @@ import lockSemaphoreAcquire from './lua/lock-semaphore-acquire.lua';
 import lockSemaphoreExtend from './lua/lock-semaphore-extend.lua';
 import lockSemaphoreRelease from './lua/lock-semaphore-release.lua';
 import ratelimit from './lua/ratelimit.lua';
+import ratelimitAnchored from './lua/ratelimit-anchored.lua';
+import ratelimitFixed from './lua/ratelimit-fixed.lua';
+import ratelimitLog from './lua/ratelimit-log.lua';
 import ratelimitRefund from './lua/ratelimit-refund.lua';
+import ratelimitReset from './lua/ratelimit-reset.lua';
+import ratelimitSliding from './lua/ratelimit-sliding.lua';
 
 declare const __REDSCALE_VERSION__: string | undefined;
 
@@ -56,7 +61,12 @@ export const SCRIPTS = {
   lockSemaphoreExtend,
   lockSemaphoreRelease,
   ratelimit,
+  ratelimitAnchored,
+  ratelimitFixed,
+  ratelimitLog,
   ratelimitRefund,
+  ratelimitReset,
+  ratelimitSliding,
 } as const satisfies Record<string, string>;
 
 /** The name of a redscale script. */
@@ -130,8 +140,10 @@ function adoptIntoPendingPipelines(host: ScriptHost, command: string): void {
 }
 
 /**
- * Runs a script in one round trip. Keys go in KEYS (never built into the Lua), so the script
- * can be routed on Cluster; all keys of one call must share a `{hash tag}`.
+ * Runs a script in one round trip through an ioredis command registered with `defineCommand`
+ * (see {@link commandFor}). Keys go in KEYS (never built into the Lua), so the script can be
+ * routed on Cluster; all keys of one call must share a `{hash tag}`. The rate limiter's hot path
+ * uses {@link evalScript} (plain EVALSHA) instead.
  */
 export function runScript(
   redis: RedisLike,

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { fixedWindow, InvalidOptionError, slidingLog, slidingWindow } from '../../src/index.js';
-import { countKeys } from '../harness/context.js';
-import { BACKENDS, limiterFactory, testClock } from './support.js';
+import { connect, countKeys } from '../harness/context.js';
+import { CONTRACT_BACKENDS, limiterFactory, testClock } from './support.js';
 
-describe.each(BACKENDS)('RateLimiter contract on %s', (backend) => {
+describe.each(CONTRACT_BACKENDS)('RateLimiter contract on %s', (backend) => {
   const factory = limiterFactory(backend);
   const expectedSource = backend === 'memory' ? 'memory' : 'redis';
 
@@ -61,6 +61,52 @@ describe.each(BACKENDS)('RateLimiter contract on %s', (backend) => {
     expect(await limiter.consume('u')).toMatchObject({ remaining: 1, resetAt: clock.start + 2_750 });
   });
 
+  it.each(['restart', 'backoff'] as const)(
+    "first-hit window, whenExceeded '%s': a hit over the limit restarts the window (counting on)",
+    async (whenExceeded) => {
+      const clock = testClock();
+      const limiter = factory.make({
+        limits: fixedWindow({ limit: 2, window: '1s', anchor: 'first-hit', whenExceeded }),
+        clock: clock.now,
+      });
+      const seen = [];
+      for (let i = 0; i < 5; i++) {
+        const result = await limiter.hit('u');
+        seen.push([result.allowed, result.limits[0]?.used, result.resetAt - result.decidedAt, result.retryAfter]);
+        clock.advance(100);
+      }
+      // @fastify/rate-limit's counting: continueExceeding restarts the window at each hit over
+      // the limit; exponentialBackoff restarts it at window × 2^(count − limit − 1).
+      expect(seen).toEqual(
+        whenExceeded === 'restart'
+          ? [
+              [true, 1, 1_000, 0],
+              [true, 2, 900, 0],
+              [false, 3, 1_000, 1_000],
+              [false, 4, 1_000, 1_000],
+              [false, 5, 1_000, 1_000],
+            ]
+          : [
+              [true, 1, 1_000, 0],
+              [true, 2, 900, 0],
+              [false, 3, 1_000, 1_000],
+              [false, 4, 2_000, 2_000],
+              [false, 5, 4_000, 4_000],
+            ],
+      );
+      // A peek changes nothing; the count lives until the (last) window ends.
+      expect(await limiter.peek('u')).toMatchObject({ allowed: false, remaining: 0 });
+      clock.advance(whenExceeded === 'restart' ? 900 : 3_900);
+      expect(await limiter.hit('u')).toMatchObject({ allowed: true, remaining: 1 });
+    },
+  );
+
+  it('whenExceeded needs a first-hit window', () => {
+    expect(() => fixedWindow({ limit: 2, window: '1s', whenExceeded: 'restart' })).toThrow(
+      /"whenExceeded" for fixedWindow\(\)/,
+    );
+  });
+
   it('a first-hit window is not started by a call another limit refused', async () => {
     const clock = testClock();
     const limiter = factory.make({
@@ -110,6 +156,22 @@ describe.each(BACKENDS)('RateLimiter contract on %s', (backend) => {
     clock.set(clock.start + 1_000);
     expect(await limiter.consume('u')).toMatchObject({ allowed: true, remaining: 0, resetAt: clock.start + 2_000 });
     expect((await limiter.consume('u')).allowed).toBe(false);
+  });
+
+  it('sliding log: every unit is its own entry, even within one millisecond and after a refund', async () => {
+    const clock = testClock();
+    const limiter = factory.make({ limits: slidingLog({ limit: 30, window: '1m' }), clock: clock.now });
+    // All in one millisecond of the test clock.
+    for (let i = 0; i < 12; i++) await limiter.consume('u');
+    await limiter.refund('u');
+    expect((await limiter.peek('u')).limits[0]?.used).toBe(11);
+    expect(await limiter.consume('u')).toMatchObject({ allowed: true, remaining: 18 });
+    expect(await limiter.consume('u', { cost: 5 })).toMatchObject({ allowed: true, remaining: 13 });
+    await limiter.refund('u', { cost: 3 });
+    expect(await limiter.consume('u', { cost: 4 })).toMatchObject({ allowed: true, remaining: 12 });
+    expect((await limiter.peek('u')).limits[0]?.used).toBe(18);
+    clock.advance(60_000);
+    expect((await limiter.peek('u')).limits[0]?.used).toBe(0);
   });
 
   it('checks several limits atomically: a refusal by one consumes none', async () => {
@@ -311,6 +373,26 @@ describe.each(BACKENDS)('RateLimiter contract on %s', (backend) => {
       expect(ttls[1]).toBeGreaterThan(59_000);
       expect(ttls[2]).toBeGreaterThan(0);
       expect(ttls[2]).toBeLessThanOrEqual(60_000);
+      // Seen without the client's keyPrefix, the keys carry it (ioredis added it to each key).
+      const keyPrefix = factory.redis?.options.keyPrefix ?? '';
+      const raw = connect(backend.startsWith('cluster') ? 'cluster' : 'standalone');
+      expect(await raw.exists(`${keyPrefix}${prefix}:rl:{u}:f60000`)).toBe(1);
+      raw.disconnect();
+    });
+
+    it('many concurrent identities, coalesced into batches, are each decided exactly', async () => {
+      const limiter = factory.make({ limits: slidingWindow({ limit: 3, window: '1m' }) });
+      const ids = Array.from({ length: 150 }, (_, i) => `batch-${i}`);
+      // Four calls per identity, all issued in the same tick: three admitted, one refused.
+      const results = await Promise.all(ids.flatMap((id) => [1, 2, 3, 4].map(() => limiter.consume(id))));
+      const admitted = new Map<number, number>();
+      results.forEach((result, i) => {
+        const id = Math.floor(i / 4);
+        if (result.allowed) admitted.set(id, (admitted.get(id) ?? 0) + 1);
+        expect(result.source).toBe('redis');
+      });
+      expect([...admitted.values()]).toEqual(ids.map(() => 3));
+      expect(results.filter((result) => !result.allowed).every((result) => result.reason === 'limit')).toBe(true);
     });
   }
 });

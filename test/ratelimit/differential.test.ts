@@ -15,20 +15,32 @@ import { testClock } from './support.js';
 type Step =
   | { op: 'consume' | 'peek' | 'hit' | 'refund'; id: 'a' | 'b'; cost: number }
   | { op: 'advance'; ms: number }
-  | { op: 'reset'; id: 'a' | 'b' };
+  | { op: 'reset'; id: 'a' | 'b' }
+  | { op: 'burst'; id: 'a' | 'b'; calls: number };
 
-const ruleArbitrary = fc.record({
-  algorithm: fc.constantFrom('fixed', 'first-hit', 'sliding', 'log'),
-  limit: fc.integer({ min: 1, max: 8 }),
-  window: fc.constantFrom(100, 250, 1_000, 3_000),
-});
+const ruleArbitrary = (limit: fc.Arbitrary<number>) =>
+  fc.record({
+    algorithm: fc.constantFrom('fixed', 'first-hit', 'first-hit-restart', 'first-hit-backoff', 'sliding', 'log'),
+    limit,
+    window: fc.constantFrom(100, 250, 1_000, 3_000),
+  });
 
-const configArbitrary = fc.record({
-  rules: fc.uniqueArray(ruleArbitrary, {
+const rulesArbitrary = (limit: fc.Arbitrary<number>) =>
+  fc.uniqueArray(ruleArbitrary(limit), {
     minLength: 1,
     maxLength: 3,
-    selector: (rule) => `${rule.algorithm}${rule.window}`,
-  }),
+    // Two first-hit windows of one length share a key, however they treat a hit over the limit.
+    selector: (rule) => `${rule.algorithm.replace(/-(restart|backoff)$/, '')}${rule.window}`,
+  });
+
+const configArbitrary = fc.record({
+  // Small limits reach refusals often; large ones let many calls land in one millisecond (the
+  // test clock stands still between 'advance' steps), where a sliding log's entries must stay
+  // distinct across refunds.
+  rules: fc.oneof(
+    { weight: 2, arbitrary: rulesArbitrary(fc.integer({ min: 1, max: 8 })) },
+    { weight: 1, arbitrary: rulesArbitrary(fc.integer({ min: 10, max: 24 })) },
+  ),
   blockFor: fc.constantFrom(0, 0, 200, 1_500),
   blockMode: fc.constantFrom<BlockMode>('until-room', 'exact'),
 });
@@ -41,8 +53,13 @@ function stepsArbitrary(maxCost: number) {
       { weight: 6, arbitrary: fc.record({ op: fc.constant('consume' as const), id, cost }) },
       { weight: 1, arbitrary: fc.record({ op: fc.constant('peek' as const), id, cost }) },
       { weight: 1, arbitrary: fc.record({ op: fc.constant('hit' as const), id, cost }) },
-      { weight: 1, arbitrary: fc.record({ op: fc.constant('refund' as const), id, cost }) },
+      { weight: 2, arbitrary: fc.record({ op: fc.constant('refund' as const), id, cost }) },
       { weight: 1, arbitrary: fc.record({ op: fc.constant('reset' as const), id }) },
+      // Many calls in one millisecond (the test clock stands still between 'advance' steps).
+      {
+        weight: 2,
+        arbitrary: fc.record({ op: fc.constant('burst' as const), id, calls: fc.integer({ min: 5, max: 15 }) }),
+      },
       {
         weight: 4,
         arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 2_000 }) }),
@@ -56,8 +73,16 @@ function toRule(rule: { algorithm: string; limit: number; window: number }): Lim
   const options = { limit: rule.limit, window: rule.window };
   return rule.algorithm === 'fixed'
     ? fixedWindow(options)
-    : rule.algorithm === 'first-hit'
-      ? fixedWindow({ ...options, anchor: 'first-hit' })
+    : rule.algorithm.startsWith('first-hit')
+      ? fixedWindow({
+          ...options,
+          anchor: 'first-hit',
+          whenExceeded: rule.algorithm.endsWith('restart')
+            ? 'restart'
+            : rule.algorithm.endsWith('backoff')
+              ? 'backoff'
+              : 'keep',
+        })
       : rule.algorithm === 'sliding'
         ? slidingWindow(options)
         : slidingLog(options);
@@ -80,6 +105,11 @@ async function apply(limiter: RateLimiter, step: Step, hasLog: boolean): Promise
       return limiter.refund(step.id, { cost: step.cost });
     case 'reset':
       return limiter.reset(step.id);
+    case 'burst': {
+      const results = [];
+      for (let i = 0; i < step.calls; i++) results.push(observable(await limiter.consume(step.id)));
+      return results;
+    }
     case 'advance':
       return undefined;
   }
@@ -112,6 +142,8 @@ describe.each<[Topology, number]>([
             blockMode: config.blockMode,
             clock: clock.now,
             localDenyCache: false as const,
+            // A loaded test machine must not turn a slow answer into a fallback.
+            timeout: '10s' as const,
           };
           const prefix = randomPrefix('diff');
           prefixes.push(prefix);
@@ -124,7 +156,26 @@ describe.each<[Topology, number]>([
           }
         },
       ),
-      { numRuns: runs },
+      {
+        numRuns: runs,
+        // Known hard cases first, then random ones. A sliding log refunded within a busy
+        // millisecond must not hand a later call an entry that already exists (it would be
+        // admitted without being counted).
+        examples: [
+          [
+            [
+              { rules: [{ algorithm: 'log', limit: 20, window: 1_000 }], blockFor: 0, blockMode: 'until-room' },
+              [
+                { op: 'burst', id: 'a', calls: 12 },
+                { op: 'refund', id: 'a', cost: 1 },
+                { op: 'burst', id: 'a', calls: 3 },
+                { op: 'refund', id: 'a', cost: 3 },
+                { op: 'burst', id: 'a', calls: 5 },
+              ],
+            ],
+          ],
+        ],
+      },
     );
   });
 });

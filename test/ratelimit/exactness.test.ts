@@ -6,6 +6,7 @@ interface Report {
   allowed: number;
   refused: number;
   sources: string[];
+  errors: string[];
 }
 
 const PROCESSES = 4;
@@ -41,6 +42,7 @@ describe.each<Topology>(['standalone', 'cluster'])(`across ${PROCESSES} processe
 
       const allowed = reports.reduce((sum, report) => sum + report.allowed, 0);
       const refused = reports.reduce((sum, report) => sum + report.refused, 0);
+      expect(reports.flatMap((report) => report.errors)).toEqual([]);
       expect(allowed + refused).toBe(PROCESSES * CALLS);
       // Exact for all three: the sliding window's estimate is exact within one window when the
       // previous window is empty (its documented worst case, 2 × limit, needs a busy previous window).

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fixedWindow, RateLimiter, rateLimitHeaders, slidingWindow } from '../../src/index.js';
-import { testClock } from './support.js';
+import { fixedWindow, RateLimiter, rateLimitHeaders, slidingLog, slidingWindow } from '../../src/index.js';
+import { BACKENDS, limiterFactory, testClock } from './support.js';
 
 describe('rateLimitHeaders', () => {
   async function results() {
@@ -29,13 +29,46 @@ describe('rateLimitHeaders', () => {
     });
   });
 
-  it('formats draft-7, with Retry-After when refused', async () => {
+  it('formats draft-7, with Retry-After when refused, and a reset no earlier than Retry-After', async () => {
     const { refused } = await results();
+    // The sliding window refuses past its own window's end (10 s in, 11 s to wait): a reset
+    // of 6 would send a client that trusts it back 5 s too early.
     expect(rateLimitHeaders(refused, 'draft-7')).toEqual({
       'RateLimit-Policy': '2;w=10, 100;w=3600',
-      RateLimit: 'limit=2, remaining=0, reset=6',
+      RateLimit: 'limit=2, remaining=0, reset=11',
       'Retry-After': '11',
     });
+  });
+
+  it.each(BACKENDS)('never sends a reset earlier than Retry-After, in any header mode, on %s', async (backend) => {
+    const factory = limiterFactory(backend);
+    const clock = testClock();
+    const limiter = factory.make({
+      limits: [slidingWindow({ limit: 3, window: '10s' }), slidingLog({ limit: 4, window: '7s' })],
+      blockFor: '2s',
+      clock: clock.now,
+    });
+    let refusals = 0;
+    for (let step = 0; step < 120; step++) {
+      clock.advance((step * 7_919) % 1_700);
+      const result = await limiter.consume('u');
+      if (result.allowed) continue;
+      refusals++;
+      const retry = Number(rateLimitHeaders(result, 'draft-7')['Retry-After']);
+      for (const mode of ['draft-6', 'draft-7', 'draft-8', 'legacy'] as const) {
+        const headers = rateLimitHeaders(result, mode, { legacyReset: 'delta-seconds' });
+        const resets =
+          mode === 'draft-6'
+            ? [headers['RateLimit-Reset']]
+            : mode === 'draft-7'
+              ? [/reset=(\d+)/.exec(headers.RateLimit ?? '')?.[1]]
+              : mode === 'draft-8'
+                ? [...(headers.RateLimit ?? '').matchAll(/"[^"]+";r=0;t=(\d+)/g)].map((match) => match[1])
+                : [headers['X-RateLimit-Reset']];
+        for (const reset of resets) expect(Number(reset)).toBeGreaterThanOrEqual(retry);
+      }
+    }
+    expect(refusals).toBeGreaterThan(20);
   });
 
   it('formats draft-8 with one item per limit', async () => {

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixedWindow, RateLimiter, slidingLog, slidingWindow } from '../../src/index.js';
 import { countCommands } from '../harness/command-counter.js';
@@ -24,13 +25,71 @@ describe.each<Topology>(['standalone', 'cluster'])('round trips on %s', (topolog
       ],
       blockFor: '1m',
     });
-    await one.consume('warm');
-    await three.consume('warm');
+    // Each server learns each script once (EVALSHA, NOSCRIPT, EVAL); then one command per call.
+    for (const limiter of [one, three]) {
+      await limiter.consume('warm');
+      await limiter.refund('warm');
+      await limiter.reset('warm');
+    }
     expect(await countCommands(() => one.consume('u'))).toEqual({ count: 1, names: ['evalsha'] });
     expect(await countCommands(() => three.consume('u'))).toEqual({ count: 1, names: ['evalsha'] });
     expect((await countCommands(() => three.peek('u'))).count).toBe(1);
     expect((await countCommands(() => three.refund('u'))).count).toBe(1);
-    expect(await countCommands(() => three.reset('u'))).toEqual({ count: 1, names: ['unlink'] });
+    expect(await countCommands(() => three.reset('u'))).toEqual({ count: 1, names: ['evalsha'] });
+  });
+
+  it('concurrent checks are coalesced: one script call on standalone, one command each on a Cluster', async () => {
+    const batched = new RateLimiter({
+      redis,
+      prefix: `${prefix}:batch`,
+      limits: fixedWindow({ limit: 5, window: '1m' }),
+    });
+    const single = new RateLimiter({
+      redis,
+      prefix: `${prefix}:single`,
+      limits: fixedWindow({ limit: 5, window: '1m' }),
+      batch: false,
+    });
+    const ids = Array.from({ length: 40 }, (_, i) => `id-${i}`);
+    // Connections to every node open, and every node has the script (EVAL on first use).
+    await Promise.all(ids.map((id) => batched.peek(id)));
+    const together = await countCommands(() => Promise.all(ids.map((id) => batched.consume(id))));
+    const apart = await countCommands(() => Promise.all(ids.map((id) => single.consume(id))));
+    expect(apart.count).toBe(40);
+    // The first check goes at once (nothing in flight: a lone check is never delayed), the other
+    // 39 wait for the end of the turn and go as script calls of up to 16 identities. On a Cluster
+    // the identities live in different slots: one pipeline per node, a command each.
+    expect(together.count).toBe(topology === 'standalone' ? 1 + Math.ceil(39 / 16) : 40);
+    const same = await countCommands(() => Promise.all(['x', 'y', 'z', 'w'].map((id) => batched.consume(id))));
+    expect(same.count).toBe(topology === 'standalone' ? 2 : 4);
+    // A different cost is a different call; a peek too.
+    const mixed = await countCommands(() =>
+      Promise.all([batched.consume('x'), batched.consume('y', { cost: 2 }), batched.peek('z'), batched.consume('w')]),
+    );
+    expect(mixed.count).toBe(4);
+  });
+
+  it('a lone check is sent at once, never held for a batch', async () => {
+    const limiter = new RateLimiter({
+      redis,
+      prefix: `${prefix}:lone`,
+      limits: fixedWindow({ limit: 5, window: '1m' }),
+    });
+    await limiter.consume('warm');
+    const original = Redis.prototype.sendCommand;
+    const sent: string[] = [];
+    Redis.prototype.sendCommand = function (this: Redis, command, ...rest) {
+      sent.push(command.name);
+      return original.call(this, command, ...rest);
+    } as typeof original;
+    try {
+      const pending = limiter.consume('u');
+      // Handed to ioredis before consume() returned: nothing waits for the event loop's turn.
+      expect(sent).toEqual(['evalsha']);
+      expect((await pending).source).toBe('redis');
+    } finally {
+      Redis.prototype.sendCommand = original;
+    }
   });
 
   it('a locally denied check costs no command at all', async () => {
@@ -71,7 +130,7 @@ describe.each<Topology>(['standalone', 'cluster'])('round trips on %s', (topolog
     const masters = topology === 'cluster' ? (redis as import('ioredis').Cluster).nodes('master') : [redis];
     await Promise.all(masters.map((node) => node.script('FLUSH')));
     const after = await countCommands(async () => expect((await limiter.consume('u')).source).toBe('redis'));
-    expect(after.names).toEqual(['evalsha', 'evalsha']);
+    expect(after.names).toEqual(['evalsha', 'eval']);
     expect((await countCommands(() => limiter.consume('u'))).count).toBe(1);
   });
 });

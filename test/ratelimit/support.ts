@@ -2,9 +2,22 @@ import { afterAll } from 'vitest';
 import { RateLimiter, type RateLimiterOptions, type RedisLike } from '../../src/index.js';
 import { connect, deletePrefix, randomPrefix } from '../harness/context.js';
 
-/** Where a contract test runs: the in-memory backend, or Redis (standalone or Cluster). */
-export type Backend = 'memory' | 'standalone' | 'cluster';
+/**
+ * Where a contract test runs: the in-memory backend, or Redis (standalone or Cluster), also
+ * through a client with an ioredis `keyPrefix` (which ioredis adds to every key it sends, so
+ * slots and scans must see the key as Redis does).
+ */
+export type Backend = 'memory' | 'standalone' | 'cluster' | 'standalone, keyPrefix' | 'cluster, keyPrefix';
 export const BACKENDS: Backend[] = ['memory', 'standalone', 'cluster'];
+export const CONTRACT_BACKENDS: Backend[] = [...BACKENDS, 'standalone, keyPrefix', 'cluster, keyPrefix'];
+
+function clientFor(backend: Exclude<Backend, 'memory'>): RedisLike {
+  if (backend === 'standalone' || backend === 'cluster') return connect(backend);
+  const keyPrefix = backend === 'standalone, keyPrefix' ? 'app-a:' : 'app-b:';
+  return backend === 'standalone, keyPrefix'
+    ? connect('standalone', { redisOptions: { keyPrefix } })
+    : connect('cluster', { clusterOptions: { keyPrefix } });
+}
 
 /**
  * A controlled clock. It starts at the next UTC midnight (so windows of up to a day start
@@ -28,7 +41,7 @@ export function testClock() {
 
 /** Builds limiters on one backend with a fresh prefix, and cleans up the keys afterwards. */
 export function limiterFactory(backend: Backend) {
-  const redis: RedisLike | undefined = backend === 'memory' ? undefined : connect(backend);
+  const redis: RedisLike | undefined = backend === 'memory' ? undefined : clientFor(backend);
   const prefixes: string[] = [];
   afterAll(async () => {
     if (!redis) return;
@@ -40,7 +53,8 @@ export function limiterFactory(backend: Backend) {
     make(options: Omit<RateLimiterOptions, 'redis'>): RateLimiter {
       const prefix = options.prefix ?? randomPrefix('rl');
       prefixes.push(prefix);
-      return new RateLimiter({ localDenyCache: false, ...options, prefix, ...(redis && { redis }) });
+      // A generous timeout: a loaded test machine must not turn a slow answer into a fallback.
+      return new RateLimiter({ localDenyCache: false, timeout: '10s', ...options, prefix, ...(redis && { redis }) });
     },
   };
 }

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addressOf, createClient, hashTagOnNode, mastersOf } from '../../src/index.js';
+import { evalScript, shaOf } from '../../src/scripts/eval-script.js';
 import { commandName, runScript, SCRIPTS, type ScriptName, VERSION } from '../../src/scripts/registry.js';
 import { connect, deletePrefix, randomPrefix, type Topology } from '../harness/context.js';
 import { RedisServer } from '../harness/index.js';
@@ -27,6 +28,13 @@ describe('Lua script files', () => {
 
   it('registers under names that carry the package version', () => {
     expect(commandName('healthProbe', 1)).toBe(`redscale_v${VERSION.replace(/[^0-9A-Za-z]/g, '_')}_healthProbe_1`);
+  });
+
+  it('are known to Redis by the SHA1 of their text, so two versions never run each other', () => {
+    for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
+      expect(shaOf(name)).toBe(createHash('sha1').update(SCRIPTS[name]).digest('hex'));
+    }
+    expect(new Set(Object.values(SCRIPTS)).size).toBe(Object.keys(SCRIPTS).length);
   });
 });
 
@@ -84,6 +92,14 @@ describe.each<Topology>(['standalone', 'cluster'])('scripts on %s', (topology) =
     }
   });
 
+  it('evalScript runs on every master, and after SCRIPT FLUSH on every node', async () => {
+    const keys = mastersOf(redis).map((node) => `${prefix}:eval:${hashTagOnNode(redis, node)}`);
+    for (const key of keys) await expect(evalScript(redis, 'healthProbe', [key], [5_000])).resolves.toHaveLength(2);
+    await Promise.all(mastersOf(redis).map((node) => node.script('FLUSH')));
+    for (const key of keys) await expect(evalScript(redis, 'healthProbe', [key], [5_000])).resolves.toHaveLength(2);
+    for (const [i, node] of mastersOf(redis).entries()) expect(await node.exists(keys[i] as string)).toBe(1);
+  });
+
   it('still run after SCRIPT FLUSH on every node', async () => {
     const keys = mastersOf(redis).map((node) => `${prefix}:flush:${hashTagOnNode(redis, node)}`);
     for (const key of keys) await runScript(redis, 'healthProbe', [key], [5_000]);
@@ -115,6 +131,34 @@ describe('round trips', () => {
       const after = await stats();
       expect(after.evalsha - steady.evalsha).toBe(2);
       expect(after.eval - steady.eval).toBe(1);
+    } finally {
+      redis.disconnect();
+      await server.dispose();
+    }
+  });
+
+  it('evalScript: EVAL on first use per server, EVALSHA after, one EVAL again after a SCRIPT FLUSH', async () => {
+    const server = await RedisServer.start();
+    const redis = createClient(server.url);
+    const stats = async () => {
+      const info = await redis.info('commandstats');
+      const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+      return { evalsha: calls('evalsha'), eval: calls('eval'), scriptLoad: calls('script\\|load') };
+    };
+    try {
+      const before = await stats();
+      for (let i = 0; i < 5; i++) await evalScript(redis, 'healthProbe', ['p:{a}'], [1_000]);
+      const steady = await stats();
+      expect(steady.eval - before.eval).toBe(1);
+      expect(steady.evalsha - before.evalsha).toBe(4);
+      await redis.script('FLUSH');
+      await evalScript(redis, 'healthProbe', ['p:{a}'], [1_000]);
+      await evalScript(redis, 'healthProbe', ['p:{a}'], [1_000]);
+      const after = await stats();
+      expect(after.evalsha - steady.evalsha).toBe(2);
+      expect(after.eval - steady.eval).toBe(1);
+      // Never SCRIPT LOAD (on a Cluster it would reach one random node).
+      expect(after.scriptLoad - before.scriptLoad).toBe(0);
     } finally {
       redis.disconnect();
       await server.dispose();

@@ -2,41 +2,42 @@
   ratelimit-refund: gives back cost to every limit of one identity (a call that should not
   count, e.g. a request that failed), never below zero. src/ratelimit/algorithms.ts mirrors it.
 
-  KEYS[1..n]  one state key per limit, in the order of the limit triples in ARGV
+  KEYS[1..n]  one state key per limit, each ending in ':<code><window ms>' (see ratelimit.lua)
 
-  ARGV[1]  now in ms, or '' to use the server clock (TIME)
+  ARGV[1]  deadline, server epoch ms: a refund that runs later gives nothing back and says so
   ARGV[2]  cost to give back, an integer >= 1
-  ARGV[3..] per limit: algorithm ('f', 'a', 's' or 'l'), limit, window in ms
+  ARGV[3]  now in ms (tests), or '' for the server clock
 
-  Reply    the number of limits that gave something back
+  Reply    the number of limits that gave something back; too late: minus the server time in ms
 ]]
-local now = tonumber(ARGV[1])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local t = redis.call('TIME')
+local real = t[1] * 1000 + math.floor(t[2] / 1000)
+if real > tonumber(ARGV[1]) then return -real end
+local now = tonumber(ARGV[3]) or real
 local cost = tonumber(ARGV[2])
 local refunded = 0
 for i = 1, #KEYS do
-  local base = 2 + (i - 1) * 3
-  local code, window, key = ARGV[base + 1], tonumber(ARGV[base + 3]), KEYS[i]
+  local key = KEYS[i]
+  local code, window = string.match(key, ':(%a)(%d+)$')
+  window = tonumber(window)
   local index = math.floor(now / window)
   if code == 'l' then
     -- The newest entries are this identity's latest calls.
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
     if #redis.call('ZPOPMAX', key, cost) > 0 then refunded = refunded + 1 end
-  elseif code == 'a' then
-    -- Only a window that is still running gives back.
-    local state = redis.call('HMGET', key, 's', 'c')
-    local s, c = tonumber(state[1]), tonumber(state[2])
-    if s and c and c > 0 and now < s + window then
-      redis.call('HSET', key, 'c', math.max(0, c - cost))
-      refunded = refunded + 1
-    end
   elseif code == 'f' then
     local c = tonumber(redis.call('HGET', key, index))
     if c and c > 0 then
       redis.call('HSET', key, index, math.max(0, c - cost))
+      refunded = refunded + 1
+    end
+  elseif code == 'a' then
+    -- Only a window that is still running gives back (l: its length, if a hit over the limit
+    -- changed it).
+    local state = redis.call('HMGET', key, 's', 'c', 'l')
+    local s, c = tonumber(state[1]), tonumber(state[2])
+    if s and c and c > 0 and now < s + (tonumber(state[3]) or window) then
+      redis.call('HSET', key, 'c', math.max(0, c - cost))
       refunded = refunded + 1
     end
   else

@@ -1,0 +1,203 @@
+import { nodeOf } from '../client/cluster.js';
+import { isCluster, type RedisLike } from '../client/types.js';
+import { RedisCommandError } from '../common/errors.js';
+import { evalScript, isNoScript, shaOf, wasSent } from '../scripts/eval-script.js';
+import type { Decision } from './algorithms.js';
+import { callArgs, type ScriptPlan } from './protocol.js';
+import type { CallTiming } from './redis-backend.js';
+
+/** Options of the limiter's `batch` option. */
+export interface BatchOptions {
+  /** Most checks one script call (or one pipeline) carries; a fuller batch is sent at once. */
+  maxSize: number;
+}
+
+interface Item {
+  keys: string[];
+  op: string;
+  timing: CallTiming;
+  id: string;
+  resolve: (decision: Decision) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Turns one identity's reply into its decision (or throws, e.g. when the script ran too late). */
+export type Settle = (reply: unknown, timing: CallTiming, id: string) => Decision;
+
+/**
+ * Coalesces concurrent checks into as few commands as possible. On a standalone Redis (or
+ * Sentinel) the checks of one operation (`consume` cost 1, …) become one script call that
+ * decides every identity in turn — each atomically and exactly, since a script runs alone — so
+ * Redis parses, dispatches and answers one command instead of many. On a Cluster the keys of
+ * different identities live in different slots, so the checks go as one pipeline per node.
+ *
+ * Like Nagle's algorithm, it never delays a lone check: with nothing of this limiter in flight a
+ * check is sent at once (one request at a time costs what it did unbatched); while commands are
+ * in flight, checks wait for the end of the event loop's current turn (`setImmediate`: this tick
+ * and the I/O callbacks of its poll phase) and go together.
+ *
+ * The call carries the earliest deadline of its checks: checks sent together were issued at
+ * most one turn apart, and a check is only ever refused for lateness early, never late.
+ */
+export class Batcher {
+  readonly #redis: RedisLike;
+  readonly #plan: ScriptPlan;
+  readonly #maxSize: number;
+  readonly #settle: Settle;
+  readonly #now: (() => number) | undefined;
+  readonly #cluster: boolean;
+  #pending = new Map<string, Item[]>();
+  #scheduled = false;
+  /** Commands sent and not yet answered. */
+  #inFlight = 0;
+
+  constructor(redis: RedisLike, plan: ScriptPlan, options: BatchOptions, settle: Settle, now?: () => number) {
+    this.#redis = redis;
+    this.#plan = plan;
+    this.#maxSize = options.maxSize;
+    this.#settle = settle;
+    this.#now = now;
+    this.#cluster = isCluster(redis);
+  }
+
+  /** Queues one identity's check; it is sent with the others of this tick. */
+  add(keys: string[], op: string, timing: CallTiming, id: string): Promise<Decision> {
+    return new Promise<Decision>((resolve, reject) => {
+      if (this.#inFlight === 0 && !this.#scheduled) {
+        this.#sendOne({ keys, op, timing, id, resolve, reject });
+        return;
+      }
+      let items = this.#pending.get(op);
+      if (!items) {
+        items = [];
+        this.#pending.set(op, items);
+      }
+      items.push({ keys, op, timing, id, resolve, reject });
+      if (items.length >= this.#maxSize) {
+        this.#pending.delete(op);
+        this.#send(items);
+      } else if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(this.#flush);
+      }
+    });
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const items of pending.values()) this.#send(items);
+  };
+
+  #send(items: Item[]): void {
+    if (items.length === 1) {
+      this.#sendOne(items[0] as Item);
+    } else if (!this.#cluster) {
+      this.#sendTogether(items);
+    } else {
+      const byNode = new Map<string, Item[]>();
+      for (const item of items) {
+        const node = nodeOf(this.#redis, item.keys[0] as string);
+        const group = byNode.get(node);
+        if (group) group.push(item);
+        else byNode.set(node, [item]);
+      }
+      for (const group of byNode.values()) {
+        if (group.length === 1) this.#sendOne(group[0] as Item);
+        else this.#pipeline(group);
+      }
+    }
+  }
+
+  #sendOne(item: Item): void {
+    const args = callArgs(this.#plan, item.timing.deadline, item.op, this.#now?.());
+    this.#inFlight++;
+    evalScript(this.#redis, this.#plan.script, item.keys, args).then(
+      (reply) => {
+        this.#inFlight--;
+        this.#deliver(item, reply);
+      },
+      (error: unknown) => {
+        this.#inFlight--;
+        item.reject(error);
+      },
+    );
+  }
+
+  /** One script call deciding every identity (standalone). */
+  #sendTogether(items: Item[]): void {
+    let deadline = Number.POSITIVE_INFINITY;
+    const keys: string[] = [];
+    for (const item of items) {
+      if (item.timing.deadline < deadline) deadline = item.timing.deadline;
+      for (const key of item.keys) keys.push(key);
+    }
+    const args = callArgs(this.#plan, deadline, (items[0] as Item).op, this.#now?.());
+    this.#inFlight++;
+    evalScript(this.#redis, this.#plan.script, keys, args).then(
+      (reply) => {
+        this.#inFlight--;
+        if (typeof reply === 'number' && reply < 0) {
+          // Too late: the whole call did nothing.
+          for (const item of items) this.#deliver(item, reply);
+          return;
+        }
+        if (!Array.isArray(reply) || reply.length !== items.length) {
+          const error = new RedisCommandError('rate-limit check', new Error('unexpected reply to a batch of checks'));
+          for (const item of items) item.reject(error);
+          return;
+        }
+        for (let i = 0; i < items.length; i++) this.#deliver(items[i] as Item, reply[i]);
+      },
+      (error: unknown) => {
+        this.#inFlight--;
+        for (const item of items) item.reject(error);
+      },
+    );
+  }
+
+  /** One pipeline of script calls to one Cluster node. */
+  #pipeline(items: Item[]): void {
+    if (!wasSent(this.#redis, this.#plan.script, (items[0] as Item).keys[0])) {
+      // The node has not been sent the script yet: the first call teaches it (EVAL).
+      for (const item of items) this.#sendOne(item);
+      return;
+    }
+    const pipeline = this.#redis.pipeline();
+    const sha = shaOf(this.#plan.script);
+    const now = this.#now?.();
+    for (const item of items) {
+      pipeline.evalsha(
+        sha,
+        item.keys.length,
+        ...item.keys,
+        ...callArgs(this.#plan, item.timing.deadline, item.op, now),
+      );
+    }
+    this.#inFlight++;
+    pipeline.exec().then(
+      (results) => {
+        this.#inFlight--;
+        items.forEach((item, i) => {
+          const [error, reply] = results?.[i] ?? [new Error('no reply in the pipeline')];
+          if (!error) this.#deliver(item, reply);
+          else if (isNoScript(error)) this.#sendOne(item);
+          else item.reject(error);
+        });
+      },
+      (error: unknown) => {
+        this.#inFlight--;
+        for (const item of items) item.reject(error);
+      },
+    );
+  }
+
+  #deliver(item: Item, reply: unknown): void {
+    try {
+      item.resolve(this.#settle(reply, item.timing, item.id));
+    } catch (error) {
+      item.reject(error);
+    }
+  }
+}

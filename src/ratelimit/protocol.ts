@@ -1,0 +1,151 @@
+import { RedisCommandError } from '../common/errors.js';
+import type { ScriptName } from '../scripts/registry.js';
+import type { Decision, LimitVerdict, Mode, RuleSpec } from './algorithms.js';
+
+/**
+ * The wire protocol between the limiter and its scripts: which script a limiter's shape uses,
+ * the few arguments a call sends, and the short replies it reads back (see the headers of
+ * src/scripts/lua/ratelimit*.lua). One limit without a block — the common case — uses a script
+ * specialised for its algorithm, sends one key and three arguments (deadline, limit, window), and
+ * on the admitted path reads one integer; everything else uses the general script.
+ */
+
+/** `used * 2^42 + now` packs an admitted call's count and server time into one integer. */
+const PACK = 2 ** 42;
+
+const SINGLE: Record<RuleSpec['code'], ScriptName> = {
+  f: 'ratelimitFixed',
+  a: 'ratelimitAnchored',
+  s: 'ratelimitSliding',
+  l: 'ratelimitLog',
+};
+
+/** How one limiter talks to Redis, fixed at construction. */
+export interface ScriptPlan {
+  /** The script every call of this limiter runs. */
+  script: ScriptName;
+  /** Whether the single-limit protocol is used (one state key per identity, no block key). */
+  single: boolean;
+  /** Keys of one identity: the block key when blocking, then one state key per limit. */
+  keysPerIdentity: number;
+  /** Whether an identity's keys start with its block key. */
+  blockKey: boolean;
+  /** The limits, in order. */
+  specs: readonly RuleSpec[];
+  /** `blockFor` in ms (general script only; 0 means no block). */
+  blockForMs: number;
+  /** The block mode as the general script reads it: `r` until room, `x` exact. */
+  blockMode: 'r' | 'x';
+}
+
+/** Chooses the script for a limiter's shape. */
+export function planFor(specs: readonly RuleSpec[], blockForMs: number, exact: boolean): ScriptPlan {
+  const single = specs.length === 1 && blockForMs === 0;
+  return {
+    script: single ? SINGLE[(specs[0] as RuleSpec).code] : 'ratelimit',
+    single,
+    keysPerIdentity: specs.length + (blockForMs > 0 ? 1 : 0),
+    blockKey: blockForMs > 0,
+    specs,
+    blockForMs,
+    blockMode: exact ? 'x' : 'r',
+  };
+}
+
+/** How the scripts name a first-hit window's `whenExceeded` (in the shape argument, in place of `a`). */
+const EXCEEDED = { keep: 'a', restart: 'r', backoff: 'b' } as const;
+
+/** The operation argument: mode letter and cost (`''` stands for the common `c1`). */
+export function operationArg(mode: Mode, cost: number): string {
+  if (mode === 'consume') return cost === 1 ? '' : `c${cost}`;
+  return `${mode === 'peek' ? 'p' : 'h'}${cost}`;
+}
+
+/** ARGV of one script call (shared by every identity of a batch). */
+export function callArgs(
+  plan: ScriptPlan,
+  deadline: number,
+  op: string,
+  now: number | undefined,
+): Array<string | number> {
+  if (plan.single) {
+    const { limit, window, exceeded } = plan.specs[0] as RuleSpec;
+    if (exceeded) return [deadline, limit, window, op, now ?? '', EXCEEDED[exceeded]];
+    if (now !== undefined) return [deadline, limit, window, op, now];
+    return op === '' ? [deadline, limit, window] : [deadline, limit, window, op];
+  }
+  const args: Array<string | number> = [deadline, op, plan.blockForMs, plan.blockMode, now ?? ''];
+  for (const spec of plan.specs)
+    args.push(`${spec.exceeded ? EXCEEDED[spec.exceeded] : spec.code}${spec.window}`, spec.limit);
+  return args;
+}
+
+/** A script ran after its deadline and did nothing; `serverTime` is when it ran. */
+export interface LateReply {
+  late: true;
+  serverTime: number;
+}
+
+/**
+ * Reads a script's reply for one identity into a {@link Decision}, validating its shape: a
+ * malformed reply (another script under our SHA, a proxy's mangling) is an error, never a guess.
+ */
+export function decodeReply(reply: unknown, plan: ScriptPlan): Decision | LateReply {
+  if (typeof reply === 'number') {
+    if (!Number.isSafeInteger(reply)) throw malformed(reply);
+    if (reply < 0) return { late: true, serverTime: -reply };
+    // Packed: an admitted call of a single-limit script.
+    if (!plan.single || plan.specs[0]?.code === 'a') throw malformed(reply);
+    const used = Math.floor(reply / PACK);
+    return admitted(reply - used * PACK, [used], plan);
+  }
+  if (!Array.isArray(reply) || reply.length === 0) throw malformed(reply);
+  for (const value of reply) if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw malformed(reply);
+  const values = reply as number[];
+  const head = values[0] as number;
+  const specs = plan.specs;
+  if (head >= 0) {
+    // Admitted: now, then per limit its count (and an anchored window's start).
+    const extra = specs.reduce((sum, spec) => sum + (spec.code === 'a' ? 1 : 0), 0);
+    if (values.length !== 1 + specs.length + extra) throw malformed(reply);
+    return admitted(head, values.slice(1), plan);
+  }
+  if (values.length !== 3 + 3 * specs.length || (head !== -1 && head !== -2)) throw malformed(reply);
+  const limits: LimitVerdict[] = [];
+  for (let i = 0; i < specs.length; i++) {
+    const retryAfter = values[3 * i + 5] as number;
+    limits.push({
+      allowed: retryAfter === 0,
+      used: values[3 * i + 3] as number,
+      resetAt: values[3 * i + 4] as number,
+      retryAfter,
+    });
+  }
+  return {
+    allowed: false,
+    reason: head === -1 ? 1 : 2,
+    now: values[1] as number,
+    retryAfter: values[2] as number,
+    limits,
+  };
+}
+
+/** A decision for an admitted call from its server time and the counts (anchored: count, start). */
+function admitted(now: number, counts: readonly number[], plan: ScriptPlan): Decision {
+  const limits: LimitVerdict[] = [];
+  let at = 0;
+  for (const spec of plan.specs) {
+    const used = counts[at++] as number;
+    let resetAt: number;
+    if (spec.code === 'a') resetAt = (counts[at++] as number) + spec.window;
+    else if (spec.code === 'l') resetAt = now + spec.window;
+    else resetAt = (Math.floor(now / spec.window) + 1) * spec.window;
+    limits.push({ allowed: true, used, resetAt, retryAfter: 0 });
+  }
+  return { allowed: true, reason: 0, now, retryAfter: 0, limits };
+}
+
+function malformed(reply: unknown): RedisCommandError {
+  const shown = JSON.stringify(reply)?.slice(0, 80);
+  return new RedisCommandError('rate-limit check', new Error(`unexpected reply from the rate-limit script: ${shown}`));
+}

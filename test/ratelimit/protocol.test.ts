@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { RedscaleError } from '../../src/index.js';
+import { callArgs, decodeReply, operationArg, planFor } from '../../src/ratelimit/protocol.js';
+
+const fixed = planFor([{ code: 'f', limit: 10, window: 60_000 }], 0, false);
+const anchored = planFor([{ code: 'a', limit: 10, window: 60_000 }], 0, false);
+const several = planFor(
+  [
+    { code: 's', limit: 10, window: 1_000 },
+    { code: 'a', limit: 5, window: 60_000, exceeded: 'restart' },
+  ],
+  5_000,
+  true,
+);
+const NOW = 1_800_000_012_345;
+
+describe('the limiter wire protocol', () => {
+  it('sends only what a call needs', () => {
+    expect(fixed).toMatchObject({ script: 'ratelimitFixed', single: true, keysPerIdentity: 1, blockKey: false });
+    expect(callArgs(fixed, 123, operationArg('consume', 1), undefined)).toEqual([123, 10, 60_000]);
+    expect(callArgs(fixed, 123, operationArg('hit', 2), undefined)).toEqual([123, 10, 60_000, 'h2']);
+    expect(several).toMatchObject({ script: 'ratelimit', single: false, keysPerIdentity: 3, blockKey: true });
+    expect(callArgs(several, 123, operationArg('peek', 1), 77)).toEqual([
+      123,
+      'p1',
+      5_000,
+      'x',
+      77,
+      's1000',
+      10,
+      'r60000',
+      5,
+    ]);
+  });
+
+  it('reads the packed integer of an admitted call, and the records of the others', () => {
+    expect(decodeReply(3 * 2 ** 42 + NOW, fixed)).toEqual({
+      allowed: true,
+      reason: 0,
+      now: NOW,
+      retryAfter: 0,
+      limits: [{ allowed: true, used: 3, resetAt: Math.ceil(NOW / 60_000) * 60_000, retryAfter: 0 }],
+    });
+    expect(decodeReply([NOW, 4, NOW - 10], anchored)).toMatchObject({
+      allowed: true,
+      limits: [{ used: 4, resetAt: NOW - 10 + 60_000 }],
+    });
+    expect(decodeReply([-2, NOW, 900, 10, NOW + 1, 0, 5, NOW + 2, 3], several)).toMatchObject({
+      allowed: false,
+      reason: 2,
+      retryAfter: 900,
+      limits: [
+        { allowed: true, used: 10, resetAt: NOW + 1 },
+        { allowed: false, used: 5, retryAfter: 3 },
+      ],
+    });
+    expect(decodeReply(-NOW, fixed)).toEqual({ late: true, serverTime: NOW });
+  });
+
+  it.each<[string, unknown, ReturnType<typeof planFor>]>([
+    ['a string', 'OK', fixed],
+    ['null', null, fixed],
+    ['an empty array', [], fixed],
+    ['a fraction', 1.5, fixed],
+    ['an integer past 2^53', 2 ** 60, fixed],
+    ['a packed integer for a first-hit window (which never packs)', 3 * 2 ** 42 + NOW, anchored],
+    ['a packed integer for several limits', 3 * 2 ** 42 + NOW, several],
+    ['an admitted record of the wrong length', [NOW, 1], anchored],
+    ['a refusal of the wrong length', [-1, NOW, 5], fixed],
+    ['an unknown reason', [-7, NOW, 5, 1, NOW, 5], fixed],
+    ['a string inside', [NOW, '3'], fixed],
+    ['a nested array', [NOW, [3]], fixed],
+  ])('refuses %s with a RedscaleError (a foreign or mangled reply is never guessed at)', (_, reply, plan) => {
+    expect(() => decodeReply(reply, plan)).toThrow(RedscaleError);
+    expect(() => decodeReply(reply, plan)).toThrow(/unexpected reply from the rate-limit script/);
+  });
+});
