@@ -34,7 +34,8 @@ export type Settle = (reply: unknown, timing: CallTiming, id: string) => Decisio
  * Like Nagle's algorithm, it never delays a lone check: with nothing of this limiter in flight a
  * check is sent at once (one request at a time costs what it did unbatched); while commands are
  * in flight, checks wait for the end of the event loop's current turn (`setImmediate`: this tick
- * and the I/O callbacks of its poll phase) and go together.
+ * and the I/O callbacks of its poll phase) and go together — or for the last reply in flight,
+ * whichever comes first, so checks keep flowing where `setImmediate` is faked.
  *
  * The call carries the earliest deadline of its checks: checks sent together were issued at
  * most one turn apart, and a check is only ever refused for lateness early, never late.
@@ -63,7 +64,7 @@ export class Batcher {
   /** Queues one identity's check; it is sent with the others of this tick. */
   add(keys: string[], op: string, timing: CallTiming, id: string): Promise<Decision> {
     return new Promise<Decision>((resolve, reject) => {
-      if (this.#inFlight === 0 && !this.#scheduled) {
+      if (this.#inFlight === 0 && this.#pending.size === 0) {
         this.#sendOne({ keys, op, timing, id, resolve, reject });
         return;
       }
@@ -81,6 +82,16 @@ export class Batcher {
         setImmediate(this.#flush);
       }
     });
+  }
+
+  /**
+   * A command was answered (or failed). When it was the last one in flight, whatever is queued goes
+   * now: it has nothing to wait for. This also keeps checks flowing where `setImmediate` never
+   * runs — under fake timers (Jest's, Vitest's, node:test's, sinon's), replies still arrive.
+   */
+  #answered(): void {
+    this.#inFlight -= 1;
+    if (this.#inFlight === 0 && this.#pending.size > 0) this.#flush();
   }
 
   readonly #flush = (): void => {
@@ -115,11 +126,11 @@ export class Batcher {
     this.#inFlight++;
     evalScript(this.#redis, this.#plan.script, item.keys, args).then(
       (reply) => {
-        this.#inFlight--;
+        this.#answered();
         this.#deliver(item, reply);
       },
       (error: unknown) => {
-        this.#inFlight--;
+        this.#answered();
         item.reject(error);
       },
     );
@@ -137,7 +148,7 @@ export class Batcher {
     this.#inFlight++;
     evalScript(this.#redis, this.#plan.script, keys, args).then(
       (reply) => {
-        this.#inFlight--;
+        this.#answered();
         if (typeof reply === 'number' && reply < 0) {
           // Too late: the whole call did nothing.
           for (const item of items) this.#deliver(item, reply);
@@ -151,7 +162,7 @@ export class Batcher {
         for (let i = 0; i < items.length; i++) this.#deliver(items[i] as Item, reply[i]);
       },
       (error: unknown) => {
-        this.#inFlight--;
+        this.#answered();
         for (const item of items) item.reject(error);
       },
     );
@@ -178,7 +189,7 @@ export class Batcher {
     this.#inFlight++;
     pipeline.exec().then(
       (results) => {
-        this.#inFlight--;
+        this.#answered();
         items.forEach((item, i) => {
           const [error, reply] = results?.[i] ?? [new Error('no reply in the pipeline')];
           if (!error) this.#deliver(item, reply);
@@ -187,7 +198,7 @@ export class Batcher {
         });
       },
       (error: unknown) => {
-        this.#inFlight--;
+        this.#answered();
         for (const item of items) item.reject(error);
       },
     );
