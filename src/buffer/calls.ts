@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { RedisLike } from '../client/types.js';
 import { untilDeadline } from '../common/deadline.js';
 import { RedisCommandError, RedisTimeoutError } from '../common/errors.js';
-import { ServerClock } from '../common/server-clock.js';
+import { ServerClocks } from '../common/server-clock.js';
 import { runScript, type ScriptName } from '../scripts/registry.js';
 
 /** A script reply of the `{ status, server ms, … }` shape, checked. */
@@ -15,18 +15,19 @@ export interface StampedReply {
 
 /**
  * Runs a write buffer's scripts under one deadline per call. Scripts that change state receive
- * that deadline in the server's own time (learned per shard from the times they return) and do
+ * that deadline in the server's own time (learned per node from the times they return) and do
  * nothing if they run after it: ioredis replays a command queued or unanswered across a
  * reconnection, and "a call redscale gave up on has no later effect".
  */
 export class ScriptCaller {
   readonly #redis: RedisLike;
   readonly #timeoutMs: number;
-  readonly #clocks = new Map<string, ServerClock>();
+  readonly #clocks: ServerClocks;
 
   constructor(redis: RedisLike, timeoutMs: number) {
     this.#redis = redis;
     this.#timeoutMs = timeoutMs;
+    this.#clocks = new ServerClocks(redis);
   }
 
   /** The timeout of one call, ms. */
@@ -67,7 +68,7 @@ export class ScriptCaller {
     context: Record<string, unknown>,
   ): Promise<StampedReply> {
     const key = keys[0] as string;
-    const clock = this.#clock(key);
+    const clock = this.#clocks.of(key);
     for (let guessed = !clock.learned; ; guessed = false) {
       const reply = await this.run(script, keys, args(clock.serverTimeAt(deadline)), deadline, operation, context);
       if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') {
@@ -79,14 +80,5 @@ export class ScriptCaller {
         throw new RedisTimeoutError(operation, this.#timeoutMs, { ...context, ranLate: true });
       }
     }
-  }
-
-  #clock(key: string): ServerClock {
-    let clock = this.#clocks.get(key);
-    if (!clock) {
-      clock = new ServerClock();
-      this.#clocks.set(key, clock);
-    }
-    return clock;
   }
 }
