@@ -24,11 +24,12 @@ import { type Measurement, measure } from './lib/measure.js';
 import { readCounters } from './lib/redis-stats.js';
 import { type Row, toMarkdown, trialsToMarkdown, withRatios } from './lib/report.js';
 import type { BenchContext, BenchOptions, Scenario, Trial, TrialScenario } from './lib/types.js';
+import { writeBufferEnqueue } from './scenarios/buffer.js';
 import { cacheL1Hit, cacheL2Hit, cacheStampede } from './scenarios/cache.js';
 import { ceiling } from './scenarios/ceiling.js';
 import { clientDefaults } from './scenarios/client.js';
 import { health } from './scenarios/health.js';
-import { lockScenario } from './scenarios/lock.js';
+import { lockScenario, semaphoreScenario } from './scenarios/lock.js';
 import { patternInvalidation } from './scenarios/patterns.js';
 import { limiterBatching, limiterCheck, limiterFlood } from './scenarios/ratelimit.js';
 import { tagInvalidation } from './scenarios/tags.js';
@@ -45,6 +46,8 @@ const SCENARIOS: Array<Scenario | TrialScenario> = [
   tagInvalidation,
   patternInvalidation,
   lockScenario,
+  semaphoreScenario,
+  writeBufferEnqueue,
   health,
 ];
 
