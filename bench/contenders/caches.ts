@@ -23,23 +23,23 @@ export interface CacheLibrary {
 const TTL_MS = 300_000;
 
 /**
- * The seed's hand-written getOrSet (../shared/seeds/004, section 1.3): GET, JSON.parse, and on a
+ * A hand-written getOrSet as services write it without a library (a typical plan's, ../shared/seeds/004 §1.3): GET, JSON.parse, and on a
  * miss load and SETEX — no stampede protection, as written.
  */
-function seedGetOrSet(redis: Redis, prefix: string): CacheAdapter['getOrSet'] {
+function handWrittenGetOrSet(redis: Redis, prefix: string): CacheAdapter['getOrSet'] {
   return async (key, fetcher) => {
     const cacheKey = `${prefix}:${key}`;
     try {
       const cached = await redis.get(cacheKey);
       if (cached) return JSON.parse(cached);
     } catch {
-      // the seed logs and falls through
+      // such code logs and falls through
     }
     const data = await fetcher();
     try {
       await redis.setex(cacheKey, TTL_MS / 1_000, JSON.stringify(data));
     } catch {
-      // the seed logs and carries on
+      // such code logs and carries on
     }
     return data;
   };
@@ -112,9 +112,12 @@ export const CACHE_LIBRARIES: Record<string, CacheLibrary> = {
       };
     },
   },
-  seed: {
-    name: 'seed 004 hand-written getOrSet',
-    kind: 'seed',
-    make: async ({ redis, prefix }) => ({ getOrSet: seedGetOrSet(redis as Redis, prefix), close: async () => {} }),
+  'hand-written': {
+    name: 'hand-written getOrSet (GET, load, SETEX)',
+    kind: 'hand-written',
+    make: async ({ redis, prefix }) => ({
+      getOrSet: handWrittenGetOrSet(redis as Redis, prefix),
+      close: async () => {},
+    }),
   },
 };

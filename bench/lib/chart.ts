@@ -5,7 +5,7 @@ const COLORS: Record<ContenderKind, string> = {
   ceiling: '#9aa0a6',
   redscale: '#d1382c',
   peer: '#3b6ea8',
-  seed: '#e39b2d',
+  'hand-written': '#e39b2d',
   baseline: '#8e5bb5',
 };
 

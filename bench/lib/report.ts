@@ -19,7 +19,7 @@ export function withRatios(rows: Row[]): Row[] {
   return rows.map((row) => {
     const same = rows.filter((other) => other.scenario === row.scenario);
     const ceiling = same.find((other) => other.kind === 'ceiling');
-    const peers = same.filter((other) => other.kind === 'peer' || other.kind === 'seed');
+    const peers = same.filter((other) => other.kind === 'peer' || other.kind === 'hand-written');
     const bestPeer = peers.length ? Math.max(...peers.map((peer) => peer.opsPerSec)) : undefined;
     return {
       ...row,

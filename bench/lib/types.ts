@@ -2,10 +2,11 @@ import type { RedisLike } from '../../src/index.js';
 import type { LoadOptions, Operation } from './measure.js';
 
 /**
- * Who is being measured: the ceiling, redscale, a peer library, a seed's hand-written code, or a
- * common hand-written pattern the seeds describe without code (a baseline).
+ * Who is being measured: the ceiling, redscale, a peer library, the code services hand-write today
+ * without a library (`hand-written`: a typical migration guide's ThrottlerStorage, a GET/SETEX
+ * getOrSet, KEYS + DEL), or a common hand-written pattern described without code (a baseline).
  */
-export type ContenderKind = 'ceiling' | 'redscale' | 'peer' | 'seed' | 'baseline';
+export type ContenderKind = 'ceiling' | 'redscale' | 'peer' | 'hand-written' | 'baseline';
 
 /** One library's way of doing a scenario's operation. */
 export interface Contender {

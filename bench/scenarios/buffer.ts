@@ -20,7 +20,7 @@ const message = () => ({
 export const writeBufferEnqueue: Scenario = {
   name: 'buffer-enqueue',
   description:
-    "Hand one ~120-byte write to a buffer: redscale WriteBuffer.enqueue (one round trip: backlog bound, deadline, XADD, a stable id) against a bare XADD of the same fields and the seed's LPUSH onto a list.",
+    'Hand one ~120-byte write to a buffer: redscale WriteBuffer.enqueue (one round trip: backlog bound, deadline, XADD, a stable id) against a bare XADD of the same fields and the hand-written LPUSH onto a list that services poll today.',
   contenders: (ctx) => [
     {
       name: 'XADD (bare)',
@@ -46,8 +46,8 @@ export const writeBufferEnqueue: Scenario = {
       },
     },
     {
-      name: 'seed LPUSH queue (list)',
-      kind: 'seed',
+      name: 'hand-written LPUSH queue (a list workers poll)',
+      kind: 'hand-written',
       setup: async () => {
         // ../shared/seeds/002 step 3: QueueWrite(ctx, operation, data) pushes JSON onto a list.
         const key = `${ctx.prefix}:seed-write-queue`;

@@ -49,7 +49,7 @@ export const cacheL2Hit: Scenario = {
         return async () => JSON.parse((await ctx.redis.get(`${ctx.prefix}:raw:${nextKey()}`)) ?? 'null');
       },
     },
-    ...['redscale', 'bentocache', 'cache-manager', 'seed'].map((library) => hitContender(ctx, library)),
+    ...['redscale', 'bentocache', 'cache-manager', 'hand-written'].map((library) => hitContender(ctx, library)),
   ],
 };
 
@@ -80,7 +80,7 @@ export const cacheStampede: TrialScenario = {
   columns: [{ key: 'loaderRuns', title: 'loader runs', better: 'lower', ideal: 1 }],
   run: async (ctx) => {
     const trials: Trial[] = [];
-    for (const library of ['redscale', 'bentocache', 'cache-manager', 'seed']) {
+    for (const library of ['redscale', 'bentocache', 'cache-manager', 'hand-written']) {
       const entry = CACHE_LIBRARIES[library] as (typeof CACHE_LIBRARIES)[string];
       const prefix = `${ctx.prefix}:stampede:${library}`;
       const startAt = Date.now() + 3_000;

@@ -42,7 +42,11 @@ export const patternInvalidation: TrialScenario = {
         kind: 'redscale',
         run: () => new Cache({ redis, prefix: 'app', bus: false, timeout: 60_000 }).invalidatePattern('session:*'),
       },
-      { name: 'seed delPattern (KEYS + DEL)', kind: 'seed', run: () => seedDelPattern(redis, 'app:c:session:*') },
+      {
+        name: 'hand-written delPattern (KEYS + DEL)',
+        kind: 'hand-written',
+        run: () => seedDelPattern(redis, 'app:c:session:*'),
+      },
     ];
     const trials: Trial[] = [];
     try {

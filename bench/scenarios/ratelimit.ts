@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { RedisStore } from 'rate-limit-redis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { fixedWindow, type LimitRule, RateLimiter, slidingLog, slidingWindow } from '../../src/index.js';
-import { SeedRedisThrottlerStorage } from '../contenders/seed-throttler-storage.js';
+import { HandWrittenThrottlerStorage } from '../contenders/hand-written-throttler-storage.js';
 import { cyclingNames } from '../lib/names.js';
 import type { BenchContext, Contender, ContenderKind, Scenario } from '../lib/types.js';
 import { bareGet } from './ceiling.js';
@@ -77,11 +77,11 @@ const PEERS: LimiterEntry[] = [
     },
   },
   {
-    name: 'seed 000 hand-written ThrottlerStorage',
-    kind: 'seed',
+    name: 'hand-written ThrottlerStorage (TTL, INCR, EXPIRE…: 4–5 commands)',
+    kind: 'hand-written',
     make: async (ctx, limit) => {
-      const storage = new SeedRedisThrottlerStorage(ctx.redis as Redis);
-      return (id) => storage.increment(`${ctx.prefix}:seed:${id}`, HOUR, limit, HOUR, 'default');
+      const storage = new HandWrittenThrottlerStorage(ctx.redis as Redis);
+      return (id) => storage.increment(`${ctx.prefix}:hand:${id}`, HOUR, limit, HOUR, 'default');
     },
   },
 ];

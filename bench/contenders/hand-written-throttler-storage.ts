@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
  * racy, and a key that never expires if the process dies between INCR and EXPIRE. Kept as
  * written (minus the Nest decorators) so the benchmark compares against what it replaces.
  */
-export class SeedRedisThrottlerStorage {
+export class HandWrittenThrottlerStorage {
   private readonly prefix = 'throttle:';
 
   constructor(private readonly redis: Redis) {}
