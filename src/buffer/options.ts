@@ -104,6 +104,7 @@ export interface FlushContext {
  * all were committed; throwing means none was.
  */
 export interface FlushResult {
+  /** The items (by id) that were not committed, with the error to record for each. */
   failed?: ReadonlyArray<{ id: string; error?: unknown }>;
 }
 

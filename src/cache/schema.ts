@@ -3,6 +3,7 @@
  * arktype and others: the cache validates values read back from Redis with any of them.
  */
 export interface StandardSchemaV1<Input = unknown, Output = Input> {
+  /** The Standard Schema properties: version, vendor and `validate`. */
   readonly '~standard': {
     readonly version: 1;
     readonly vendor: string;

@@ -2,7 +2,9 @@ import { RedscaleError } from '../common/errors.js';
 
 /** Turns values into strings for Redis and back. */
 export interface Serializer {
+  /** Turns a value into the text stored in Redis; throws for a value it cannot round-trip. */
   serialize(value: unknown): string;
+  /** Turns stored text back into a value. */
   deserialize(text: string): unknown;
 }
 

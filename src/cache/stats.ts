@@ -61,12 +61,17 @@ export function emptyStats(): CacheStats {
 
 /** Events a Cache emits (listen with `cache.on(name, listener)`); emitted only when listened to. */
 export interface CacheEvents {
+  /** A value was served: from L1 or L2 (Redis), fresh or `stale`. */
   hit: [{ key: string; layer: 'l1' | 'l2'; stale: boolean }];
+  /** No usable value was found for `key`. */
   miss: [{ key: string }];
+  /** The loader ran for `key` and returned a value, in `durationMs`. */
   load: [{ key: string; durationMs: number }];
+  /** The loader threw (or timed out) for `key`. */
   'load-error': [{ key: string; error: unknown }];
   /** A Redis call failed or timed out: one event per `stats().redisErrors`. */
   'redis-error': [{ error: import('../common/errors.js').RedscaleError }];
+  /** Keys, tags or a pattern were invalidated through this instance. */
   invalidate: [{ keys?: string[]; tags?: string[]; pattern?: string }];
   /** The bus stopped delivering (`drop`: the connection closed; `heartbeat`: a heartbeat did not come back). */
   'bus-drop': [{ cause: 'drop' | 'heartbeat' }];

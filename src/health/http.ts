@@ -4,12 +4,15 @@ import type { HealthReport } from './report.js';
 export interface HealthHttpResponse<Body> {
   /** 200 for `up` and `degraded`, 503 for `down`. */
   statusCode: 200 | 503;
+  /** The JSON body to send. */
   body: Body;
 }
 
 /** The body of a liveness probe: the process is running. It never depends on Redis. */
 export interface LivenessBody {
+  /** Always `up`: the process answered. */
   status: 'up';
+  /** Seconds since the process started (`process.uptime()`). */
   uptimeSeconds: number;
 }
 

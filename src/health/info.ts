@@ -19,13 +19,17 @@ export function infoNumber(fields: Record<string, string>, name: string): number
 
 /** One line of `CLUSTER NODES`. */
 export interface ClusterNodeLine {
+  /** The node's 40-character id. */
   id: string;
   /** `host:port`, without the bus port or hostname. */
   address: string;
+  /** Flags as listed, e.g. `myself`, `master`, `fail?`. */
   flags: string[];
+  /** Whether the node is a master or a replica. */
   role: 'master' | 'replica';
   /** The master's id for a replica, otherwise undefined. */
   masterId: string | undefined;
+  /** The state of the node's Cluster bus link. */
   linkState: 'connected' | 'disconnected';
   /** Number of slots this node serves (masters only). */
   slotCount: number;

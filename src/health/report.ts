@@ -21,8 +21,11 @@ export type HealthProblemCode =
 
 /** One finding of a health check. */
 export interface HealthProblem {
+  /** What was found, as a stable code. */
   code: HealthProblemCode;
+  /** How much the problem lowers the status: `degraded` or `down`. */
   severity: ProblemSeverity;
+  /** The finding in words, for a log or a dashboard. */
   message: string;
   /** `host:port` of the node concerned, when it is one node. */
   node?: string;
@@ -32,7 +35,9 @@ export interface HealthProblem {
 export interface NodeHealth {
   /** `host:port`. */
   address: string;
+  /** This node's own status: `up`, `degraded` or `down`. */
   status: HealthStatus;
+  /** The node's replication role, `unknown` when it could not be asked. */
   role: 'master' | 'replica' | 'unknown';
   /** Cluster node id. */
   id?: string;
@@ -40,15 +45,20 @@ export interface NodeHealth {
   flags?: string[];
   /** PING round trip in milliseconds; `null` when it failed or timed out. */
   latencyMs: number | null;
+  /** `redis_version` from `INFO server`. */
   redisVersion?: string;
+  /** Memory use from `INFO memory`. */
   memory?: {
+    /** `used_memory`, in bytes. */
     usedBytes: number;
     /** `maxmemory`; 0 means no limit. */
     maxBytes: number;
     /** `usedBytes / maxBytes`, or `null` without a limit. */
     usageRatio: number | null;
+    /** `maxmemory-policy`, e.g. `noeviction` or `allkeys-lru`. */
     evictionPolicy: string;
   };
+  /** Connected and blocked clients, from `INFO clients`. */
   clients?: { connected: number; blocked: number };
   /** Keys evicted since the previous check of this node; `null` on the first check. */
   evictedKeysSinceLastCheck?: number | null;
@@ -66,18 +76,27 @@ export interface NodeHealth {
 
 /** The cluster-wide view from `CLUSTER INFO`. */
 export interface ClusterHealth {
+  /** `cluster_state`: `fail` when some slots are not served. */
   state: 'ok' | 'fail';
+  /** Slots assigned to a master (16384 when fully covered). */
   slotsAssigned: number;
+  /** Slots whose master is reachable. */
   slotsOk: number;
+  /** Slots whose master some node suspects to be failing (`PFAIL`). */
   slotsPfail: number;
+  /** Slots whose master the Cluster agreed has failed (`FAIL`). */
   slotsFail: number;
+  /** Nodes this node knows of, masters and replicas. */
   knownNodes: number;
+  /** Masters serving at least one slot. */
   size: number;
 }
 
 /** The result of {@link RedisHealth.check}. Plain JSON: safe to return from a health endpoint. */
 export interface HealthReport {
+  /** The worst status among the problems: `up`, `degraded` or `down`. */
   status: HealthStatus;
+  /** Whether the client is a standalone (or Sentinel) client or a Cluster client. */
   mode: 'standalone' | 'cluster';
   /** ISO timestamp at which the check started. */
   checkedAt: string;
@@ -85,8 +104,11 @@ export interface HealthReport {
   durationMs: number;
   /** Slowest PING among reachable nodes; `null` when none answered. */
   latencyMs: number | null;
+  /** Every finding, worst first; empty when all is well. */
   problems: HealthProblem[];
+  /** One entry per node asked (every master and replica on a Cluster). */
   nodes: NodeHealth[];
+  /** The Cluster's own view; absent on a standalone client. */
   cluster?: ClusterHealth;
 }
 

@@ -3,6 +3,7 @@ import { RedscaleError } from '../common/errors.js';
 
 /** The lock could not be acquired before `wait` ran out: someone else held it all along. */
 export class LockTimeoutError extends RedscaleError {
+  /** The resource that could not be locked. */
   readonly resource: string;
   /** How long the caller waited, in ms. */
   readonly waitedMs: number;
@@ -34,7 +35,9 @@ export type LockLossReason =
  * `cause` is the Redis error when Redis could not be reached to extend the lock.
  */
 export class LockLostError extends RedscaleError {
+  /** The resource whose lock was lost. */
   readonly resource: string;
+  /** Why it was lost (see {@link LockLossReason}). */
   readonly reason: LockLossReason;
 
   constructor(resource: string, reason: LockLossReason, cause?: unknown) {

@@ -13,6 +13,7 @@ export type WindowAnchor = 'clock' | 'first-hit';
 
 /** One limit: at most `limit` units of cost per `window`. Build one with the functions below. */
 export interface LimitRule {
+  /** How hits are counted (see {@link Algorithm}). */
   readonly algorithm: Algorithm;
   /** Units of cost allowed per window. */
   readonly limit: number;

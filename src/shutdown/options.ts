@@ -6,6 +6,7 @@ import { durationSchema } from '../common/options.js';
 
 /** Something whose readiness turns to "not ready" when told: a `RedisHealth`, or your own. */
 export interface Drainable {
+  /** From now on, answer readiness probes with "not ready". */
   drain(): void;
 }
 
