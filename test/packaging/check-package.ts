@@ -41,6 +41,26 @@ try {
   const tarball = join(work, packed?.filename ?? '');
   console.log(`packed ${tarball}`);
 
+  // The README is the npm page: a relative link breaks there, and a jsDelivr link to this version
+  // must name a file the tarball ships.
+  const shipped = new Set(
+    sh('tar', ['-tzf', tarball])
+      .split('\n')
+      .map((line) => line.replace(/^package\//, '')),
+  );
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const cdn = `https://cdn.jsdelivr.net/npm/redscale@${pkg.version}/`;
+  for (const [, target] of readme.matchAll(/\]\(([^)\s]+)\)/g)) {
+    if (!target || target.startsWith('#')) continue;
+    if (!/^https?:\/\//.test(target)) throw new Error(`README links to ${target}, which breaks on the npm page`);
+    if (target.startsWith('https://cdn.jsdelivr.net/npm/redscale@')) {
+      if (!target.startsWith(cdn)) throw new Error(`README links to ${target}, not to version ${pkg.version}`);
+      if (!shipped.has(target.slice(cdn.length)))
+        throw new Error(`README links to ${target}, which the package does not ship`);
+    }
+  }
+  console.log('README links: absolute, and every file they name is in the package');
+
   console.log('publint:');
   console.log(sh('npx', ['publint', 'run', tarball, '--strict']));
   console.log('are the types wrong:');
