@@ -12,6 +12,8 @@ export {
   type Algorithm,
   type FixedWindowOptions,
   fixedWindow,
+  type GcraOptions,
+  gcra,
   type LimitRule,
   type LimitRuleOptions,
   SLIDING_LOG_MAX_LIMIT,

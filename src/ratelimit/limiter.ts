@@ -20,7 +20,7 @@ import {
 } from './options.js';
 import { type CallTiming, RedisBackend } from './redis-backend.js';
 import { policyResult, type RateLimitResult, toResult } from './result.js';
-import { algorithmCode, type LimitRule } from './rules.js';
+import { algorithmCode, capacityOf, type LimitRule } from './rules.js';
 
 export type { ConsumeOptions, RateLimiterOptions, RedisErrorPolicy } from './options.js';
 
@@ -67,8 +67,8 @@ export class RateLimiter {
     const resolved = parseOptions(limiterOptionsSchema, options, 'RateLimiter');
     this.#options = resolved;
     this.limits = Object.freeze([...resolved.limits]);
-    this.#smallestLimit = Math.min(...resolved.limits.map((rule) => rule.limit));
-    this.#hitAllowed = !resolved.limits.some((rule) => rule.algorithm === 'sliding-log');
+    this.#smallestLimit = Math.min(...resolved.limits.map(capacityOf));
+    this.#hitAllowed = !resolved.limits.some((rule) => rule.algorithm === 'sliding-log' || rule.algorithm === 'gcra');
     this.#config = {
       base: `${resolved.prefix}:rl:`,
       specs: resolved.limits.map((rule) => ({
@@ -76,6 +76,7 @@ export class RateLimiter {
         limit: rule.limit,
         window: rule.windowMs,
         ...(rule.whenExceeded && rule.whenExceeded !== 'keep' && { exceeded: rule.whenExceeded }),
+        ...(rule.burst !== undefined && { burst: rule.burst }),
       })),
       suffixes: resolved.limits.map(ruleSuffix),
       blockForMs: resolved.blockFor,
@@ -114,7 +115,8 @@ export class RateLimiter {
   /**
    * Counts `cost` in every limit whether or not it fits, and reports the counts: for stores of
    * libraries that decide themselves (express-rate-limit, @fastify/rate-limit). Ignores
-   * `blockFor`. Sliding-log limits cannot count past their limit, so they are not allowed here.
+   * `blockFor`. Sliding-log and GCRA limits cannot count past their limit, so they are not
+   * allowed here.
    */
   async hit(id: string, options?: ConsumeOptions): Promise<RateLimitResult> {
     const cost = checkCall(id, options, this.#smallestLimit, 'RateLimiter.hit()');
@@ -122,7 +124,7 @@ export class RateLimiter {
       throw new InvalidOptionError(
         'limits',
         this.limits.map((rule) => rule.name),
-        'fixedWindow or slidingWindow limits for hit(): a sliding log cannot count past its limit',
+        'fixedWindow or slidingWindow limits for hit(): a sliding log cannot count past its limit, nor a GCRA bucket past its burst',
         'RateLimiter.hit()',
       );
     }

@@ -13,7 +13,8 @@ import type { Decision, LimitVerdict, Mode, RuleSpec } from './algorithms.js';
 /** `used * 2^42 + now` packs an admitted call's count and server time into one integer. */
 const PACK = 2 ** 42;
 
-const SINGLE: Record<RuleSpec['code'], ScriptName> = {
+/** The specialised single-limit scripts; GCRA has none and uses the general script. */
+const SINGLE: Partial<Record<RuleSpec['code'], ScriptName>> = {
   f: 'ratelimitFixed',
   a: 'ratelimitAnchored',
   s: 'ratelimitSliding',
@@ -40,9 +41,10 @@ export interface ScriptPlan {
 
 /** Chooses the script for a limiter's shape. */
 export function planFor(specs: readonly RuleSpec[], blockForMs: number, exact: boolean): ScriptPlan {
-  const single = specs.length === 1 && blockForMs === 0;
+  const script = specs.length === 1 && blockForMs === 0 ? SINGLE[(specs[0] as RuleSpec).code] : undefined;
+  const single = script !== undefined;
   return {
-    script: single ? SINGLE[(specs[0] as RuleSpec).code] : 'ratelimit',
+    script: script ?? 'ratelimit',
     single,
     keysPerIdentity: specs.length + (blockForMs > 0 ? 1 : 0),
     blockKey: blockForMs > 0,
@@ -75,9 +77,14 @@ export function callArgs(
     return op === '' ? [deadline, limit, window] : [deadline, limit, window, op];
   }
   const args: Array<string | number> = [deadline, op, plan.blockForMs, plan.blockMode, now ?? ''];
-  for (const spec of plan.specs)
-    args.push(`${spec.exceeded ? EXCEEDED[spec.exceeded] : spec.code}${spec.window}`, spec.limit);
+  for (const spec of plan.specs) args.push(shapeArg(spec), spec.limit);
   return args;
+}
+
+/** A limit's shape as the general script reads it (see ratelimit.lua, ARGV[6..]). */
+function shapeArg(spec: RuleSpec): string {
+  if (spec.code === 'g') return `g${spec.window}:${spec.burst ?? spec.limit}`;
+  return `${spec.exceeded ? EXCEEDED[spec.exceeded] : spec.code}${spec.window}`;
 }
 
 /** A script ran after its deadline and did nothing; `serverTime` is when it ran. */
@@ -105,8 +112,8 @@ export function decodeReply(reply: unknown, plan: ScriptPlan): Decision | LateRe
   const head = values[0] as number;
   const specs = plan.specs;
   if (head >= 0) {
-    // Admitted: now, then per limit its count (and an anchored window's start).
-    const extra = specs.reduce((sum, spec) => sum + (spec.code === 'a' ? 1 : 0), 0);
+    // Admitted: now, then per limit its count (and an anchored window's start, a GCRA's reset).
+    const extra = specs.reduce((sum, spec) => sum + (spec.code === 'a' || spec.code === 'g' ? 1 : 0), 0);
     if (values.length !== 1 + specs.length + extra) throw malformed(reply);
     return admitted(head, values.slice(1), plan);
   }
@@ -130,7 +137,7 @@ export function decodeReply(reply: unknown, plan: ScriptPlan): Decision | LateRe
   };
 }
 
-/** A decision for an admitted call from its server time and the counts (anchored: count, start). */
+/** A decision for an admitted call from its server time and the counts (anchored: count, start; GCRA: count, reset). */
 function admitted(now: number, counts: readonly number[], plan: ScriptPlan): Decision {
   const limits: LimitVerdict[] = [];
   let at = 0;
@@ -138,6 +145,7 @@ function admitted(now: number, counts: readonly number[], plan: ScriptPlan): Dec
     const used = counts[at++] as number;
     let resetAt: number;
     if (spec.code === 'a') resetAt = (counts[at++] as number) + spec.window;
+    else if (spec.code === 'g') resetAt = counts[at++] as number;
     else if (spec.code === 'l') resetAt = now + spec.window;
     else resetAt = (Math.floor(now / spec.window) + 1) * spec.window;
     limits.push({ allowed: true, used, resetAt, retryAfter: 0 });

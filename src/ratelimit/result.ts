@@ -1,6 +1,6 @@
 import type { RedscaleError } from '../common/errors.js';
 import type { Decision } from './algorithms.js';
-import type { Algorithm, LimitRule } from './rules.js';
+import { type Algorithm, capacityOf, type LimitRule } from './rules.js';
 
 /** Why a call was answered the way it was. */
 export type RateLimitReason =
@@ -24,9 +24,9 @@ export interface LimitState {
   name: string;
   /** Its algorithm. */
   algorithm: Algorithm;
-  /** Units of cost it allows per window. */
+  /** Units of cost it allows per window (GCRA: its burst, the most it admits at once). */
   limit: number;
-  /** Its window, ms. */
+  /** Its window, ms (GCRA: the time an empty bucket takes to refill, `burst × window / limit`). */
   windowMs: number;
   /** Whether this limit had room for the cost. */
   allowed: boolean;
@@ -35,7 +35,8 @@ export interface LimitState {
   /** Units counted in the window after this call (may exceed `limit` for `hit()`). */
   used: number;
   /**
-   * When this limit's window ends (sliding log: when every counted call has left it), epoch ms.
+   * When this limit's window ends (sliding log: when every counted call has left it; GCRA: when
+   * the bucket is full again, `decidedAt` if it is), epoch ms.
    * A refused call may have to wait longer (`retryAfter`: a sliding window's weight, a block);
    * {@link rateLimitHeaders} never announces a reset before then.
    */
@@ -86,14 +87,16 @@ export function toResult(decision: Decision, rules: readonly LimitRule[], source
     const rule = rules[i] as LimitRule;
     const verdict = decision.limits[i];
     const used = verdict?.used ?? 0;
-    const remaining = Math.max(0, rule.limit - used);
+    const limit = capacityOf(rule);
+    const windowMs = reportedWindow(rule);
+    const remaining = Math.max(0, limit - used);
     const allowed = verdict?.allowed ?? true;
-    const resetAt = verdict?.resetAt ?? now + rule.windowMs;
+    const resetAt = verdict?.resetAt ?? now + windowMs;
     limits.push({
       name: rule.name,
       algorithm: rule.algorithm,
-      limit: rule.limit,
-      windowMs: rule.windowMs,
+      limit,
+      windowMs,
       allowed,
       remaining,
       used,
@@ -118,6 +121,11 @@ export function toResult(decision: Decision, rules: readonly LimitRule[], source
   };
 }
 
+/** A limit's window as results report it: for GCRA, the time an empty bucket takes to refill. */
+function reportedWindow(rule: LimitRule): number {
+  return rule.burst === undefined ? rule.windowMs : Math.ceil((rule.burst * rule.windowMs) / rule.limit);
+}
+
 /** The refusing limit that keeps the caller waiting longest, or else the one with the least room. */
 function decidingLimit(limits: readonly LimitState[], refused: boolean): LimitState {
   let best = limits[0] as LimitState;
@@ -138,15 +146,15 @@ export function policyResult(
   error: RedscaleError,
   retryAfter: number,
 ): RateLimitResult {
-  const tightest = rules.reduce((a, b) => (b.limit < a.limit ? b : a));
+  const tightest = rules.reduce((a, b) => (capacityOf(b) < capacityOf(a) ? b : a));
   const now = Date.now();
   return {
     allowed,
     reason: 'redis-error',
-    limit: tightest.limit,
-    remaining: allowed ? tightest.limit : 0,
-    resetAt: now + (allowed ? tightest.windowMs : retryAfter),
-    windowMs: tightest.windowMs,
+    limit: capacityOf(tightest),
+    remaining: allowed ? capacityOf(tightest) : 0,
+    resetAt: now + (allowed ? reportedWindow(tightest) : retryAfter),
+    windowMs: reportedWindow(tightest),
     retryAfter: allowed ? 0 : retryAfter,
     refusedBy: undefined,
     limits: [],

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   type BlockMode,
   fixedWindow,
+  gcra,
   type LimitRule,
   RateLimiter,
   type RateLimitResult,
@@ -20,9 +21,20 @@ type Step =
 
 const ruleArbitrary = (limit: fc.Arbitrary<number>) =>
   fc.record({
-    algorithm: fc.constantFrom('fixed', 'first-hit', 'first-hit-restart', 'first-hit-backoff', 'sliding', 'log'),
+    algorithm: fc.constantFrom(
+      'fixed',
+      'first-hit',
+      'first-hit-restart',
+      'first-hit-backoff',
+      'sliding',
+      'log',
+      'gcra',
+      'gcra',
+    ),
     limit,
     window: fc.constantFrom(100, 250, 1_000, 3_000),
+    // GCRA only; rates whose interval is not a whole number of ms (3 per 1000 ms) included.
+    burst: fc.integer({ min: 1, max: 12 }),
   });
 
 const rulesArbitrary = (limit: fc.Arbitrary<number>) =>
@@ -69,8 +81,9 @@ function stepsArbitrary(maxCost: number) {
   );
 }
 
-function toRule(rule: { algorithm: string; limit: number; window: number }): LimitRule {
+function toRule(rule: { algorithm: string; limit: number; window: number; burst: number }): LimitRule {
   const options = { limit: rule.limit, window: rule.window };
+  if (rule.algorithm === 'gcra') return gcra({ ...options, burst: rule.burst });
   return rule.algorithm === 'fixed'
     ? fixedWindow(options)
     : rule.algorithm.startsWith('first-hit')
@@ -94,13 +107,18 @@ function observable(result: RateLimitResult) {
   return rest;
 }
 
-async function apply(limiter: RateLimiter, step: Step, hasLog: boolean): Promise<unknown> {
+/** The most one call can cost: the smallest limit (a GCRA limit's burst). */
+const capacity = (rule: { algorithm: string; limit: number; burst: number }) =>
+  rule.algorithm === 'gcra' ? rule.burst : rule.limit;
+
+/** `noHit`: a sliding log or a GCRA limit is there, which hit() refuses. */
+async function apply(limiter: RateLimiter, step: Step, noHit: boolean): Promise<unknown> {
   switch (step.op) {
     case 'consume':
     case 'peek':
       return observable(await limiter[step.op](step.id, { cost: step.cost }));
     case 'hit':
-      return hasLog ? 'skipped' : observable(await limiter.hit(step.id, { cost: step.cost }));
+      return noHit ? 'skipped' : observable(await limiter.hit(step.id, { cost: step.cost }));
     case 'refund':
       return limiter.refund(step.id, { cost: step.cost });
     case 'reset':
@@ -130,12 +148,12 @@ describe.each<[Topology, number]>([
     await fc.assert(
       fc.asyncProperty(
         configArbitrary.chain((config) =>
-          fc.tuple(fc.constant(config), stepsArbitrary(Math.min(...config.rules.map((rule) => rule.limit)))),
+          fc.tuple(fc.constant(config), stepsArbitrary(Math.min(...config.rules.map(capacity)))),
         ),
         async ([config, steps]) => {
           const clock = testClock();
           const limits = config.rules.map(toRule);
-          const hasLog = limits.some((rule) => rule.algorithm === 'sliding-log');
+          const noHit = limits.some((rule) => rule.algorithm === 'sliding-log' || rule.algorithm === 'gcra');
           const common = {
             limits,
             blockFor: config.blockFor,
@@ -151,7 +169,7 @@ describe.each<[Topology, number]>([
           const onRedis = new RateLimiter({ ...common, prefix, redis });
           for (const step of steps) {
             if (step.op === 'advance') clock.advance(step.ms);
-            const [fromMemory, fromRedis] = [await apply(memory, step, hasLog), await apply(onRedis, step, hasLog)];
+            const [fromMemory, fromRedis] = [await apply(memory, step, noHit), await apply(onRedis, step, noHit)];
             expect(fromRedis).toEqual(fromMemory);
           }
         },
@@ -164,13 +182,42 @@ describe.each<[Topology, number]>([
         examples: [
           [
             [
-              { rules: [{ algorithm: 'log', limit: 20, window: 1_000 }], blockFor: 0, blockMode: 'until-room' },
+              {
+                rules: [{ algorithm: 'log', limit: 20, window: 1_000, burst: 1 }],
+                blockFor: 0,
+                blockMode: 'until-room',
+              },
               [
                 { op: 'burst', id: 'a', calls: 12 },
                 { op: 'refund', id: 'a', cost: 1 },
                 { op: 'burst', id: 'a', calls: 3 },
                 { op: 'refund', id: 'a', cost: 3 },
                 { op: 'burst', id: 'a', calls: 5 },
+              ],
+            ],
+          ],
+          // A GCRA interval of 333⅓ ms beside a window, around a block, refunds and a full refill.
+          [
+            [
+              {
+                rules: [
+                  { algorithm: 'gcra', limit: 3, window: 1_000, burst: 5 },
+                  { algorithm: 'fixed', limit: 8, window: 3_000, burst: 1 },
+                ],
+                blockFor: 200,
+                blockMode: 'exact',
+              },
+              [
+                { op: 'burst', id: 'a', calls: 7 },
+                { op: 'advance', ms: 333 },
+                { op: 'consume', id: 'a', cost: 1 },
+                { op: 'advance', ms: 1 },
+                { op: 'consume', id: 'a', cost: 2 },
+                { op: 'refund', id: 'a', cost: 3 },
+                { op: 'consume', id: 'b', cost: 5 },
+                { op: 'advance', ms: 1_667 },
+                { op: 'peek', id: 'a', cost: 5 },
+                { op: 'consume', id: 'b', cost: 1 },
               ],
             ],
           ],
