@@ -3,6 +3,7 @@ export { type RateLimitHeaderMode, type RateLimitHeaderOptions, rateLimitHeaders
 export { ipKey } from './ip.js';
 export {
   type ConsumeOptions,
+  type IdentityList,
   RateLimiter,
   type RateLimiterOptions,
   type RedisErrorPolicy,

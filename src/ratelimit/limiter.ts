@@ -17,12 +17,23 @@ import {
   limiterOptionsSchema,
   type RateLimiterOptions,
   type ResolvedLimiterOptions,
+  type ResolvedList,
 } from './options.js';
 import { type CallTiming, RedisBackend } from './redis-backend.js';
-import { policyResult, type RateLimitResult, toResult } from './result.js';
+import { listResult, policyResult, type RateLimitResult, toResult } from './result.js';
 import { algorithmCode, capacityOf, type LimitRule } from './rules.js';
 
-export type { ConsumeOptions, RateLimiterOptions, RedisErrorPolicy } from './options.js';
+export type { ConsumeOptions, IdentityList, RateLimiterOptions, RedisErrorPolicy } from './options.js';
+
+/** Whether `id` is on a list; a predicate's answer must be a boolean (anything else is a bug, named). */
+async function onList(list: ResolvedList, id: string): Promise<boolean> {
+  if (typeof list !== 'function') return list.has(id);
+  const answer = await list(id);
+  if (typeof answer !== 'boolean') {
+    throw new InvalidOptionError('allowList/denyList', answer, 'a predicate returning true or false', 'RateLimiter');
+  }
+  return answer;
+}
 
 /** What the limiter keeps per Redis node: its breaker, its clock, and the fallback's counts. */
 interface NodeState {
@@ -104,12 +115,23 @@ export class RateLimiter {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (this.#options.allowList || this.#options.denyList) return this.#listedOr('consume', id, cost);
     return this.#decide('consume', id, cost);
   }
 
   /** Says whether `cost` would be admitted now, without counting anything. */
   async peek(id: string, options?: ConsumeOptions): Promise<RateLimitResult> {
-    return this.#decide('peek', id, checkCall(id, options, this.#smallestLimit, 'RateLimiter.peek()'));
+    const cost = checkCall(id, options, this.#smallestLimit, 'RateLimiter.peek()');
+    if (this.#options.allowList || this.#options.denyList) return this.#listedOr('peek', id, cost);
+    return this.#decide('peek', id, cost);
+  }
+
+  /** Answers from the deny list, then the allow list, before any count (no round trip). */
+  async #listedOr(mode: Mode, id: string, cost: number): Promise<RateLimitResult> {
+    const { allowList, denyList } = this.#options;
+    if (denyList && (await onList(denyList, id))) return listResult('deny-list', this.limits);
+    if (allowList && (await onList(allowList, id))) return listResult('allow-list', this.limits);
+    return this.#decide(mode, id, cost);
   }
 
   /**

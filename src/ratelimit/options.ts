@@ -11,6 +11,13 @@ import { type LimitRule, limitRuleSchema } from './rules.js';
 /** What to do when Redis fails or does not answer in time. */
 export type RedisErrorPolicy = 'allow' | 'deny' | 'memory';
 
+/**
+ * Identities on a list: a set or array of ids (kept as a `Set`: O(1) per call), or a predicate
+ * over the id, which may be async (a lookup of your own). A predicate that throws makes the call
+ * reject with its error.
+ */
+export type IdentityList = ReadonlySet<string> | readonly string[] | ((id: string) => boolean | Promise<boolean>);
+
 /** Options for {@link RateLimiter}. */
 export interface RateLimiterOptions {
   /**
@@ -86,6 +93,18 @@ export interface RateLimiterOptions {
   clock?: () => number;
   /** Called with every Redis failure the limiter absorbed (for logs and metrics). */
   onError?: (error: RedscaleError) => void;
+  /**
+   * Identities that bypass the limiter: `consume` and `peek` admit them at once, count nothing
+   * and ask nothing of Redis (`reason: 'allow-list'`, `source: 'policy'`, no headers). `hit`
+   * (counter semantics for drop-in stores), `refund` and `reset` ignore the list. Default none.
+   */
+  allowList?: IdentityList;
+  /**
+   * Identities refused at once: `consume` and `peek` refuse them without a round trip or a count
+   * (`reason: 'deny-list'`, `source: 'policy'`, `retryAfter: 0`: no wait helps). Checked before
+   * `allowList`, so an identity on both is refused. Default none.
+   */
+  denyList?: IdentityList;
 }
 
 /** Options of one call. Unknown options are refused (a misspelt `costs` is an error, not 1). */
@@ -95,6 +114,22 @@ export interface ConsumeOptions {
 }
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
+
+/** A resolved list: a set, or a predicate. */
+export type ResolvedList = ReadonlySet<string> | ((id: string) => boolean | Promise<boolean>);
+
+const LIST = 'a Set or array of non-empty string ids, or a function (id) => boolean | Promise<boolean>';
+
+/** A list of identities, resolved to a Set (a string alone is refused: it is not a list of ids). */
+const listSchema = z
+  .custom<IdentityList>(
+    (value) =>
+      typeof value === 'function' ||
+      ((value instanceof Set || Array.isArray(value)) &&
+        [...(value as Iterable<unknown>)].every((id) => typeof id === 'string' && id.length > 0)),
+    { message: LIST },
+  )
+  .transform((value): ResolvedList => (typeof value === 'function' ? value : new Set(value as Iterable<string>)));
 
 /** Schema of {@link RateLimiterOptions}, resolved to milliseconds and defaults. */
 export const limiterOptionsSchema = z
@@ -123,6 +158,8 @@ export const limiterOptionsSchema = z
       .transform((batch) => (batch === false ? false : { maxSize: batch === true ? 16 : batch.maxSize })),
     clock: fn<() => number>().optional(),
     onError: fn<(error: RedscaleError) => void>().optional(),
+    allowList: listSchema.optional(),
+    denyList: listSchema.optional(),
   })
   .superRefine((options, ctx) => {
     const seen = new Map<string, number>();

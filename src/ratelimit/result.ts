@@ -13,7 +13,11 @@ export type RateLimitReason =
   /** Refused in this process without asking Redis: a recent answer said refused until later. */
   | 'local-block'
   /** Redis failed and the `onRedisError` policy `'allow'` or `'deny'` answered. */
-  | 'redis-error';
+  | 'redis-error'
+  /** The identity is on the limiter's `allowList`: admitted, nothing counted, no round trip. */
+  | 'allow-list'
+  /** The identity is on the limiter's `denyList`: refused, nothing counted, no round trip. */
+  | 'deny-list';
 
 /** Who answered. */
 export type RateLimitSource = 'redis' | 'memory' | 'local' | 'policy';
@@ -62,13 +66,13 @@ export interface RateLimitResult {
   resetAt: number;
   /** The deciding limit's window, ms. */
   windowMs: number;
-  /** When refused: ms until a retry can succeed. 0 when allowed. */
+  /** When refused: ms until a retry can succeed. 0 when allowed, and for `'deny-list'` (no wait helps). */
   retryAfter: number;
   /** The name of the limit that refused, when `reason` is `'limit'` (or `'local-block'`, remembering such a refusal). */
   refusedBy: string | undefined;
-  /** Every limit, in the order they were configured (empty when Redis failed under allow/deny). */
+  /** Every limit, in the order they were configured (empty when a policy or a list answered). */
   limits: LimitState[];
-  /** Who answered: Redis, the in-memory backend or fallback, the local deny cache, or the policy. */
+  /** Who answered: Redis, the in-memory backend or fallback, the local deny cache, or a policy (`onRedisError`, allow and deny lists). */
   source: RateLimitSource;
   /** The clock that decided (Redis server time, or the local clock), epoch ms. */
   decidedAt: number;
@@ -137,6 +141,29 @@ function decidingLimit(limits: readonly LimitState[], refused: boolean): LimitSt
     }
   }
   return best;
+}
+
+/**
+ * A result for an identity on an allow or deny list: nothing was counted, so it describes the
+ * tightest limit untouched (`remaining` its full capacity when allowed, 0 when refused).
+ */
+export function listResult(list: 'allow-list' | 'deny-list', rules: readonly LimitRule[]): RateLimitResult {
+  const tightest = rules.reduce((a, b) => (capacityOf(b) < capacityOf(a) ? b : a));
+  const now = Date.now();
+  const allowed = list === 'allow-list';
+  return {
+    allowed,
+    reason: list,
+    limit: capacityOf(tightest),
+    remaining: allowed ? capacityOf(tightest) : 0,
+    resetAt: now,
+    windowMs: reportedWindow(tightest),
+    retryAfter: 0,
+    refusedBy: undefined,
+    limits: [],
+    source: 'policy',
+    decidedAt: now,
+  };
 }
 
 /** A result for when Redis failed and the policy, not a count, answers. */

@@ -13,13 +13,17 @@ export interface RateLimitMiddlewareOptions extends Partial<RateLimiterOptions> 
   keyGenerator?: (req: Request) => string | Promise<string>;
   /** Units a request costs. Default 1. */
   cost?: number | ((req: Request) => number | Promise<number>);
-  /** Requests for which this returns true are not limited at all. */
+  /**
+   * Requests for which this returns true are not limited at all. To exempt or refuse identities
+   * (the key), use the limiter's `allowList` / `denyList`: a deny-listed key gets a 403 with no
+   * rate-limit headers, an allow-listed one passes with none.
+   */
   skip?: (req: Request, res: Response) => boolean | Promise<boolean>;
   /** Which rate-limit headers to send (`false`: none; `Retry-After` is sent on 429 regardless). Default `'draft-7'`. */
   headers?: RateLimitHeaderMode | false;
   /** Status for a refused request. Default 429. A refusal because Redis failed under `onRedisError: 'deny'` is a 503. */
   statusCode?: number;
-  /** Replaces the default response for a refused request. */
+  /** Replaces the default response for a refused request (deny-listed ones too: see `result.reason`). */
   handler?: (req: Request, res: Response, next: NextFunction, result: RateLimitResult) => void;
 }
 
@@ -75,6 +79,11 @@ export function rateLimit(options: RateLimitMiddlewareOptions): RequestHandler &
       res.locals.rateLimit = result;
       if (headers) res.set(rateLimitHeaders(result, headers));
       if (result.allowed) return next();
+      if (result.reason === 'deny-list') {
+        // Refused by identity, not by a count: forbidden, and no wait would help.
+        if (handler) return handler(req, res, next, result);
+        return res.status(403).json({ error: 'Forbidden' });
+      }
       res.set('Retry-After', String(Math.max(1, Math.ceil(result.retryAfter / 1_000))));
       if (handler) return handler(req, res, next, result);
       const status = result.reason === 'redis-error' ? 503 : statusCode;
