@@ -54,8 +54,9 @@ export interface Decision {
 /**
  * A window's count `c` of window `w`; a sliding window also keeps `p`, the count of window
  * `w - 1`. A first-hit window keeps its start in `w`, and in `l` its length when a hit over the
- * limit changed it (see {@link RuleSpec.exceeded}). GCRA keeps its theoretical arrival time:
- * whole ms in `w`, the remainder in 1/limit ms in `c`.
+ * limit changed it (see {@link RuleSpec.exceeded}). GCRA keeps in `w` the time (ms) of its
+ * last change and in `c` how far its theoretical arrival time was then ahead of it, in units of
+ * 1/limit ms (that is, cost × window: the bucket's level, which a change of plan keeps).
  */
 export interface WindowState {
   w: number;
@@ -107,9 +108,10 @@ function evaluate(store: StateStore, spec: RuleSpec, key: string, now: number, c
   if (code === 'g') {
     // In units of 1/limit ms, one unit of cost takes `window` to refill: every value below is an
     // integer under 2^53 (burst × window is capped), so Lua and JS agree exactly. `ahead` is how
-    // far the theoretical arrival time (TAT) is ahead of now; `current` carries it.
+    // far the theoretical arrival time (TAT) is ahead of now; `current` carries it. It drains at
+    // `limit` units per ms from the last change (a clock that stepped back drains nothing).
     const stored = store.getWindow(key);
-    const ahead = stored ? Math.max(0, (stored.w - now) * limit + stored.c) : 0;
+    const ahead = stored ? Math.max(0, stored.c - Math.max(0, now - stored.w) * limit) : 0;
     const span = (spec.burst ?? limit) * window;
     const next = ahead + cost * window;
     const admit = next <= span;
@@ -225,13 +227,9 @@ export function decide(
       if (code === 'g') {
         // The TAT moves on by the cost; the state lives until the bucket is full again.
         const ahead = verdict.current + cost * window;
-        const whole = Math.floor(ahead / verdict.spec.limit);
-        store.setWindow(
-          key,
-          { w: now + whole, c: ahead - whole * verdict.spec.limit, p: 0 },
-          Math.ceil(ahead / verdict.spec.limit),
-        );
-        verdict.reset = now + Math.ceil(ahead / verdict.spec.limit);
+        const full = Math.ceil(ahead / verdict.spec.limit);
+        store.setWindow(key, { w: now, c: ahead, p: 0 }, full);
+        verdict.reset = now + full;
       } else if (code === 'l') {
         const entries = store.getLog(key) ?? [];
         for (let k = 0; k < cost; k++) insertSorted(entries, now);
@@ -337,12 +335,11 @@ export function refund(
     const stored = store.getWindow(key);
     if (spec.code === 'g') {
       // Moves the TAT back by the cost, never before now (a full bucket).
-      const ahead = stored ? Math.max(0, (stored.w - now) * spec.limit + stored.c) : 0;
+      const ahead = stored ? Math.max(0, stored.c - Math.max(0, now - stored.w) * spec.limit) : 0;
       if (ahead === 0) return;
       const left = Math.max(0, ahead - cost * spec.window);
-      const whole = Math.floor(left / spec.limit);
       if (left === 0) store.delete(key);
-      else store.setWindow(key, { w: now + whole, c: left - whole * spec.limit, p: 0 }, Math.ceil(left / spec.limit));
+      else store.setWindow(key, { w: now, c: left, p: 0 }, Math.ceil(left / spec.limit));
       refunded++;
       return;
     }

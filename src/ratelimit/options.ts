@@ -109,8 +109,18 @@ export interface RateLimiterOptions {
 
 /** Options of one call. Unknown options are refused (a misspelt `costs` is an error, not 1). */
 export interface ConsumeOptions {
-  /** Units this call costs, an integer from 1 to the smallest limit. Default 1. */
+  /** Units this call costs, an integer from 1 to the smallest limit (a GCRA limit: its burst). Default 1. */
   cost?: number;
+  /**
+   * The limits of this call, in place of the limiter's (plans and tiers: one limiter, the limits
+   * chosen per identity or request). Validated like the constructor's, once per array or rule
+   * object (keep a tier's limits in a constant and pass the same array). Counts live under the
+   * limit's algorithm and window, not its number: an identity whose plan changes from 10/min to
+   * 100/min keeps what it used (8 of 10 becomes 8 of 100); a limit with another window or
+   * algorithm counts afresh. Pass the same limits to `refund` and `reset` as to `consume`.
+   * Default: the limiter's `limits`.
+   */
+  limits?: LimitRule | readonly LimitRule[];
 }
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
@@ -131,51 +141,54 @@ const listSchema = z
   )
   .transform((value): ResolvedList => (typeof value === 'function' ? value : new Set(value as Iterable<string>)));
 
-/** Schema of {@link RateLimiterOptions}, resolved to milliseconds and defaults. */
-export const limiterOptionsSchema = z
-  .strictObject({
-    redis: redisClientSchema.optional(),
-    prefix: prefixSchema.default('redscale'),
-    limits: z.union([limitRuleSchema.transform((rule) => [rule]), z.array(limitRuleSchema).min(1).max(16)]),
-    blockFor: durationSchema({ allowZero: true }).default(0),
-    blockMode: z.enum(['until-room', 'exact']).default('until-room'),
-    onRedisError: z.enum(['allow', 'deny', 'memory']).default('memory'),
-    timeout: durationSchema({ max: MAX_TIMER_MS }).default(250),
-    localDenyCache: z
-      .union([
-        z.literal(false),
-        z.strictObject({
-          maxEntries: positiveInt().default(10_000),
-          maxAge: durationSchema({ max: MAX_TIMER_MS }).default(1_000),
-        }),
-      ])
-      .prefault({}),
-    memory: z.strictObject({ maxEntries: positiveInt().default(100_000) }).prefault({}),
-    circuitBreaker: circuitBreakerSchema,
-    batch: z
-      .union([z.boolean(), z.strictObject({ maxSize: positiveInt().default(16) })])
-      .default(true)
-      .transform((batch) => (batch === false ? false : { maxSize: batch === true ? 16 : batch.maxSize })),
-    clock: fn<() => number>().optional(),
-    onError: fn<(error: RedscaleError) => void>().optional(),
-    allowList: listSchema.optional(),
-    denyList: listSchema.optional(),
-  })
-  .superRefine((options, ctx) => {
+/** One limit or an array of up to 16, no two of one algorithm and window (they would share a counter). */
+export const limitsSchema = z
+  .union([limitRuleSchema.transform((rule) => [rule]), z.array(limitRuleSchema).min(1).max(16)])
+  .superRefine((limits, ctx) => {
     const seen = new Map<string, number>();
-    options.limits.forEach((rule, index) => {
+    limits.forEach((rule, index) => {
       const shape = ruleSuffix(rule);
       const first = seen.get(shape);
       if (first !== undefined) {
         ctx.addIssue({
           code: 'custom',
-          path: ['limits', index],
+          path: [index],
           message: `a limit that differs from limits[${first}] in algorithm or window (two limits of one algorithm and window would share a counter)`,
         });
       }
       seen.set(shape, index);
     });
   });
+
+/** Schema of {@link RateLimiterOptions}, resolved to milliseconds and defaults. */
+export const limiterOptionsSchema = z.strictObject({
+  redis: redisClientSchema.optional(),
+  prefix: prefixSchema.default('redscale'),
+  limits: limitsSchema,
+  blockFor: durationSchema({ allowZero: true }).default(0),
+  blockMode: z.enum(['until-room', 'exact']).default('until-room'),
+  onRedisError: z.enum(['allow', 'deny', 'memory']).default('memory'),
+  timeout: durationSchema({ max: MAX_TIMER_MS }).default(250),
+  localDenyCache: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        maxEntries: positiveInt().default(10_000),
+        maxAge: durationSchema({ max: MAX_TIMER_MS }).default(1_000),
+      }),
+    ])
+    .prefault({}),
+  memory: z.strictObject({ maxEntries: positiveInt().default(100_000) }).prefault({}),
+  circuitBreaker: circuitBreakerSchema,
+  batch: z
+    .union([z.boolean(), z.strictObject({ maxSize: positiveInt().default(16) })])
+    .default(true)
+    .transform((batch) => (batch === false ? false : { maxSize: batch === true ? 16 : batch.maxSize })),
+  clock: fn<() => number>().optional(),
+  onError: fn<(error: RedscaleError) => void>().optional(),
+  allowList: listSchema.optional(),
+  denyList: listSchema.optional(),
+});
 
 /** Resolved limiter options. */
 export type ResolvedLimiterOptions = z.output<typeof limiterOptionsSchema>;
@@ -193,11 +206,11 @@ export function checkCall(id: unknown, options: ConsumeOptions | undefined, maxC
     throw new InvalidOptionError('(options)', options, 'an object like { cost: 2 }, or nothing', where);
   }
   for (const key in options) {
-    if (key !== 'cost')
+    if (key !== 'cost' && key !== 'limits')
       throw new InvalidOptionError(
         key,
         (options as Record<string, unknown>)[key],
-        'one of the known options: cost',
+        'one of the known options: cost, limits',
         where,
       );
   }

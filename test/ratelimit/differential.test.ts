@@ -14,7 +14,7 @@ import { connect, deletePrefix, randomPrefix, type Topology } from '../harness/c
 import { testClock } from './support.js';
 
 type Step =
-  | { op: 'consume' | 'peek' | 'hit' | 'refund'; id: 'a' | 'b'; cost: number }
+  | { op: 'consume' | 'peek' | 'hit' | 'refund'; id: 'a' | 'b'; cost: number; upgraded?: boolean }
   | { op: 'advance'; ms: number }
   | { op: 'reset'; id: 'a' | 'b' }
   | { op: 'burst'; id: 'a' | 'b'; calls: number };
@@ -55,6 +55,8 @@ const configArbitrary = fc.record({
   ),
   blockFor: fc.constantFrom(0, 0, 200, 1_500),
   blockMode: fc.constantFrom<BlockMode>('until-room', 'exact'),
+  // A second plan: the same algorithms and windows (so the same counters), larger numbers.
+  upgrade: fc.constantFrom(2, 3),
 });
 
 function stepsArbitrary(maxCost: number) {
@@ -63,9 +65,18 @@ function stepsArbitrary(maxCost: number) {
   return fc.array(
     fc.oneof(
       { weight: 6, arbitrary: fc.record({ op: fc.constant('consume' as const), id, cost }) },
+      // The same identity on the other plan: counts carry over, limits change.
+      {
+        weight: 2,
+        arbitrary: fc.record({ op: fc.constant('consume' as const), id, cost, upgraded: fc.constant(true) }),
+      },
       { weight: 1, arbitrary: fc.record({ op: fc.constant('peek' as const), id, cost }) },
       { weight: 1, arbitrary: fc.record({ op: fc.constant('hit' as const), id, cost }) },
       { weight: 2, arbitrary: fc.record({ op: fc.constant('refund' as const), id, cost }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ op: fc.constant('refund' as const), id, cost, upgraded: fc.constant(true) }),
+      },
       { weight: 1, arbitrary: fc.record({ op: fc.constant('reset' as const), id }) },
       // Many calls in one millisecond (the test clock stands still between 'advance' steps).
       {
@@ -112,15 +123,16 @@ const capacity = (rule: { algorithm: string; limit: number; burst: number }) =>
   rule.algorithm === 'gcra' ? rule.burst : rule.limit;
 
 /** `noHit`: a sliding log or a GCRA limit is there, which hit() refuses. */
-async function apply(limiter: RateLimiter, step: Step, noHit: boolean): Promise<unknown> {
+async function apply(limiter: RateLimiter, step: Step, noHit: boolean, upgraded: LimitRule[]): Promise<unknown> {
+  const plan = 'upgraded' in step && step.upgraded ? { limits: upgraded } : {};
   switch (step.op) {
     case 'consume':
     case 'peek':
-      return observable(await limiter[step.op](step.id, { cost: step.cost }));
+      return observable(await limiter[step.op](step.id, { cost: step.cost, ...plan }));
     case 'hit':
       return noHit ? 'skipped' : observable(await limiter.hit(step.id, { cost: step.cost }));
     case 'refund':
-      return limiter.refund(step.id, { cost: step.cost });
+      return limiter.refund(step.id, { cost: step.cost, ...plan });
     case 'reset':
       return limiter.reset(step.id);
     case 'burst': {
@@ -153,6 +165,9 @@ describe.each<[Topology, number]>([
         async ([config, steps]) => {
           const clock = testClock();
           const limits = config.rules.map(toRule);
+          const upgraded = config.rules.map((rule) =>
+            toRule({ ...rule, limit: rule.limit * config.upgrade, burst: rule.burst * config.upgrade }),
+          );
           const noHit = limits.some((rule) => rule.algorithm === 'sliding-log' || rule.algorithm === 'gcra');
           const common = {
             limits,
@@ -169,7 +184,10 @@ describe.each<[Topology, number]>([
           const onRedis = new RateLimiter({ ...common, prefix, redis });
           for (const step of steps) {
             if (step.op === 'advance') clock.advance(step.ms);
-            const [fromMemory, fromRedis] = [await apply(memory, step, noHit), await apply(onRedis, step, noHit)];
+            const [fromMemory, fromRedis] = [
+              await apply(memory, step, noHit, upgraded),
+              await apply(onRedis, step, noHit, upgraded),
+            ];
             expect(fromRedis).toEqual(fromMemory);
           }
         },
@@ -186,6 +204,7 @@ describe.each<[Topology, number]>([
                 rules: [{ algorithm: 'log', limit: 20, window: 1_000, burst: 1 }],
                 blockFor: 0,
                 blockMode: 'until-room',
+                upgrade: 2,
               },
               [
                 { op: 'burst', id: 'a', calls: 12 },
@@ -206,13 +225,14 @@ describe.each<[Topology, number]>([
                 ],
                 blockFor: 200,
                 blockMode: 'exact',
+                upgrade: 3,
               },
               [
                 { op: 'burst', id: 'a', calls: 7 },
                 { op: 'advance', ms: 333 },
                 { op: 'consume', id: 'a', cost: 1 },
                 { op: 'advance', ms: 1 },
-                { op: 'consume', id: 'a', cost: 2 },
+                { op: 'consume', id: 'a', cost: 2, upgraded: true },
                 { op: 'refund', id: 'a', cost: 3 },
                 { op: 'consume', id: 'b', cost: 5 },
                 { op: 'advance', ms: 1_667 },

@@ -145,7 +145,8 @@ describe.each(BACKENDS)('GCRA contract on %s', (backend) => {
       const ttl = await redis.pttl(key);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(750);
-      expect(await redis.hgetall(key)).toEqual({ t: String(result.resetAt), r: '0' });
+      // The time of the change, and the level then: 3 units × 1000 ms, in 1/4 ms.
+      expect(await redis.hgetall(key)).toEqual({ t: String(result.decidedAt), d: '3000' });
     });
 
     it('treats a malformed state in Redis as an empty bucket, never as a crash', async () => {
@@ -154,7 +155,7 @@ describe.each(BACKENDS)('GCRA contract on %s', (backend) => {
       const prefix = randomPrefix('gcra');
       const clock = testClock();
       const limiter = factory.make({ prefix, limits: gcra({ limit: 1, window: '1s', burst: 2 }), clock: clock.now });
-      await redis.hset(`${prefix}:rl:{u}:g1000`, 't', 'soon', 'r', '??');
+      await redis.hset(`${prefix}:rl:{u}:g1000`, 't', 'soon', 'd', '??');
       expect(await limiter.consume('u')).toMatchObject({ allowed: true, remaining: 1, source: 'redis' });
     });
   }

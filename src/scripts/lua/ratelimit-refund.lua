@@ -36,17 +36,16 @@ for i = 1, #KEYS do
     -- Moves the theoretical arrival time back by the cost, never before now (a full bucket);
     -- the same integer arithmetic as ratelimit.lua.
     local limit = tonumber(ARGV[3 + i])
-    local state = redis.call('HMGET', key, 't', 'r')
-    local st, sr = tonumber(state[1]), tonumber(state[2])
-    if st and sr and limit then
-      local ahead = (st - now) * limit + sr
+    local state = redis.call('HMGET', key, 't', 'd')
+    local st, sd = tonumber(state[1]), tonumber(state[2])
+    if st and sd and limit then
+      local ahead = sd - math.max(0, now - st) * limit
       if ahead > 0 then
         local left = ahead - cost * window
         if left <= 0 then
           redis.call('DEL', key)
         else
-          local whole = math.floor(left / limit)
-          redis.call('HSET', key, 't', now + whole, 'r', left - whole * limit)
+          redis.call('HSET', key, 't', now, 'd', left)
           if ARGV[3] == '' then redis.call('PEXPIRE', key, math.ceil(left / limit)) end
         end
         refunded = refunded + 1

@@ -40,8 +40,9 @@
            hit over the limit changed it }, expiring with it
            sliding window: hash { w = window number, c = count, p = count of window w - 1 }
            sliding log: sorted set of admitted units (score ms, member TIME µs + sequence)
-           GCRA: hash { t = theoretical arrival time in whole ms, r = its remainder in 1/limit
-           ms }, expiring at that time (when the bucket is full again)
+           GCRA: hash { t = time (ms) of its last change, d = how far the theoretical arrival
+           time was then ahead of t, in 1/limit ms (cost * window: the bucket's level, which a
+           change of limit keeps) }, expiring when the bucket is full again
            block: the time (ms) until which the identity is blocked
 ]]
 -- Globals are slow to reach in a Redis script (a protected environment): keep them in locals.
@@ -155,11 +156,14 @@ local function decide(base)
       -- In units of 1/limit ms, one unit of cost takes `window` to refill: every value is an
       -- integer under 2^53 (burst * window is capped), so the script and algorithms.ts agree
       -- exactly. `ahead` is how far the theoretical arrival time (TAT) is ahead of now.
-      local state = call('HMGET', key, 't', 'r')
-      local st, sr = tonumber(state[1]), tonumber(state[2])
+      -- It drains at limit units per ms since the last change (a clock stepped back drains nothing).
+      local state = call('HMGET', key, 't', 'd')
+      local st, sd = tonumber(state[1]), tonumber(state[2])
       local ahead = 0
-      if st and sr then
-        ahead = (st - now) * limit + sr
+      if st and sd then
+        local elapsed = now - st
+        if elapsed < 0 then elapsed = 0 end
+        ahead = sd - elapsed * limit
         if ahead < 0 then ahead = 0 end
       end
       local span = L[o + 7] * window
@@ -258,8 +262,7 @@ local function decide(base)
         -- The TAT moves on by the cost; the state lives until the bucket is full again.
         local limit = L[o + 2]
         local ahead = S[q + 7] + cost * window
-        local whole = floor(ahead / limit)
-        call('HSET', key, 't', now + whole, 'r', ahead - whole * limit)
+        call('HSET', key, 't', now, 'd', ahead)
         local full = ceil(ahead / limit)
         if expire then call('PEXPIRE', key, full) end
         S[q + 3] = now + full
