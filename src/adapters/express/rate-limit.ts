@@ -4,6 +4,7 @@ import { type RateLimitHeaderMode, rateLimitHeaders } from '../../ratelimit/head
 import { ipKey } from '../../ratelimit/ip.js';
 import { RateLimiter, type RateLimiterOptions } from '../../ratelimit/limiter.js';
 import type { RateLimitResult } from '../../ratelimit/result.js';
+import type { LimitRule } from '../../ratelimit/rules.js';
 
 /** Options for {@link rateLimit}: a limiter (or what to build one from) and how to use it per request. */
 export interface RateLimitMiddlewareOptions extends Partial<RateLimiterOptions> {
@@ -13,6 +14,14 @@ export interface RateLimitMiddlewareOptions extends Partial<RateLimiterOptions> 
   keyGenerator?: (req: Request) => string | Promise<string>;
   /** Units a request costs. Default 1. */
   cost?: number | ((req: Request) => number | Promise<number>);
+  /**
+   * The limits of this request (plans and tiers), in place of the limiter's; `undefined` keeps
+   * the limiter's. Keep each tier's limits in a constant: they are validated once per array.
+   * Counts are shared by algorithm and window, so a client whose plan changes keeps its count.
+   */
+  limitsFor?: (
+    req: Request,
+  ) => LimitRule | readonly LimitRule[] | undefined | Promise<LimitRule | readonly LimitRule[] | undefined>;
   /**
    * Requests for which this returns true are not limited at all. To exempt or refuse identities
    * (the key), use the limiter's `allowList` / `denyList`: a deny-listed key gets a 403 with no
@@ -51,12 +60,16 @@ export function rateLimit(options: RateLimitMiddlewareOptions): RequestHandler &
     limiter: given,
     keyGenerator,
     cost = 1,
+    limitsFor,
     skip,
     headers = 'draft-7',
     statusCode = 429,
     handler,
     ...limiterOptions
   } = options;
+  if (limitsFor !== undefined && typeof limitsFor !== 'function') {
+    throw new InvalidOptionError('limitsFor', limitsFor, 'a function (req) => limits | undefined', 'rateLimit()');
+  }
   if (!given && !limiterOptions.limits) {
     throw new InvalidOptionError('limits', undefined, 'limits (or an existing `limiter`)', 'rateLimit()');
   }
@@ -75,7 +88,8 @@ export function rateLimit(options: RateLimitMiddlewareOptions): RequestHandler &
     try {
       if (skip && (await skip(req, res))) return next();
       const units = typeof cost === 'function' ? await cost(req) : cost;
-      const result = await limiter.consume(await keyOf(req), { cost: units });
+      const limits = limitsFor ? await limitsFor(req) : undefined;
+      const result = await limiter.consume(await keyOf(req), { cost: units, ...(limits && { limits }) });
       res.locals.rateLimit = result;
       if (headers) res.set(rateLimitHeaders(result, headers));
       if (result.allowed) return next();

@@ -97,6 +97,9 @@ export interface ParsedRouteLimit {
   key?: (request: FastifyRequest) => string | number | Promise<string | number>;
   cost?: number | ((request: FastifyRequest) => number | Promise<number>);
   blockFor?: Duration;
+  limitsFor?: (
+    request: FastifyRequest,
+  ) => LimitRule | readonly LimitRule[] | undefined | Promise<LimitRule | readonly LimitRule[] | undefined>;
   allowList?: RequestList;
   denyList?: RequestList;
 }
@@ -107,6 +110,7 @@ const routeSchema = z.strictObject({
   key: fn<ParsedRouteLimit['key']>().optional(),
   cost: z.union([positiveInt(), fn<(request: FastifyRequest) => number>()]).optional(),
   blockFor: durationSchema({ allowZero: true }).optional(),
+  limitsFor: fn<ParsedRouteLimit['limitsFor']>().optional(),
   allowList: requestList.optional(),
   denyList: requestList.optional(),
 });

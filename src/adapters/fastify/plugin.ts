@@ -25,6 +25,14 @@ export interface RouteRateLimit {
   cost?: number | ((request: FastifyRequest) => number | Promise<number>);
   /** After a refusal, block the client for this long (see `RateLimiter`'s `blockFor`). Default 0. */
   blockFor?: RateLimiterOptions['blockFor'];
+  /**
+   * The limits of this request (plans and tiers), in place of `limits`; `undefined` keeps
+   * `limits`. Keep each tier's limits in a constant (validated once per array). Counts are shared
+   * by algorithm and window, so a client whose plan changes keeps its count.
+   */
+  limitsFor?: (
+    request: FastifyRequest,
+  ) => LimitRule | readonly LimitRule[] | undefined | Promise<LimitRule | readonly LimitRule[] | undefined>;
   /** Keys, or `(request, key) => boolean | Promise<boolean>`, that skip this route's limit (no count, no headers). Default the plugin's `rateLimit.allowList`. */
   allowList?: RequestList;
   /** Keys, or a predicate like `allowList`, refused at once with a 403 (checked first). Default the plugin's `rateLimit.denyList`. */
@@ -129,7 +137,8 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
         return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'Access denied.' });
       }
       const units = typeof cost === 'function' ? await cost(request) : cost;
-      const result = await limiter.consume(key, { cost: units });
+      const limits = config.limitsFor ? await config.limitsFor(request) : undefined;
+      const result = await limiter.consume(key, { cost: units, ...(limits && { limits }) });
       if (headers) reply.headers(rateLimitHeaders(result, headers, { legacyReset: 'delta-seconds' }));
       if (result.allowed) return;
       const retryAfter = Math.max(1, Math.ceil(result.retryAfter / 1_000));
