@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { fixedWindow, gcra, InvalidOptionError, RateLimiter, slidingWindow } from '../../src/index.js';
+import {
+  fixedWindow,
+  gcra,
+  InvalidOptionError,
+  RateLimiter,
+  rateLimitHeaders,
+  slidingWindow,
+} from '../../src/index.js';
+import { countCommands } from '../harness/command-counter.js';
 import { randomPrefix } from '../harness/context.js';
 import { BACKENDS, limiterFactory, testClock } from './support.js';
 
@@ -155,10 +163,53 @@ describe.each(BACKENDS)('GCRA contract on %s', (backend) => {
       const prefix = randomPrefix('gcra');
       const clock = testClock();
       const limiter = factory.make({ prefix, limits: gcra({ limit: 1, window: '1s', burst: 2 }), clock: clock.now });
-      await redis.hset(`${prefix}:rl:{u}:g1000`, 't', 'soon', 'd', '??');
-      expect(await limiter.consume('u')).toMatchObject({ allowed: true, remaining: 1, source: 'redis' });
+      const key = `${prefix}:rl:{u}:g1000`;
+      for (const [t, d] of [
+        ['soon', '??'],
+        [String(clock.now()), 'inf'],
+        [String(clock.now()), 'nan'],
+        [String(clock.now()), '-5000'],
+        [String(clock.now()), String(2 ** 60)],
+        ['nan', '1000'],
+      ]) {
+        await redis.hset(key, 't', t as string, 'd', d as string);
+        expect(await limiter.consume('u')).toMatchObject({ allowed: true, remaining: 1, source: 'redis' });
+        await limiter.refund('u');
+        await limiter.reset('u');
+      }
     });
   }
+});
+
+describe('GCRA on the wire and in headers', () => {
+  const factory = limiterFactory('standalone');
+
+  it('is one command per check, alone or beside other limits', async () => {
+    const alone = factory.make({ limits: gcra({ limit: 10, window: '1s', burst: 20 }) });
+    const beside = factory.make({
+      limits: [gcra({ limit: 10, window: '1s', burst: 20 }), fixedWindow({ limit: 100, window: '1m' })],
+      blockFor: '1s',
+    });
+    for (const limiter of [alone, beside]) {
+      await limiter.consume('warm');
+      await limiter.refund('warm');
+      expect(await countCommands(() => limiter.consume('u'))).toEqual({ count: 1, names: ['evalsha'] });
+      expect((await countCommands(() => limiter.refund('u'))).count).toBe(1);
+    }
+  });
+
+  it('headers state the burst and the refill time, and a reset no earlier than Retry-After', async () => {
+    const clock = testClock();
+    const limiter = factory.make({ limits: gcra({ limit: 10, window: '1s', burst: 20 }), clock: clock.now });
+    await limiter.consume('u', { cost: 20 });
+    const refused = await limiter.consume('u', { cost: 5 });
+    expect(refused).toMatchObject({ allowed: false, retryAfter: 500, limit: 20, windowMs: 2_000 });
+    expect(rateLimitHeaders(refused, 'draft-7')).toEqual({
+      'RateLimit-Policy': '20;w=2',
+      RateLimit: 'limit=20, remaining=0, reset=2',
+      'Retry-After': '1',
+    });
+  });
 });
 
 describe('gcra() options', () => {

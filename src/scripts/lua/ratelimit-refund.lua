@@ -38,7 +38,8 @@ for i = 1, #KEYS do
     local limit = tonumber(ARGV[3 + i])
     local state = redis.call('HMGET', key, 't', 'd')
     local st, sd = tonumber(state[1]), tonumber(state[2])
-    if st and sd and limit then
+    -- A state ratelimit.lua cannot have written counts as none (as it does there).
+    if st and sd and limit and st == st and sd >= 0 and sd <= 1125899906842624 then
       local ahead = sd - math.max(0, now - st) * limit
       if ahead > 0 then
         local left = ahead - cost * window

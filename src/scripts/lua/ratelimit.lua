@@ -157,10 +157,12 @@ local function decide(base)
       -- integer under 2^53 (burst * window is capped), so the script and algorithms.ts agree
       -- exactly. `ahead` is how far the theoretical arrival time (TAT) is ahead of now.
       -- It drains at limit units per ms since the last change (a clock stepped back drains nothing).
+      -- A state this script cannot have written (NaN, infinite, negative, past any burst) is
+      -- untrusted input: it counts as none.
       local state = call('HMGET', key, 't', 'd')
       local st, sd = tonumber(state[1]), tonumber(state[2])
       local ahead = 0
-      if st and sd then
+      if st and sd and st == st and sd >= 0 and sd <= 1125899906842624 then
         local elapsed = now - st
         if elapsed < 0 then elapsed = 0 end
         ahead = sd - elapsed * limit
