@@ -114,7 +114,8 @@ export interface ConsumeOptions {
   /**
    * The limits of this call, in place of the limiter's (plans and tiers: one limiter, the limits
    * chosen per identity or request). Validated like the constructor's, once per array or rule
-   * object (keep a tier's limits in a constant and pass the same array). Counts live under the
+   * object (keep a tier's limits in a constant, pass the same array, and do not change it
+   * afterwards: it is not validated again). Counts live under the
    * limit's algorithm and window, not its number: an identity whose plan changes from 10/min to
    * 100/min keeps what it used (8 of 10 becomes 8 of 100); a limit with another window or
    * algorithm counts afresh. Pass the same limits to `refund` and `reset` as to `consume`.

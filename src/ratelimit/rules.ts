@@ -192,8 +192,8 @@ export function slidingLog(options: LimitRuleOptions): LimitRule {
  * will be full again), and admits a call when that time, moved on by the call's cost, is no
  * more than `burst` units ahead of now.
  *
- * - Accuracy: exact, in integer arithmetic (times kept in ms plus a remainder in 1/limit ms), on
- *   Redis server time; no window boundaries at all. Over any span of `t` ms it admits at most
+ * - Accuracy: exact, in integer arithmetic (the time of the last change, and how far the arrival
+ *   time was then ahead of it in 1/limit ms), on Redis server time; no window boundaries at all. Over any span of `t` ms it admits at most
  *   `burst + limit × t / window` units.
  * - Memory: O(1) — one small hash per identity, which expires once the bucket is full again.
  * - Use it for: APIs that allow bursts but hold a steady rate (20 at once, then 10/s), as
