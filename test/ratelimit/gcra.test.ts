@@ -9,9 +9,9 @@ import {
 } from '../../src/index.js';
 import { countCommands } from '../harness/command-counter.js';
 import { randomPrefix } from '../harness/context.js';
-import { BACKENDS, limiterFactory, testClock } from './support.js';
+import { CONTRACT_BACKENDS, limiterFactory, testClock } from './support.js';
 
-describe.each(BACKENDS)('GCRA contract on %s', (backend) => {
+describe.each(CONTRACT_BACKENDS)('GCRA contract on %s', (backend) => {
   const factory = limiterFactory(backend);
 
   it('admits the burst at once, then one unit per window / limit, and says exactly when', async () => {
