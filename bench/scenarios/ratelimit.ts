@@ -118,7 +118,7 @@ const threeLimits = (limit: number) => [
 export const limiterCheck: Scenario = {
   name: 'limiter',
   description:
-    'One check per call for one of 10,000 identities, every call admitted. redscale runs each algorithm with one limit (GCRA, which has no specialised script, through the general one), and three limits (sliding 1 s + fixed 1 min + fixed 1 day) checked and counted atomically in the same call, with its defaults (concurrent checks coalesced: one script call decides up to 16) and with `batch: false`; peers run one limit.',
+    'One check per call for one of 10,000 identities, every call admitted. redscale runs each algorithm with one limit, and three limits (sliding 1 s + fixed 1 min + fixed 1 day) checked and counted atomically in the same call, with its defaults (concurrent checks coalesced: one script call decides up to 16) and with `batch: false`; peers run one limit.',
   contenders: (ctx) => [
     bareGet(ctx),
     ...[

@@ -7,18 +7,19 @@ import type { Decision, LimitVerdict, Mode, RuleSpec } from './algorithms.js';
  * the few arguments a call sends, and the short replies it reads back (see the headers of
  * src/scripts/lua/ratelimit*.lua). One limit without a block — the common case — uses a script
  * specialised for its algorithm, sends one key and three arguments (deadline, limit, window), and
- * on the admitted path reads one integer; everything else uses the general script.
+ * on the admitted path reads one integer (GCRA: six arguments, with its burst, and three
+ * integers back); everything else uses the general script.
  */
 
 /** `used * 2^42 + now` packs an admitted call's count and server time into one integer. */
 const PACK = 2 ** 42;
 
-/** The specialised single-limit scripts; GCRA has none and uses the general script. */
-const SINGLE: Partial<Record<RuleSpec['code'], ScriptName>> = {
+const SINGLE: Record<RuleSpec['code'], ScriptName> = {
   f: 'ratelimitFixed',
   a: 'ratelimitAnchored',
   s: 'ratelimitSliding',
   l: 'ratelimitLog',
+  g: 'ratelimitGcra',
 };
 
 /** How one limiter talks to Redis, fixed at construction. */
@@ -41,10 +42,9 @@ export interface ScriptPlan {
 
 /** Chooses the script for a limiter's shape. */
 export function planFor(specs: readonly RuleSpec[], blockForMs: number, exact: boolean): ScriptPlan {
-  const script = specs.length === 1 && blockForMs === 0 ? SINGLE[(specs[0] as RuleSpec).code] : undefined;
-  const single = script !== undefined;
+  const single = specs.length === 1 && blockForMs === 0;
   return {
-    script: script ?? 'ratelimit',
+    script: single ? SINGLE[(specs[0] as RuleSpec).code] : 'ratelimit',
     single,
     keysPerIdentity: specs.length + (blockForMs > 0 ? 1 : 0),
     blockKey: blockForMs > 0,
@@ -71,7 +71,8 @@ export function callArgs(
   now: number | undefined,
 ): Array<string | number> {
   if (plan.single) {
-    const { limit, window, exceeded } = plan.specs[0] as RuleSpec;
+    const { code, limit, window, exceeded, burst } = plan.specs[0] as RuleSpec;
+    if (code === 'g') return [deadline, limit, window, op, now ?? '', burst ?? limit];
     if (exceeded) return [deadline, limit, window, op, now ?? '', EXCEEDED[exceeded]];
     if (now !== undefined) return [deadline, limit, window, op, now];
     return op === '' ? [deadline, limit, window] : [deadline, limit, window, op];
@@ -102,7 +103,7 @@ export function decodeReply(reply: unknown, plan: ScriptPlan): Decision | LateRe
     if (!Number.isSafeInteger(reply)) throw malformed(reply);
     if (reply < 0) return { late: true, serverTime: -reply };
     // Packed: an admitted call of a single-limit script.
-    if (!plan.single || plan.specs[0]?.code === 'a') throw malformed(reply);
+    if (!plan.single || plan.specs[0]?.code === 'a' || plan.specs[0]?.code === 'g') throw malformed(reply);
     const used = Math.floor(reply / PACK);
     return admitted(reply - used * PACK, [used], plan);
   }
