@@ -13,6 +13,7 @@ export {
   type Algorithm,
   type FixedWindowOptions,
   fixedWindow,
+  GCRA_MAX_SPAN,
   type GcraOptions,
   gcra,
   type LimitRule,
