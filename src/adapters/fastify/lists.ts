@@ -33,6 +33,7 @@ export async function listed(
   return undefined;
 }
 
+/** A predicate's answer counts by truthiness, as @fastify/rate-limit's `allowList` does. */
 async function on(list: NonNullable<RouteLists['allow']>, request: FastifyRequest, key: string): Promise<boolean> {
-  return typeof list === 'function' ? (await list(request, key)) === true : list.has(key);
+  return typeof list === 'function' ? Boolean(await list(request, key)) : list.has(key);
 }
