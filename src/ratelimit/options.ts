@@ -142,54 +142,59 @@ const listSchema = z
   )
   .transform((value): ResolvedList => (typeof value === 'function' ? value : new Set(value as Iterable<string>)));
 
-/** One limit or an array of up to 16, no two of one algorithm and window (they would share a counter). */
-export const limitsSchema = z
-  .union([limitRuleSchema.transform((rule) => [rule]), z.array(limitRuleSchema).min(1).max(16)])
-  .superRefine((limits, ctx) => {
-    const seen = new Map<string, number>();
-    limits.forEach((rule, index) => {
-      const shape = ruleSuffix(rule);
-      const first = seen.get(shape);
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [index],
-          message: `a limit that differs from limits[${first}] in algorithm or window (two limits of one algorithm and window would share a counter)`,
-        });
-      }
-      seen.set(shape, index);
-    });
+/** Two limits of one algorithm and window would share a counter: refused, naming both. */
+function refineDistinct(limits: readonly LimitRule[], ctx: z.RefinementCtx, path: PropertyKey[]): void {
+  const seen = new Map<string, number>();
+  limits.forEach((rule, index) => {
+    const shape = ruleSuffix(rule);
+    const first = seen.get(shape);
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, index],
+        message: `a limit that differs from limits[${first}] in algorithm or window (two limits of one algorithm and window would share a counter)`,
+      });
+    }
+    seen.set(shape, index);
   });
+}
+
+const limitsUnion = z.union([limitRuleSchema.transform((rule) => [rule]), z.array(limitRuleSchema).min(1).max(16)]);
+
+/** One limit or an array of up to 16, no two of one algorithm and window (a call's `limits`). */
+export const limitsSchema = limitsUnion.superRefine((limits, ctx) => refineDistinct(limits, ctx, []));
 
 /** Schema of {@link RateLimiterOptions}, resolved to milliseconds and defaults. */
-export const limiterOptionsSchema = z.strictObject({
-  redis: redisClientSchema.optional(),
-  prefix: prefixSchema.default('redscale'),
-  limits: limitsSchema,
-  blockFor: durationSchema({ allowZero: true }).default(0),
-  blockMode: z.enum(['until-room', 'exact']).default('until-room'),
-  onRedisError: z.enum(['allow', 'deny', 'memory']).default('memory'),
-  timeout: durationSchema({ max: MAX_TIMER_MS }).default(250),
-  localDenyCache: z
-    .union([
-      z.literal(false),
-      z.strictObject({
-        maxEntries: positiveInt().default(10_000),
-        maxAge: durationSchema({ max: MAX_TIMER_MS }).default(1_000),
-      }),
-    ])
-    .prefault({}),
-  memory: z.strictObject({ maxEntries: positiveInt().default(100_000) }).prefault({}),
-  circuitBreaker: circuitBreakerSchema,
-  batch: z
-    .union([z.boolean(), z.strictObject({ maxSize: positiveInt().default(16) })])
-    .default(true)
-    .transform((batch) => (batch === false ? false : { maxSize: batch === true ? 16 : batch.maxSize })),
-  clock: fn<() => number>().optional(),
-  onError: fn<(error: RedscaleError) => void>().optional(),
-  allowList: listSchema.optional(),
-  denyList: listSchema.optional(),
-});
+export const limiterOptionsSchema = z
+  .strictObject({
+    redis: redisClientSchema.optional(),
+    prefix: prefixSchema.default('redscale'),
+    limits: limitsUnion,
+    blockFor: durationSchema({ allowZero: true }).default(0),
+    blockMode: z.enum(['until-room', 'exact']).default('until-room'),
+    onRedisError: z.enum(['allow', 'deny', 'memory']).default('memory'),
+    timeout: durationSchema({ max: MAX_TIMER_MS }).default(250),
+    localDenyCache: z
+      .union([
+        z.literal(false),
+        z.strictObject({
+          maxEntries: positiveInt().default(10_000),
+          maxAge: durationSchema({ max: MAX_TIMER_MS }).default(1_000),
+        }),
+      ])
+      .prefault({}),
+    memory: z.strictObject({ maxEntries: positiveInt().default(100_000) }).prefault({}),
+    circuitBreaker: circuitBreakerSchema,
+    batch: z
+      .union([z.boolean(), z.strictObject({ maxSize: positiveInt().default(16) })])
+      .default(true)
+      .transform((batch) => (batch === false ? false : { maxSize: batch === true ? 16 : batch.maxSize })),
+    clock: fn<() => number>().optional(),
+    onError: fn<(error: RedscaleError) => void>().optional(),
+    allowList: listSchema.optional(),
+    denyList: listSchema.optional(),
+  })
+  .superRefine((options, ctx) => refineDistinct(options.limits, ctx, ['limits']));
 
 /** Resolved limiter options. */
 export type ResolvedLimiterOptions = z.output<typeof limiterOptionsSchema>;
