@@ -1,7 +1,16 @@
-import { describe, expect, it } from 'vitest';
-import { fixedWindow, gcra, InvalidOptionError, type LimitRule, slidingWindow } from '../../src/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  createClient,
+  fixedWindow,
+  gcra,
+  InvalidOptionError,
+  type LimitRule,
+  RateLimiter,
+  slidingWindow,
+} from '../../src/index.js';
 import { countCommands } from '../harness/command-counter.js';
-import { randomPrefix } from '../harness/context.js';
+import { quiet, randomPrefix } from '../harness/context.js';
+import { RedisServer } from '../harness/index.js';
 import { BACKENDS, limiterFactory, testClock } from './support.js';
 
 /** Plans of one API: the same algorithms and windows, different numbers. */
@@ -100,4 +109,43 @@ describe.each(['standalone', 'cluster'] as const)('call limits across instances 
     // ...but the same identity on another plan is asked of Redis, and admitted.
     expect(await limiter.consume('bob', { limits: PLANS.pro })).toMatchObject({ allowed: true, source: 'redis' });
   });
+});
+
+describe('call limits when Redis is down', () => {
+  const servers: RedisServer[] = [];
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.dispose()));
+  });
+
+  it("the fallback decides with the call's limits: the memory counts and the policy results", async () => {
+    const server = await RedisServer.start();
+    servers.push(server);
+    const redis = createClient({ url: server.url, onError: quiet });
+    const clock = testClock();
+    const common = {
+      redis,
+      limits: PLANS.free,
+      timeout: 150,
+      circuitBreaker: false as const,
+      localDenyCache: false as const,
+      clock: clock.now,
+    };
+    const memory = new RateLimiter({ ...common, prefix: randomPrefix('dyn-down'), onRedisError: 'memory' });
+    const deny = new RateLimiter({ ...common, prefix: randomPrefix('dyn-down'), onRedisError: 'deny' });
+    expect((await memory.consume('u', { limits: PLANS.pro })).source).toBe('redis');
+    await server.kill();
+    const results = [];
+    for (let i = 0; i < 11; i++) results.push(await memory.consume('v', { limits: PLANS.pro }));
+    expect(results.every((result) => result.source === 'memory')).toBe(true);
+    // The pro plan's 10 (the free plan would have refused the 4th).
+    expect(results.map((result) => result.allowed)).toEqual([...Array(10).fill(true), false]);
+    expect(results[10]?.limits.map((state) => state.limit)).toEqual([10, 10]);
+    expect(await deny.consume('v', { limits: PLANS.pro })).toMatchObject({
+      allowed: false,
+      reason: 'redis-error',
+      limit: 10,
+    });
+    expect(await deny.consume('v')).toMatchObject({ allowed: false, reason: 'redis-error', limit: 3 });
+    redis.disconnect();
+  }, 20_000);
 });
