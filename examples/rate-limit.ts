@@ -4,7 +4,7 @@
  *
  *   npm run example:rate-limit                  # finds or starts a Redis by itself
  */
-import { createClient, fixedWindow, RateLimiter, rateLimitHeaders, slidingWindow } from 'redscale';
+import { createClient, fixedWindow, gcra, RateLimiter, rateLimitHeaders, slidingWindow } from 'redscale';
 import { findOrStartRedis } from '../test/harness/find-redis.js';
 
 const found = await findOrStartRedis();
@@ -56,8 +56,35 @@ for (let request = 1; request <= 3; request++) {
   );
 }
 
+// Bursts (GCRA), plans chosen per call, and allow / deny lists — one limiter for all of it.
+const PLANS = {
+  free: [gcra({ limit: 2, window: '1s', burst: 3, name: 'free-rate' }), fixedWindow({ limit: 100, window: '1h' })],
+  pro: [gcra({ limit: 10, window: '1s', burst: 10, name: 'pro-rate' }), fixedWindow({ limit: 5_000, window: '1h' })],
+};
+const api = new RateLimiter({
+  redis: clients[1]!,
+  prefix: `${prefix}:plans`,
+  limits: PLANS.free,
+  allowList: ['svc:health-checker'],
+  denyList: (id) => id === 'user:banned',
+});
+const burst = [];
+for (let i = 0; i < 5; i++) burst.push((await api.consume('user:5')).allowed ? 'ok' : 'refused');
+console.log(`
+free plan, 5 at once (burst 3, then 2/s): ${burst.join(' ')}`);
+// Upgraded mid-burst: the same counters, now against the pro plan's numbers.
+const upgraded = await api.consume('user:5', { limits: PLANS.pro });
+console.log(
+  `upgraded to pro: ${upgraded.allowed ? 'allowed' : 'refused'}, ${upgraded.remaining} left of ${upgraded.limit}`,
+);
+for (const id of ['svc:health-checker', 'user:banned']) {
+  const result = await api.consume(id);
+  console.log(`${id}: ${result.allowed ? 'allowed' : 'refused'} (${result.reason}, no round trip)`);
+}
+
 await instances[0]!.reset('user:42');
 await instances[0]!.reset('user:7');
 await peerLike.reset('user:9');
+await api.reset('user:5', { limits: PLANS.pro });
 for (const client of clients) client.disconnect();
 await found.stop();

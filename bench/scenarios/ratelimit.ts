@@ -1,8 +1,8 @@
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import type { Redis } from 'ioredis';
 import { RedisStore } from 'rate-limit-redis';
-import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { fixedWindow, type LimitRule, RateLimiter, slidingLog, slidingWindow } from '../../src/index.js';
+import { BurstyRateLimiter, RateLimiterRedis } from 'rate-limiter-flexible';
+import { fixedWindow, gcra, type LimitRule, RateLimiter, slidingLog, slidingWindow } from '../../src/index.js';
 import { HandWrittenThrottlerStorage } from '../contenders/hand-written-throttler-storage.js';
 import { cyclingNames } from '../lib/names.js';
 import type { BenchContext, Contender, ContenderKind, Scenario } from '../lib/types.js';
@@ -128,6 +128,8 @@ export const limiterCheck: Scenario = {
       ]),
       redscale('redscale slidingWindow', (limit) => [slidingWindow({ limit, window: '1h' })]),
       redscale('redscale slidingLog', () => [slidingLog({ limit: 10_000, window: '1s' })]),
+      // GCRA's burst × window is capped at 2^50 ms to stay exact, so its window is 1 s.
+      redscale('redscale gcra', (limit) => [gcra({ limit, window: '1s', burst: limit })]),
       redscale('redscale 3 limits', threeLimits),
       redscale('redscale fixedWindow, batch: false', (limit) => [fixedWindow({ limit, window: '1h' })], {
         batch: false,
@@ -137,6 +139,28 @@ export const limiterCheck: Scenario = {
       }),
       redscale('redscale 3 limits, batch: false', threeLimits, { batch: false }),
       ...PEERS,
+      {
+        // rate-limiter-flexible's answer to bursts: a second limiter consulted when the first refuses.
+        name: 'rate-limiter-flexible BurstyRateLimiter',
+        kind: 'peer',
+        make: async (ctx, limit) => {
+          const limiter = new BurstyRateLimiter(
+            new RateLimiterRedis({
+              storeClient: ctx.redis,
+              keyPrefix: `${ctx.prefix}:rlfb`,
+              points: limit,
+              duration: 1,
+            }),
+            new RateLimiterRedis({
+              storeClient: ctx.redis,
+              keyPrefix: `${ctx.prefix}:rlfb-burst`,
+              points: limit,
+              duration: 10,
+            }),
+          );
+          return (id: string) => limiter.consume(id).catch(noop);
+        },
+      } satisfies LimiterEntry,
     ].map((entry) => contender(ctx, entry, HUGE, anyUser)),
   ],
 };

@@ -21,6 +21,8 @@ export interface RuleSpec {
    * length of `window × 2^(count − limit − 1)` (`backoff`). Default `keep`.
    */
   exceeded?: ExceededMode;
+  /** GCRA only: the most cost admitted at once. */
+  burst?: number;
 }
 
 /** See {@link RuleSpec.exceeded}. */
@@ -52,7 +54,9 @@ export interface Decision {
 /**
  * A window's count `c` of window `w`; a sliding window also keeps `p`, the count of window
  * `w - 1`. A first-hit window keeps its start in `w`, and in `l` its length when a hit over the
- * limit changed it (see {@link RuleSpec.exceeded}).
+ * limit changed it (see {@link RuleSpec.exceeded}). GCRA keeps in `w` the time (ms) of its
+ * last change and in `c` how far its theoretical arrival time was then ahead of it, in units of
+ * 1/limit ms (that is, cost × window: the bucket's level, which a change of plan keeps).
  */
 export interface WindowState {
   w: number;
@@ -89,10 +93,39 @@ interface Verdict {
   previous: number;
 }
 
+/**
+ * How long a limit's state matters, ms: a window, or for GCRA the time an empty bucket takes to
+ * refill (`burst × window / limit`).
+ */
+export function spanOf(spec: RuleSpec): number {
+  return spec.code === 'g' ? Math.ceil(((spec.burst ?? spec.limit) * spec.window) / spec.limit) : spec.window;
+}
+
 function evaluate(store: StateStore, spec: RuleSpec, key: string, now: number, cost: number): Verdict {
   const { code, limit, window } = spec;
   const index = Math.floor(now / window);
   const start = index * window;
+  if (code === 'g') {
+    // In units of 1/limit ms, one unit of cost takes `window` to refill: every value below is an
+    // integer under 2^53 (burst × window is capped), so Lua and JS agree exactly. `ahead` is how
+    // far the theoretical arrival time (TAT) is ahead of now; `current` carries it. It drains at
+    // `limit` units per ms from the last change (a clock that stepped back drains nothing).
+    const stored = store.getWindow(key);
+    const ahead = stored ? Math.max(0, stored.c - Math.max(0, now - stored.w) * limit) : 0;
+    const span = (spec.burst ?? limit) * window;
+    const next = ahead + cost * window;
+    const admit = next <= span;
+    return {
+      spec,
+      index,
+      admit,
+      used: Math.ceil(ahead / window),
+      reset: now + Math.ceil(ahead / limit),
+      retry: admit ? 0 : Math.ceil((next - span) / limit),
+      current: ahead,
+      previous: 0,
+    };
+  }
   if (code === 'l') {
     const stored = store.getLog(key);
     const entries = stored ?? [];
@@ -191,7 +224,13 @@ export function decide(
     verdicts.forEach((verdict, i) => {
       const key = ruleKeys[i] as string;
       const { code, window } = verdict.spec;
-      if (code === 'l') {
+      if (code === 'g') {
+        // The TAT moves on by the cost; the state lives until the bucket is full again.
+        const ahead = verdict.current + cost * window;
+        const full = Math.ceil(ahead / verdict.spec.limit);
+        store.setWindow(key, { w: now, c: ahead, p: 0 }, full);
+        verdict.reset = now + full;
+      } else if (code === 'l') {
         const entries = store.getLog(key) ?? [];
         for (let k = 0; k < cost; k++) insertSorted(entries, now);
         store.setLog(key, entries, window);
@@ -260,7 +299,7 @@ export function decide(
 
 function maxWindow(specs: readonly RuleSpec[]): number {
   let max = 0;
-  for (const spec of specs) if (spec.window > max) max = spec.window;
+  for (const spec of specs) if (spanOf(spec) > max) max = spanOf(spec);
   return max;
 }
 
@@ -294,6 +333,16 @@ export function refund(
       return;
     }
     const stored = store.getWindow(key);
+    if (spec.code === 'g') {
+      // Moves the TAT back by the cost, never before now (a full bucket).
+      const ahead = stored ? Math.max(0, stored.c - Math.max(0, now - stored.w) * spec.limit) : 0;
+      if (ahead === 0) return;
+      const left = Math.max(0, ahead - cost * spec.window);
+      if (left === 0) store.delete(key);
+      else store.setWindow(key, { w: now, c: left, p: 0 }, Math.ceil(left / spec.limit));
+      refunded++;
+      return;
+    }
     const current =
       spec.code === 'a' ? stored !== undefined && now < stored.w + (stored.l ?? spec.window) : stored?.w === index;
     if (stored && stored.c > 0 && current) {

@@ -23,6 +23,8 @@ export interface RateLimitHeaderOptions {
  *
  * Times are computed from the clock that decided (Redis server time), so an instance's clock
  * skew does not shift them. Policies list every limit; single values describe the deciding one.
+ * A result answered by an allow or deny list (`reason` `'allow-list'` / `'deny-list'`) has no
+ * headers at all.
  */
 export function rateLimitHeaders(
   result: RateLimitResult,
@@ -30,6 +32,9 @@ export function rateLimitHeaders(
   options: RateLimitHeaderOptions = {},
 ): Record<string, string> {
   const headers: Record<string, string> = {};
+  // A list answered, not a count: there is nothing to describe, and for a deny-listed client no
+  // wait helps, so no Retry-After either.
+  if (result.reason === 'allow-list' || result.reason === 'deny-list') return headers;
   // A client that trusts a reset must not come back before a retry can succeed: a sliding
   // window can refuse past its own window's end, and a block can outlast every window. So when
   // refused, a reset — the call's, or that of a limit with nothing left — is no earlier than

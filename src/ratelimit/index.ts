@@ -3,6 +3,7 @@ export { type RateLimitHeaderMode, type RateLimitHeaderOptions, rateLimitHeaders
 export { ipKey } from './ip.js';
 export {
   type ConsumeOptions,
+  type IdentityList,
   RateLimiter,
   type RateLimiterOptions,
   type RedisErrorPolicy,
@@ -12,6 +13,9 @@ export {
   type Algorithm,
   type FixedWindowOptions,
   fixedWindow,
+  GCRA_MAX_SPAN,
+  type GcraOptions,
+  gcra,
   type LimitRule,
   type LimitRuleOptions,
   SLIDING_LOG_MAX_LIMIT,

@@ -9,7 +9,6 @@ import { parseOptions } from '../common/options.js';
 import { ServerClock } from '../common/server-clock.js';
 import type { Mode } from './algorithms.js';
 import { LocalDenyCache } from './deny-cache.js';
-import { ruleSuffix } from './keys.js';
 import { type BackendConfig, MemoryBackend } from './memory-backend.js';
 import {
   type ConsumeOptions,
@@ -17,12 +16,24 @@ import {
   limiterOptionsSchema,
   type RateLimiterOptions,
   type ResolvedLimiterOptions,
+  type ResolvedList,
 } from './options.js';
 import { type CallTiming, RedisBackend } from './redis-backend.js';
-import { policyResult, type RateLimitResult, toResult } from './result.js';
-import { algorithmCode, type LimitRule } from './rules.js';
+import { listResult, policyResult, type RateLimitResult, toResult } from './result.js';
+import type { LimitRule } from './rules.js';
+import { type Variant, Variants } from './variants.js';
 
-export type { ConsumeOptions, RateLimiterOptions, RedisErrorPolicy } from './options.js';
+export type { ConsumeOptions, IdentityList, RateLimiterOptions, RedisErrorPolicy } from './options.js';
+
+/** Whether `id` is on a list; a predicate's answer must be a boolean (anything else is a bug, named). */
+async function onList(list: ResolvedList, id: string): Promise<boolean> {
+  if (typeof list !== 'function') return list.has(id);
+  const answer = await list(id);
+  if (typeof answer !== 'boolean') {
+    throw new InvalidOptionError('allowList/denyList', answer, 'a predicate returning true or false', 'RateLimiter');
+  }
+  return answer;
+}
 
 /** What the limiter keeps per Redis node: its breaker, its clock, and the fallback's counts. */
 interface NodeState {
@@ -53,10 +64,9 @@ export class RateLimiter {
   readonly limits: readonly LimitRule[];
   readonly #options: ResolvedLimiterOptions;
   readonly #config: BackendConfig;
-  readonly #redis: RedisBackend | undefined;
+  /** The limiter's own limits and those calls gave (`ConsumeOptions.limits`), each with its plan. */
+  readonly #variants: Variants;
   readonly #denied: LocalDenyCache | undefined;
-  readonly #smallestLimit: number;
-  readonly #hitAllowed: boolean;
   readonly #nodes = new Map<string, NodeState>();
   /** The one node of a standalone client (no slot to compute). */
   readonly #onlyNode: NodeState | undefined;
@@ -66,26 +76,21 @@ export class RateLimiter {
   constructor(options: RateLimiterOptions) {
     const resolved = parseOptions(limiterOptionsSchema, options, 'RateLimiter');
     this.#options = resolved;
-    this.limits = Object.freeze([...resolved.limits]);
-    this.#smallestLimit = Math.min(...resolved.limits.map((rule) => rule.limit));
-    this.#hitAllowed = !resolved.limits.some((rule) => rule.algorithm === 'sliding-log');
-    this.#config = {
+    const redis = resolved.redis;
+    const common = {
       base: `${resolved.prefix}:rl:`,
-      specs: resolved.limits.map((rule) => ({
-        code: algorithmCode(rule),
-        limit: rule.limit,
-        window: rule.windowMs,
-        ...(rule.whenExceeded && rule.whenExceeded !== 'keep' && { exceeded: rule.whenExceeded }),
-      })),
-      suffixes: resolved.limits.map(ruleSuffix),
       blockForMs: resolved.blockFor,
       blockMode: resolved.blockMode,
       clock: resolved.clock,
     };
-    const redis = resolved.redis;
-    this.#redis = redis
-      ? new RedisBackend(redis, { ...this.#config, timeoutMs: resolved.timeout, batch: resolved.batch })
-      : undefined;
+    this.#variants = new Variants(resolved.limits, (shape) =>
+      redis
+        ? new RedisBackend(redis, { ...common, ...shape, timeoutMs: resolved.timeout, batch: resolved.batch })
+        : undefined,
+    );
+    const own = this.#variants.own;
+    this.limits = own.rules;
+    this.#config = { ...common, specs: own.specs, suffixes: own.suffixes };
     this.#onlyNode = redis && !isCluster(redis) ? this.#node('standalone') : undefined;
     this.#denied = resolved.localDenyCache
       ? new LocalDenyCache(resolved.localDenyCache.maxEntries, resolved.localDenyCache.maxAge)
@@ -97,36 +102,52 @@ export class RateLimiter {
    * remembered locally (see `localDenyCache`) until it may retry.
    */
   consume(id: string, options?: ConsumeOptions): Promise<RateLimitResult> {
+    let variant: Variant;
     let cost: number;
     try {
-      cost = checkCall(id, options, this.#smallestLimit, 'RateLimiter.consume()');
+      variant = this.#variants.of(options?.limits, 'RateLimiter.consume()');
+      cost = checkCall(id, options, variant.capacity, 'RateLimiter.consume()');
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#decide('consume', id, cost);
+    if (this.#options.allowList || this.#options.denyList) return this.#listedOr('consume', id, cost, variant);
+    return this.#decide('consume', id, cost, variant);
   }
 
   /** Says whether `cost` would be admitted now, without counting anything. */
   async peek(id: string, options?: ConsumeOptions): Promise<RateLimitResult> {
-    return this.#decide('peek', id, checkCall(id, options, this.#smallestLimit, 'RateLimiter.peek()'));
+    const variant = this.#variants.of(options?.limits, 'RateLimiter.peek()');
+    const cost = checkCall(id, options, variant.capacity, 'RateLimiter.peek()');
+    if (this.#options.allowList || this.#options.denyList) return this.#listedOr('peek', id, cost, variant);
+    return this.#decide('peek', id, cost, variant);
+  }
+
+  /** Answers from the deny list, then the allow list, before any count (no round trip). */
+  async #listedOr(mode: Mode, id: string, cost: number, variant: Variant): Promise<RateLimitResult> {
+    const { allowList, denyList } = this.#options;
+    if (denyList && (await onList(denyList, id))) return listResult('deny-list', variant.rules);
+    if (allowList && (await onList(allowList, id))) return listResult('allow-list', variant.rules);
+    return this.#decide(mode, id, cost, variant);
   }
 
   /**
    * Counts `cost` in every limit whether or not it fits, and reports the counts: for stores of
    * libraries that decide themselves (express-rate-limit, @fastify/rate-limit). Ignores
-   * `blockFor`. Sliding-log limits cannot count past their limit, so they are not allowed here.
+   * `blockFor`. Sliding-log and GCRA limits cannot count past their limit, so they are not
+   * allowed here.
    */
   async hit(id: string, options?: ConsumeOptions): Promise<RateLimitResult> {
-    const cost = checkCall(id, options, this.#smallestLimit, 'RateLimiter.hit()');
-    if (!this.#hitAllowed) {
+    const variant = this.#variants.of(options?.limits, 'RateLimiter.hit()');
+    const cost = checkCall(id, options, variant.capacity, 'RateLimiter.hit()');
+    if (!variant.hitAllowed) {
       throw new InvalidOptionError(
         'limits',
-        this.limits.map((rule) => rule.name),
-        'fixedWindow or slidingWindow limits for hit(): a sliding log cannot count past its limit',
+        variant.rules.map((rule) => rule.name),
+        'fixedWindow or slidingWindow limits for hit(): a sliding log cannot count past its limit, nor a GCRA bucket past its burst',
         'RateLimiter.hit()',
       );
     }
-    return this.#decide('hit', id, cost);
+    return this.#decide('hit', id, cost, variant);
   }
 
   /**
@@ -135,12 +156,13 @@ export class RateLimiter {
    * later.
    */
   async refund(id: string, options?: ConsumeOptions): Promise<void> {
-    const cost = checkCall(id, options, this.#smallestLimit, 'RateLimiter.refund()');
-    this.#denied?.forget(id);
-    const redis = this.#redis;
-    if (!redis) return this.#memoryBackend().refund(id, cost);
+    const variant = this.#variants.of(options?.limits, 'RateLimiter.refund()');
+    const cost = checkCall(id, options, variant.capacity, 'RateLimiter.refund()');
+    this.#denied?.forget(this.#denyKey(id, variant));
+    const redis = variant.redis;
+    if (!redis) return this.#memoryBackend().refund(id, cost, variant);
     const node = this.#nodeFor(id);
-    node.fallback?.refund(id, cost);
+    node.fallback?.refund(id, cost, variant);
     await this.#change(node, (timing) => redis.refund(id, cost, timing), 'rate-limit refund', id);
   }
 
@@ -149,13 +171,14 @@ export class RateLimiter {
    * Redis fails; a reset that times out is never applied later. Other instances' local deny
    * caches follow within `localDenyCache.maxAge`.
    */
-  async reset(id: string): Promise<void> {
-    checkCall(id, undefined, this.#smallestLimit, 'RateLimiter.reset()');
-    this.#denied?.forget(id);
-    const redis = this.#redis;
-    if (!redis) return this.#memoryBackend().reset(id);
+  async reset(id: string, options?: Pick<ConsumeOptions, 'limits'>): Promise<void> {
+    const variant = this.#variants.of(options?.limits, 'RateLimiter.reset()');
+    checkCall(id, options?.limits === undefined ? undefined : { limits: options.limits }, 1, 'RateLimiter.reset()');
+    this.#denied?.forget(this.#denyKey(id, variant));
+    const redis = variant.redis;
+    if (!redis) return this.#memoryBackend().reset(id, variant);
     const node = this.#nodeFor(id);
-    node.fallback?.reset(id);
+    node.fallback?.reset(id, variant);
     await this.#change(node, (timing) => redis.reset(id, timing), 'rate-limit reset', id);
   }
 
@@ -168,9 +191,10 @@ export class RateLimiter {
     this.#denied?.clear();
     this.#memory?.clear();
     for (const node of this.#nodes.values()) node.fallback?.clear();
-    if (!this.#redis) return;
+    const redis = this.#variants.own.redis;
+    if (!redis) return;
     try {
-      await this.#redis.resetAll();
+      await redis.resetAll();
     } catch (error) {
       const wrapped = toRedisError('rate-limit resetAll', error);
       this.#options.onError?.(wrapped);
@@ -178,13 +202,19 @@ export class RateLimiter {
     }
   }
 
-  async #decide(mode: Mode, id: string, cost: number): Promise<RateLimitResult> {
+  /** Remembered refusals are per identity and limits: another plan's call must ask again. */
+  #denyKey(id: string, variant: Variant): string {
+    return variant === this.#variants.own ? id : `${variant.key}\n${id}`;
+  }
+
+  async #decide(mode: Mode, id: string, cost: number, variant: Variant): Promise<RateLimitResult> {
+    const denyKey = this.#denied ? this.#denyKey(id, variant) : id;
     if (mode === 'consume' && this.#denied) {
-      const denied = this.#denied.get(id, cost);
+      const denied = this.#denied.get(denyKey, cost);
       if (denied) return denied;
     }
-    const redis = this.#redis;
-    if (!redis) return toResult(this.#memoryBackend().decide(id, mode, cost), this.limits, 'memory');
+    const redis = variant.redis;
+    if (!redis) return toResult(this.#memoryBackend().decide(id, mode, cost, variant), variant.rules, 'memory');
     const node = this.#nodeFor(id);
     const breaker = node.breaker;
     if (breaker && !breaker.tryPass()) {
@@ -193,7 +223,7 @@ export class RateLimiter {
         `redscale: Redis is skipped for ${breaker.retryInMs} ms after failing (circuit open)`,
         { context: { id } },
       );
-      return this.#fallback(node, mode, id, cost, error);
+      return this.#fallback(node, mode, id, cost, variant, error);
     }
     const timeout = this.#options.timeout;
     const deadline = performance.now() + timeout;
@@ -209,29 +239,36 @@ export class RateLimiter {
           id,
         },
       );
-      result = toResult(decision, this.limits, 'redis');
+      result = toResult(decision, variant.rules, 'redis');
     } catch (error) {
       const wrapped = toRedisError('rate-limit check', error, { id });
       breaker?.failure();
       this.#options.onError?.(wrapped);
-      return this.#fallback(node, mode, id, cost, wrapped);
+      return this.#fallback(node, mode, id, cost, variant, wrapped);
     }
     breaker?.success();
     // Back on Redis: what the fallback counted for this node is stale, and would be wrong next outage.
     if (node.fallback) node.fallback = undefined;
-    if (!result.allowed && mode === 'consume') this.#denied?.remember(id, cost, result);
+    if (!result.allowed && mode === 'consume') this.#denied?.remember(denyKey, cost, result);
     return result;
   }
 
-  #fallback(node: NodeState, mode: Mode, id: string, cost: number, error: RedscaleError): RateLimitResult {
+  #fallback(
+    node: NodeState,
+    mode: Mode,
+    id: string,
+    cost: number,
+    variant: Variant,
+    error: RedscaleError,
+  ): RateLimitResult {
     const policy = this.#options.onRedisError;
     if (policy === 'memory') {
       node.fallback ??= new MemoryBackend(this.#config, this.#options.memory.maxEntries);
-      const result = toResult(node.fallback.decide(id, mode, cost), this.limits, 'memory');
+      const result = toResult(node.fallback.decide(id, mode, cost, variant), variant.rules, 'memory');
       result.error = error;
       return result;
     }
-    return policyResult(policy === 'allow', this.limits, error, node.breaker?.retryInMs || 1_000);
+    return policyResult(policy === 'allow', variant.rules, error, node.breaker?.retryInMs || 1_000);
   }
 
   /** Runs a state-changing call (refund, reset) under one deadline, carried to Redis. */

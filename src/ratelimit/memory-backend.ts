@@ -11,12 +11,16 @@ import {
   type WindowState,
 } from './algorithms.js';
 
-/** What both backends are built from, fixed at construction. */
-export interface BackendConfig {
-  /** Key prefix including the limiter's namespace, e.g. `app:rl:`. */
-  base: string;
+/** The limits of a call as the backends see them: specs, and their keys' suffixes. */
+export interface LimitShape {
   specs: readonly RuleSpec[];
   suffixes: readonly string[];
+}
+
+/** What both backends are built from, fixed at construction. */
+export interface BackendConfig extends LimitShape {
+  /** Key prefix including the limiter's namespace, e.g. `app:rl:`. */
+  base: string;
   blockForMs: number;
   blockMode: BlockMode;
   /** A clock that replaces Redis server time (tests); undefined in production. */
@@ -58,15 +62,18 @@ export class MemoryBackend {
     };
   }
 
-  decide(id: string, mode: Mode, cost: number): Decision {
-    const { base, suffixes, specs, blockForMs, blockMode } = this.#config;
+  /** Decides one call; `shape` replaces the limiter's limits for this call (the state is shared). */
+  decide(id: string, mode: Mode, cost: number, shape: LimitShape = this.#config): Decision {
+    const { base, blockForMs, blockMode } = this.#config;
+    const { suffixes, specs } = shape;
     const root = `${base}${hashTag(id)}:`;
     const rules = suffixes.map((suffix) => root + suffix);
     return decide(this.#store, `${root}block`, rules, specs, mode, this.#clock(), cost, blockForMs, blockMode);
   }
 
-  refund(id: string, cost: number): void {
-    const { base, suffixes, specs } = this.#config;
+  refund(id: string, cost: number, shape: LimitShape = this.#config): void {
+    const { base } = this.#config;
+    const { suffixes, specs } = shape;
     const root = `${base}${hashTag(id)}:`;
     refund(
       this.#store,
@@ -77,8 +84,9 @@ export class MemoryBackend {
     );
   }
 
-  reset(id: string): void {
-    const { base, suffixes } = this.#config;
+  reset(id: string, shape: LimitShape = this.#config): void {
+    const { base } = this.#config;
+    const { suffixes } = shape;
     const root = `${base}${hashTag(id)}:`;
     this.#entries.delete(`${root}block`);
     for (const suffix of suffixes) this.#entries.delete(root + suffix);

@@ -11,6 +11,13 @@ import { type LimitRule, limitRuleSchema } from './rules.js';
 /** What to do when Redis fails or does not answer in time. */
 export type RedisErrorPolicy = 'allow' | 'deny' | 'memory';
 
+/**
+ * Identities on a list: a set or array of ids (kept as a `Set`: O(1) per call), or a predicate
+ * over the id, which may be async (a lookup of your own). A predicate that throws makes the call
+ * reject with its error.
+ */
+export type IdentityList = ReadonlySet<string> | readonly string[] | ((id: string) => boolean | Promise<boolean>);
+
 /** Options for {@link RateLimiter}. */
 export interface RateLimiterOptions {
   /**
@@ -86,22 +93,83 @@ export interface RateLimiterOptions {
   clock?: () => number;
   /** Called with every Redis failure the limiter absorbed (for logs and metrics). */
   onError?: (error: RedscaleError) => void;
+  /**
+   * Identities that bypass the limiter: `consume` and `peek` admit them at once, count nothing
+   * and ask nothing of Redis (`reason: 'allow-list'`, `source: 'policy'`, no headers). `hit`
+   * (counter semantics for drop-in stores), `refund` and `reset` ignore the list. Default none.
+   */
+  allowList?: IdentityList;
+  /**
+   * Identities refused at once: `consume` and `peek` refuse them without a round trip or a count
+   * (`reason: 'deny-list'`, `source: 'policy'`, `retryAfter: 0`: no wait helps). Checked before
+   * `allowList`, so an identity on both is refused. Default none.
+   */
+  denyList?: IdentityList;
 }
 
 /** Options of one call. Unknown options are refused (a misspelt `costs` is an error, not 1). */
 export interface ConsumeOptions {
-  /** Units this call costs, an integer from 1 to the smallest limit. Default 1. */
+  /** Units this call costs, an integer from 1 to the smallest limit (a GCRA limit: its burst). Default 1. */
   cost?: number;
+  /**
+   * The limits of this call, in place of the limiter's (plans and tiers: one limiter, the limits
+   * chosen per identity or request). Validated like the constructor's, once per array or rule
+   * object (keep a tier's limits in a constant, pass the same array, and do not change it
+   * afterwards: it is not validated again). Counts live under the
+   * limit's algorithm and window, not its number: an identity whose plan changes from 10/min to
+   * 100/min keeps what it used (8 of 10 becomes 8 of 100); a limit with another window or
+   * algorithm counts afresh. Pass the same limits to `refund` and `reset` as to `consume`.
+   * Default: the limiter's `limits`.
+   */
+  limits?: LimitRule | readonly LimitRule[];
 }
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
+
+/** A resolved list: a set, or a predicate. */
+export type ResolvedList = ReadonlySet<string> | ((id: string) => boolean | Promise<boolean>);
+
+const LIST = 'a Set or array of non-empty string ids, or a function (id) => boolean | Promise<boolean>';
+
+/** A list of identities, resolved to a Set (a string alone is refused: it is not a list of ids). */
+const listSchema = z
+  .custom<IdentityList>(
+    (value) =>
+      typeof value === 'function' ||
+      ((value instanceof Set || Array.isArray(value)) &&
+        [...(value as Iterable<unknown>)].every((id) => typeof id === 'string' && id.length > 0)),
+    { message: LIST },
+  )
+  .transform((value): ResolvedList => (typeof value === 'function' ? value : new Set(value as Iterable<string>)));
+
+/** Two limits of one algorithm and window would share a counter: refused, naming both. */
+function refineDistinct(limits: readonly LimitRule[], ctx: z.RefinementCtx, path: PropertyKey[]): void {
+  const seen = new Map<string, number>();
+  limits.forEach((rule, index) => {
+    const shape = ruleSuffix(rule);
+    const first = seen.get(shape);
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, index],
+        message: `a limit that differs from limits[${first}] in algorithm or window (two limits of one algorithm and window would share a counter)`,
+      });
+    }
+    seen.set(shape, index);
+  });
+}
+
+const limitsUnion = z.union([limitRuleSchema.transform((rule) => [rule]), z.array(limitRuleSchema).min(1).max(16)]);
+
+/** One limit or an array of up to 16, no two of one algorithm and window (a call's `limits`). */
+export const limitsSchema = limitsUnion.superRefine((limits, ctx) => refineDistinct(limits, ctx, []));
 
 /** Schema of {@link RateLimiterOptions}, resolved to milliseconds and defaults. */
 export const limiterOptionsSchema = z
   .strictObject({
     redis: redisClientSchema.optional(),
     prefix: prefixSchema.default('redscale'),
-    limits: z.union([limitRuleSchema.transform((rule) => [rule]), z.array(limitRuleSchema).min(1).max(16)]),
+    limits: limitsUnion,
     blockFor: durationSchema({ allowZero: true }).default(0),
     blockMode: z.enum(['until-room', 'exact']).default('until-room'),
     onRedisError: z.enum(['allow', 'deny', 'memory']).default('memory'),
@@ -123,22 +191,10 @@ export const limiterOptionsSchema = z
       .transform((batch) => (batch === false ? false : { maxSize: batch === true ? 16 : batch.maxSize })),
     clock: fn<() => number>().optional(),
     onError: fn<(error: RedscaleError) => void>().optional(),
+    allowList: listSchema.optional(),
+    denyList: listSchema.optional(),
   })
-  .superRefine((options, ctx) => {
-    const seen = new Map<string, number>();
-    options.limits.forEach((rule, index) => {
-      const shape = ruleSuffix(rule);
-      const first = seen.get(shape);
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['limits', index],
-          message: `a limit that differs from limits[${first}] in algorithm or window (two limits of one algorithm and window would share a counter)`,
-        });
-      }
-      seen.set(shape, index);
-    });
-  });
+  .superRefine((options, ctx) => refineDistinct(options.limits, ctx, ['limits']));
 
 /** Resolved limiter options. */
 export type ResolvedLimiterOptions = z.output<typeof limiterOptionsSchema>;
@@ -156,11 +212,11 @@ export function checkCall(id: unknown, options: ConsumeOptions | undefined, maxC
     throw new InvalidOptionError('(options)', options, 'an object like { cost: 2 }, or nothing', where);
   }
   for (const key in options) {
-    if (key !== 'cost')
+    if (key !== 'cost' && key !== 'limits')
       throw new InvalidOptionError(
         key,
         (options as Record<string, unknown>)[key],
-        'one of the known options: cost',
+        'one of the known options: cost, limits',
         where,
       );
   }

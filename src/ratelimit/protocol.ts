@@ -7,7 +7,8 @@ import type { Decision, LimitVerdict, Mode, RuleSpec } from './algorithms.js';
  * the few arguments a call sends, and the short replies it reads back (see the headers of
  * src/scripts/lua/ratelimit*.lua). One limit without a block — the common case — uses a script
  * specialised for its algorithm, sends one key and three arguments (deadline, limit, window), and
- * on the admitted path reads one integer; everything else uses the general script.
+ * on the admitted path reads one integer (GCRA: six arguments, with its burst, and three
+ * integers back); everything else uses the general script.
  */
 
 /** `used * 2^42 + now` packs an admitted call's count and server time into one integer. */
@@ -18,6 +19,7 @@ const SINGLE: Record<RuleSpec['code'], ScriptName> = {
   a: 'ratelimitAnchored',
   s: 'ratelimitSliding',
   l: 'ratelimitLog',
+  g: 'ratelimitGcra',
 };
 
 /** How one limiter talks to Redis, fixed at construction. */
@@ -69,15 +71,21 @@ export function callArgs(
   now: number | undefined,
 ): Array<string | number> {
   if (plan.single) {
-    const { limit, window, exceeded } = plan.specs[0] as RuleSpec;
+    const { code, limit, window, exceeded, burst } = plan.specs[0] as RuleSpec;
+    if (code === 'g') return [deadline, limit, window, op, now ?? '', burst ?? limit];
     if (exceeded) return [deadline, limit, window, op, now ?? '', EXCEEDED[exceeded]];
     if (now !== undefined) return [deadline, limit, window, op, now];
     return op === '' ? [deadline, limit, window] : [deadline, limit, window, op];
   }
   const args: Array<string | number> = [deadline, op, plan.blockForMs, plan.blockMode, now ?? ''];
-  for (const spec of plan.specs)
-    args.push(`${spec.exceeded ? EXCEEDED[spec.exceeded] : spec.code}${spec.window}`, spec.limit);
+  for (const spec of plan.specs) args.push(shapeArg(spec), spec.limit);
   return args;
+}
+
+/** A limit's shape as the general script reads it (see ratelimit.lua, ARGV[6..]). */
+function shapeArg(spec: RuleSpec): string {
+  if (spec.code === 'g') return `g${spec.window}:${spec.burst ?? spec.limit}`;
+  return `${spec.exceeded ? EXCEEDED[spec.exceeded] : spec.code}${spec.window}`;
 }
 
 /** A script ran after its deadline and did nothing; `serverTime` is when it ran. */
@@ -95,7 +103,7 @@ export function decodeReply(reply: unknown, plan: ScriptPlan): Decision | LateRe
     if (!Number.isSafeInteger(reply)) throw malformed(reply);
     if (reply < 0) return { late: true, serverTime: -reply };
     // Packed: an admitted call of a single-limit script.
-    if (!plan.single || plan.specs[0]?.code === 'a') throw malformed(reply);
+    if (!plan.single || plan.specs[0]?.code === 'a' || plan.specs[0]?.code === 'g') throw malformed(reply);
     const used = Math.floor(reply / PACK);
     return admitted(reply - used * PACK, [used], plan);
   }
@@ -105,8 +113,8 @@ export function decodeReply(reply: unknown, plan: ScriptPlan): Decision | LateRe
   const head = values[0] as number;
   const specs = plan.specs;
   if (head >= 0) {
-    // Admitted: now, then per limit its count (and an anchored window's start).
-    const extra = specs.reduce((sum, spec) => sum + (spec.code === 'a' ? 1 : 0), 0);
+    // Admitted: now, then per limit its count (and an anchored window's start, a GCRA's reset).
+    const extra = specs.reduce((sum, spec) => sum + (spec.code === 'a' || spec.code === 'g' ? 1 : 0), 0);
     if (values.length !== 1 + specs.length + extra) throw malformed(reply);
     return admitted(head, values.slice(1), plan);
   }
@@ -130,7 +138,7 @@ export function decodeReply(reply: unknown, plan: ScriptPlan): Decision | LateRe
   };
 }
 
-/** A decision for an admitted call from its server time and the counts (anchored: count, start). */
+/** A decision for an admitted call from its server time and the counts (anchored: count, start; GCRA: count, reset). */
 function admitted(now: number, counts: readonly number[], plan: ScriptPlan): Decision {
   const limits: LimitVerdict[] = [];
   let at = 0;
@@ -138,6 +146,7 @@ function admitted(now: number, counts: readonly number[], plan: ScriptPlan): Dec
     const used = counts[at++] as number;
     let resetAt: number;
     if (spec.code === 'a') resetAt = (counts[at++] as number) + spec.window;
+    else if (spec.code === 'g') resetAt = counts[at++] as number;
     else if (spec.code === 'l') resetAt = now + spec.window;
     else resetAt = (Math.floor(now / spec.window) + 1) * spec.window;
     limits.push({ allowed: true, used, resetAt, retryAfter: 0 });

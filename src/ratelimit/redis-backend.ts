@@ -80,6 +80,7 @@ export class RedisBackend {
       timing.deadline,
       cost,
       this.#config.clock?.() ?? '',
+      ...this.#config.specs.map((spec) => spec.limit),
     ]);
     this.#checkTiming(reply, timing, 'rate-limit refund', id);
   }

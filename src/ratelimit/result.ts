@@ -1,6 +1,6 @@
 import type { RedscaleError } from '../common/errors.js';
 import type { Decision } from './algorithms.js';
-import type { Algorithm, LimitRule } from './rules.js';
+import { type Algorithm, capacityOf, type LimitRule } from './rules.js';
 
 /** Why a call was answered the way it was. */
 export type RateLimitReason =
@@ -13,7 +13,11 @@ export type RateLimitReason =
   /** Refused in this process without asking Redis: a recent answer said refused until later. */
   | 'local-block'
   /** Redis failed and the `onRedisError` policy `'allow'` or `'deny'` answered. */
-  | 'redis-error';
+  | 'redis-error'
+  /** The identity is on the limiter's `allowList`: admitted, nothing counted, no round trip. */
+  | 'allow-list'
+  /** The identity is on the limiter's `denyList`: refused, nothing counted, no round trip. */
+  | 'deny-list';
 
 /** Who answered. */
 export type RateLimitSource = 'redis' | 'memory' | 'local' | 'policy';
@@ -24,9 +28,9 @@ export interface LimitState {
   name: string;
   /** Its algorithm. */
   algorithm: Algorithm;
-  /** Units of cost it allows per window. */
+  /** Units of cost it allows per window (GCRA: its burst, the most it admits at once). */
   limit: number;
-  /** Its window, ms. */
+  /** Its window, ms (GCRA: the time an empty bucket takes to refill, `burst × window / limit`). */
   windowMs: number;
   /** Whether this limit had room for the cost. */
   allowed: boolean;
@@ -35,7 +39,8 @@ export interface LimitState {
   /** Units counted in the window after this call (may exceed `limit` for `hit()`). */
   used: number;
   /**
-   * When this limit's window ends (sliding log: when every counted call has left it), epoch ms.
+   * When this limit's window ends (sliding log: when every counted call has left it; GCRA: when
+   * the bucket is full again, `decidedAt` if it is), epoch ms.
    * A refused call may have to wait longer (`retryAfter`: a sliding window's weight, a block);
    * {@link rateLimitHeaders} never announces a reset before then.
    */
@@ -61,13 +66,13 @@ export interface RateLimitResult {
   resetAt: number;
   /** The deciding limit's window, ms. */
   windowMs: number;
-  /** When refused: ms until a retry can succeed. 0 when allowed. */
+  /** When refused: ms until a retry can succeed. 0 when allowed, and for `'deny-list'` (no wait helps). */
   retryAfter: number;
   /** The name of the limit that refused, when `reason` is `'limit'` (or `'local-block'`, remembering such a refusal). */
   refusedBy: string | undefined;
-  /** Every limit, in the order they were configured (empty when Redis failed under allow/deny). */
+  /** Every limit, in the order they were configured (empty when a policy or a list answered). */
   limits: LimitState[];
-  /** Who answered: Redis, the in-memory backend or fallback, the local deny cache, or the policy. */
+  /** Who answered: Redis, the in-memory backend or fallback, the local deny cache, or a policy (`onRedisError`, allow and deny lists). */
   source: RateLimitSource;
   /** The clock that decided (Redis server time, or the local clock), epoch ms. */
   decidedAt: number;
@@ -86,14 +91,16 @@ export function toResult(decision: Decision, rules: readonly LimitRule[], source
     const rule = rules[i] as LimitRule;
     const verdict = decision.limits[i];
     const used = verdict?.used ?? 0;
-    const remaining = Math.max(0, rule.limit - used);
+    const limit = capacityOf(rule);
+    const windowMs = reportedWindow(rule);
+    const remaining = Math.max(0, limit - used);
     const allowed = verdict?.allowed ?? true;
-    const resetAt = verdict?.resetAt ?? now + rule.windowMs;
+    const resetAt = verdict?.resetAt ?? now + windowMs;
     limits.push({
       name: rule.name,
       algorithm: rule.algorithm,
-      limit: rule.limit,
-      windowMs: rule.windowMs,
+      limit,
+      windowMs,
       allowed,
       remaining,
       used,
@@ -118,6 +125,11 @@ export function toResult(decision: Decision, rules: readonly LimitRule[], source
   };
 }
 
+/** A limit's window as results report it: for GCRA, the time an empty bucket takes to refill. */
+function reportedWindow(rule: LimitRule): number {
+  return rule.burst === undefined ? rule.windowMs : Math.ceil((rule.burst * rule.windowMs) / rule.limit);
+}
+
 /** The refusing limit that keeps the caller waiting longest, or else the one with the least room. */
 function decidingLimit(limits: readonly LimitState[], refused: boolean): LimitState {
   let best = limits[0] as LimitState;
@@ -131,6 +143,29 @@ function decidingLimit(limits: readonly LimitState[], refused: boolean): LimitSt
   return best;
 }
 
+/**
+ * A result for an identity on an allow or deny list: nothing was counted, so it describes the
+ * tightest limit untouched (`remaining` its full capacity when allowed, 0 when refused).
+ */
+export function listResult(list: 'allow-list' | 'deny-list', rules: readonly LimitRule[]): RateLimitResult {
+  const tightest = rules.reduce((a, b) => (capacityOf(b) < capacityOf(a) ? b : a));
+  const now = Date.now();
+  const allowed = list === 'allow-list';
+  return {
+    allowed,
+    reason: list,
+    limit: capacityOf(tightest),
+    remaining: allowed ? capacityOf(tightest) : 0,
+    resetAt: now,
+    windowMs: reportedWindow(tightest),
+    retryAfter: 0,
+    refusedBy: undefined,
+    limits: [],
+    source: 'policy',
+    decidedAt: now,
+  };
+}
+
 /** A result for when Redis failed and the policy, not a count, answers. */
 export function policyResult(
   allowed: boolean,
@@ -138,15 +173,15 @@ export function policyResult(
   error: RedscaleError,
   retryAfter: number,
 ): RateLimitResult {
-  const tightest = rules.reduce((a, b) => (b.limit < a.limit ? b : a));
+  const tightest = rules.reduce((a, b) => (capacityOf(b) < capacityOf(a) ? b : a));
   const now = Date.now();
   return {
     allowed,
     reason: 'redis-error',
-    limit: tightest.limit,
-    remaining: allowed ? tightest.limit : 0,
-    resetAt: now + (allowed ? tightest.windowMs : retryAfter),
-    windowMs: tightest.windowMs,
+    limit: capacityOf(tightest),
+    remaining: allowed ? capacityOf(tightest) : 0,
+    resetAt: now + (allowed ? reportedWindow(tightest) : retryAfter),
+    windowMs: reportedWindow(tightest),
     retryAfter: allowed ? 0 : retryAfter,
     refusedBy: undefined,
     limits: [],

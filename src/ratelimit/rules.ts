@@ -3,7 +3,7 @@ import type { Duration } from '../common/duration.js';
 import { durationSchema, MAX_DURATION_MS, parseOptions, positiveInt } from '../common/options.js';
 
 /** The algorithms a limit can use. */
-export type Algorithm = 'fixed-window' | 'sliding-window' | 'sliding-log';
+export type Algorithm = 'fixed-window' | 'sliding-window' | 'sliding-log' | 'gcra';
 
 /**
  * Where a fixed window starts: `'clock'` aligns windows to the epoch (the same boundaries for
@@ -25,6 +25,8 @@ export interface LimitRule {
   readonly anchor?: WindowAnchor;
   /** First-hit fixed windows only: see {@link FixedWindowOptions.whenExceeded}. Undefined otherwise. */
   readonly whenExceeded?: WhenExceeded;
+  /** GCRA only: the most cost admitted at once (see {@link GcraOptions.burst}). Undefined otherwise. */
+  readonly burst?: number;
 }
 
 /** What a counted hit that leaves a first-hit window's count above its limit does to the window. */
@@ -60,6 +62,22 @@ export interface FixedWindowOptions extends LimitRuleOptions {
   whenExceeded?: WhenExceeded;
 }
 
+/** Options of {@link gcra}. */
+export interface GcraOptions extends LimitRuleOptions {
+  /**
+   * The most cost admitted at once, by an identity that has been idle long enough (the bucket's
+   * size): then `limit` per `window` at a steady pace, one unit every `window / limit`. An
+   * integer from 1; `burst × window` (in ms) must stay within 2^50 so the arithmetic stays
+   * exact. Default `limit`.
+   */
+  burst?: number;
+}
+
+/** The largest `burst × window (ms)` of a GCRA limit: keeps its integer arithmetic exact in Lua and JS. */
+export const GCRA_MAX_SPAN = 2 ** 50;
+
+const GCRA_SPAN = `a burst whose burst × window (ms) is at most 2^50 (${GCRA_MAX_SPAN}), so the arithmetic stays exact`;
+
 /** The sliding log keeps one entry per admitted unit, so its limit is capped to bound memory. */
 export const SLIDING_LOG_MAX_LIMIT = 10_000;
 
@@ -74,13 +92,14 @@ const nameSchema = z.string().regex(/^[\w.:/-]{1,64}$/, { message: NAME });
 
 const whenExceededSchema = z.enum(['keep', 'restart', 'backoff'], { message: "one of 'keep', 'restart', 'backoff'" });
 
-const ruleSchema = (maxLimit: number, message: string, anchored: boolean) =>
+const ruleSchema = (maxLimit: number, message: string, anchored: boolean, bursty: boolean) =>
   z
     .strictObject({
       ...(anchored && {
         anchor: z.enum(['clock', 'first-hit'], { message: "one of 'clock', 'first-hit'" }).default('clock'),
         whenExceeded: whenExceededSchema.optional(),
       }),
+      ...(bursty && { burst: limitSchema(Number.MAX_SAFE_INTEGER, ANY_LIMIT).optional() }),
       limit: limitSchema(maxLimit, message),
       window: durationSchema(),
       name: nameSchema.optional(),
@@ -94,27 +113,33 @@ const ruleSchema = (maxLimit: number, message: string, anchored: boolean) =>
           message: "no whenExceeded without anchor: 'first-hit' (a clock-aligned window cannot restart)",
         });
       }
+      if (bursty && ((rule as { burst?: number }).burst ?? rule.limit) * rule.window > GCRA_MAX_SPAN) {
+        ctx.addIssue({ code: 'custom', path: ['burst'], message: GCRA_SPAN });
+      }
     });
 
 function build(algorithm: Algorithm, where: string, options: LimitRuleOptions): LimitRule {
   const [maxLimit, message] =
     algorithm === 'sliding-log' ? [SLIDING_LOG_MAX_LIMIT, LOG_LIMIT] : [Number.MAX_SAFE_INTEGER, ANY_LIMIT];
-  const schema = ruleSchema(maxLimit, message, algorithm === 'fixed-window');
+  const schema = ruleSchema(maxLimit, message, algorithm === 'fixed-window', algorithm === 'gcra');
   const parsed = parseOptions(schema, options, where) as {
     limit: number;
     window: number;
     name?: string;
     anchor?: WindowAnchor;
     whenExceeded?: WhenExceeded;
+    burst?: number;
   };
+  const burst = algorithm === 'gcra' ? (parsed.burst ?? parsed.limit) : undefined;
+  const rate = `${parsed.limit}/${typeof options.window === 'string' ? options.window : `${parsed.window}ms`}`;
   return Object.freeze({
     algorithm,
     limit: parsed.limit,
     windowMs: parsed.window,
-    name:
-      parsed.name ?? `${parsed.limit}/${typeof options.window === 'string' ? options.window : `${parsed.window}ms`}`,
+    name: parsed.name ?? (burst !== undefined && burst !== parsed.limit ? `${rate}:burst${burst}` : rate),
     ...(parsed.anchor && { anchor: parsed.anchor }),
     ...(parsed.anchor === 'first-hit' && { whenExceeded: parsed.whenExceeded ?? 'keep' }),
+    ...(burst !== undefined && { burst }),
   });
 }
 
@@ -162,16 +187,50 @@ export function slidingLog(options: LimitRuleOptions): LimitRule {
 }
 
 /**
+ * **GCRA** (generic cell rate algorithm, the token bucket's exact twin): admits `burst` units at
+ * once, then `limit` per `window` at a steady pace — one unit every `window / limit` — as the
+ * bucket refills. It keeps one time per identity, the theoretical arrival time (when the bucket
+ * will be full again), and admits a call when that time, moved on by the call's cost, is no
+ * more than `burst` units ahead of now.
+ *
+ * - Accuracy: exact, in integer arithmetic (the time of the last change, and how far the arrival
+ *   time was then ahead of it in 1/limit ms), on Redis server time; no window boundaries at all. Over any span of `t` ms it admits at most
+ *   `burst + limit × t / window` units.
+ * - Memory: O(1) — one small hash per identity, which expires once the bucket is full again.
+ * - Use it for: APIs that allow bursts but hold a steady rate (20 at once, then 10/s), as
+ *   go-redis' redis_rate and token buckets do.
+ * - In results and headers its `limit` is the burst (the most `remaining` can be) and its
+ *   `windowMs` the time an empty bucket takes to refill (`burst × window / limit`, rounded up),
+ *   so a `q=<burst>;w=<refill>` policy states both the burst and the rate. `hit()` is not
+ *   supported (a bucket cannot go below empty).
+ *
+ * @example
+ * ```ts
+ * gcra({ limit: 10, window: '1s', burst: 20 }) // 20 at once, then 10 per second
+ * ```
+ */
+export function gcra(options: GcraOptions): LimitRule {
+  return build('gcra', 'gcra()', options);
+}
+
+/**
  * The one-letter code the Lua script and the key names use for a rule's algorithm: `f` fixed
- * window on the clock, `a` fixed window anchored at the first hit, `s` sliding window, `l` log.
+ * window on the clock, `a` fixed window anchored at the first hit, `s` sliding window, `l` log,
+ * `g` GCRA.
  */
 export function algorithmCode(rule: Pick<LimitRule, 'algorithm' | 'anchor'>): RuleCode {
   if (rule.algorithm === 'fixed-window') return rule.anchor === 'first-hit' ? 'a' : 'f';
+  if (rule.algorithm === 'gcra') return 'g';
   return rule.algorithm === 'sliding-window' ? 's' : 'l';
 }
 
 /** See {@link algorithmCode}. */
-export type RuleCode = 'f' | 'a' | 's' | 'l';
+export type RuleCode = 'f' | 'a' | 's' | 'l' | 'g';
+
+/** The most cost a limit can ever admit at once: its burst for GCRA, else its limit. */
+export function capacityOf(rule: Pick<LimitRule, 'limit' | 'burst'>): number {
+  return rule.burst ?? rule.limit;
+}
 
 /**
  * A limit as given to the limiter, validated field by field however it was built (a frozen
@@ -182,10 +241,11 @@ export const limitRuleSchema = z
   .object(
     {
       algorithm: z.custom<Algorithm>(
-        (value) => value === 'fixed-window' || value === 'sliding-window' || value === 'sliding-log',
+        (value) =>
+          value === 'fixed-window' || value === 'sliding-window' || value === 'sliding-log' || value === 'gcra',
         {
           message:
-            "'fixed-window', 'sliding-window' or 'sliding-log': a limit made with fixedWindow(), slidingWindow() or slidingLog()",
+            "'fixed-window', 'sliding-window', 'sliding-log' or 'gcra': a limit made with fixedWindow(), slidingWindow(), slidingLog() or gcra()",
         },
       ),
       limit: limitSchema(Number.MAX_SAFE_INTEGER, ANY_LIMIT),
@@ -193,8 +253,9 @@ export const limitRuleSchema = z
       name: nameSchema,
       anchor: z.enum(['clock', 'first-hit'], { message: "one of 'clock', 'first-hit'" }).optional(),
       whenExceeded: whenExceededSchema.optional(),
+      burst: limitSchema(Number.MAX_SAFE_INTEGER, ANY_LIMIT).optional(),
     },
-    { message: 'a limit made with fixedWindow(), slidingWindow() or slidingLog()' },
+    { message: 'a limit made with fixedWindow(), slidingWindow(), slidingLog() or gcra()' },
   )
   .superRefine((rule, ctx) => {
     const window = rule.windowMs;
@@ -218,6 +279,13 @@ export const limitRuleSchema = z
         message: "no whenExceeded without anchor: 'first-hit' (only first-hit windows restart)",
       });
     }
+    if (rule.algorithm === 'gcra') {
+      if (typeof window === 'number' && (rule.burst ?? rule.limit) * window > GCRA_MAX_SPAN) {
+        ctx.addIssue({ code: 'custom', path: ['burst'], message: GCRA_SPAN });
+      }
+    } else if (rule.burst !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['burst'], message: 'no burst: only gcra() limits have one' });
+    }
   })
   .transform(
     (rule): LimitRule =>
@@ -228,5 +296,6 @@ export const limitRuleSchema = z
         name: rule.name,
         ...(rule.algorithm === 'fixed-window' && { anchor: rule.anchor ?? 'clock' }),
         ...(rule.anchor === 'first-hit' && { whenExceeded: rule.whenExceeded ?? 'keep' }),
+        ...(rule.algorithm === 'gcra' && { burst: rule.burst ?? rule.limit }),
       }),
   );

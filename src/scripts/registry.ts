@@ -25,6 +25,7 @@ import lockSemaphoreRelease from './lua/lock-semaphore-release.lua';
 import ratelimit from './lua/ratelimit.lua';
 import ratelimitAnchored from './lua/ratelimit-anchored.lua';
 import ratelimitFixed from './lua/ratelimit-fixed.lua';
+import ratelimitGcra from './lua/ratelimit-gcra.lua';
 import ratelimitLog from './lua/ratelimit-log.lua';
 import ratelimitRefund from './lua/ratelimit-refund.lua';
 import ratelimitReset from './lua/ratelimit-reset.lua';
@@ -63,6 +64,7 @@ export const SCRIPTS = {
   ratelimit,
   ratelimitAnchored,
   ratelimitFixed,
+  ratelimitGcra,
   ratelimitLog,
   ratelimitRefund,
   ratelimitReset,

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   type BlockMode,
   fixedWindow,
+  gcra,
   type LimitRule,
   RateLimiter,
   type RateLimitResult,
@@ -13,16 +14,27 @@ import { connect, deletePrefix, randomPrefix, type Topology } from '../harness/c
 import { testClock } from './support.js';
 
 type Step =
-  | { op: 'consume' | 'peek' | 'hit' | 'refund'; id: 'a' | 'b'; cost: number }
+  | { op: 'consume' | 'peek' | 'hit' | 'refund'; id: 'a' | 'b'; cost: number; upgraded?: boolean }
   | { op: 'advance'; ms: number }
   | { op: 'reset'; id: 'a' | 'b' }
   | { op: 'burst'; id: 'a' | 'b'; calls: number };
 
 const ruleArbitrary = (limit: fc.Arbitrary<number>) =>
   fc.record({
-    algorithm: fc.constantFrom('fixed', 'first-hit', 'first-hit-restart', 'first-hit-backoff', 'sliding', 'log'),
+    algorithm: fc.constantFrom(
+      'fixed',
+      'first-hit',
+      'first-hit-restart',
+      'first-hit-backoff',
+      'sliding',
+      'log',
+      'gcra',
+      'gcra',
+    ),
     limit,
     window: fc.constantFrom(100, 250, 1_000, 3_000),
+    // GCRA only; rates whose interval is not a whole number of ms (3 per 1000 ms) included.
+    burst: fc.integer({ min: 1, max: 12 }),
   });
 
 const rulesArbitrary = (limit: fc.Arbitrary<number>) =>
@@ -43,6 +55,8 @@ const configArbitrary = fc.record({
   ),
   blockFor: fc.constantFrom(0, 0, 200, 1_500),
   blockMode: fc.constantFrom<BlockMode>('until-room', 'exact'),
+  // A second plan: the same algorithms and windows (so the same counters), larger numbers.
+  upgrade: fc.constantFrom(2, 3),
 });
 
 function stepsArbitrary(maxCost: number) {
@@ -51,9 +65,18 @@ function stepsArbitrary(maxCost: number) {
   return fc.array(
     fc.oneof(
       { weight: 6, arbitrary: fc.record({ op: fc.constant('consume' as const), id, cost }) },
+      // The same identity on the other plan: counts carry over, limits change.
+      {
+        weight: 2,
+        arbitrary: fc.record({ op: fc.constant('consume' as const), id, cost, upgraded: fc.constant(true) }),
+      },
       { weight: 1, arbitrary: fc.record({ op: fc.constant('peek' as const), id, cost }) },
       { weight: 1, arbitrary: fc.record({ op: fc.constant('hit' as const), id, cost }) },
       { weight: 2, arbitrary: fc.record({ op: fc.constant('refund' as const), id, cost }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ op: fc.constant('refund' as const), id, cost, upgraded: fc.constant(true) }),
+      },
       { weight: 1, arbitrary: fc.record({ op: fc.constant('reset' as const), id }) },
       // Many calls in one millisecond (the test clock stands still between 'advance' steps).
       {
@@ -69,8 +92,9 @@ function stepsArbitrary(maxCost: number) {
   );
 }
 
-function toRule(rule: { algorithm: string; limit: number; window: number }): LimitRule {
+function toRule(rule: { algorithm: string; limit: number; window: number; burst: number }): LimitRule {
   const options = { limit: rule.limit, window: rule.window };
+  if (rule.algorithm === 'gcra') return gcra({ ...options, burst: rule.burst });
   return rule.algorithm === 'fixed'
     ? fixedWindow(options)
     : rule.algorithm.startsWith('first-hit')
@@ -94,15 +118,21 @@ function observable(result: RateLimitResult) {
   return rest;
 }
 
-async function apply(limiter: RateLimiter, step: Step, hasLog: boolean): Promise<unknown> {
+/** The most one call can cost: the smallest limit (a GCRA limit's burst). */
+const capacity = (rule: { algorithm: string; limit: number; burst: number }) =>
+  rule.algorithm === 'gcra' ? rule.burst : rule.limit;
+
+/** `noHit`: a sliding log or a GCRA limit is there, which hit() refuses. */
+async function apply(limiter: RateLimiter, step: Step, noHit: boolean, upgraded: LimitRule[]): Promise<unknown> {
+  const plan = 'upgraded' in step && step.upgraded ? { limits: upgraded } : {};
   switch (step.op) {
     case 'consume':
     case 'peek':
-      return observable(await limiter[step.op](step.id, { cost: step.cost }));
+      return observable(await limiter[step.op](step.id, { cost: step.cost, ...plan }));
     case 'hit':
-      return hasLog ? 'skipped' : observable(await limiter.hit(step.id, { cost: step.cost }));
+      return noHit ? 'skipped' : observable(await limiter.hit(step.id, { cost: step.cost }));
     case 'refund':
-      return limiter.refund(step.id, { cost: step.cost });
+      return limiter.refund(step.id, { cost: step.cost, ...plan });
     case 'reset':
       return limiter.reset(step.id);
     case 'burst': {
@@ -130,12 +160,15 @@ describe.each<[Topology, number]>([
     await fc.assert(
       fc.asyncProperty(
         configArbitrary.chain((config) =>
-          fc.tuple(fc.constant(config), stepsArbitrary(Math.min(...config.rules.map((rule) => rule.limit)))),
+          fc.tuple(fc.constant(config), stepsArbitrary(Math.min(...config.rules.map(capacity)))),
         ),
         async ([config, steps]) => {
           const clock = testClock();
           const limits = config.rules.map(toRule);
-          const hasLog = limits.some((rule) => rule.algorithm === 'sliding-log');
+          const upgraded = config.rules.map((rule) =>
+            toRule({ ...rule, limit: rule.limit * config.upgrade, burst: rule.burst * config.upgrade }),
+          );
+          const noHit = limits.some((rule) => rule.algorithm === 'sliding-log' || rule.algorithm === 'gcra');
           const common = {
             limits,
             blockFor: config.blockFor,
@@ -151,7 +184,10 @@ describe.each<[Topology, number]>([
           const onRedis = new RateLimiter({ ...common, prefix, redis });
           for (const step of steps) {
             if (step.op === 'advance') clock.advance(step.ms);
-            const [fromMemory, fromRedis] = [await apply(memory, step, hasLog), await apply(onRedis, step, hasLog)];
+            const [fromMemory, fromRedis] = [
+              await apply(memory, step, noHit, upgraded),
+              await apply(onRedis, step, noHit, upgraded),
+            ];
             expect(fromRedis).toEqual(fromMemory);
           }
         },
@@ -164,13 +200,44 @@ describe.each<[Topology, number]>([
         examples: [
           [
             [
-              { rules: [{ algorithm: 'log', limit: 20, window: 1_000 }], blockFor: 0, blockMode: 'until-room' },
+              {
+                rules: [{ algorithm: 'log', limit: 20, window: 1_000, burst: 1 }],
+                blockFor: 0,
+                blockMode: 'until-room',
+                upgrade: 2,
+              },
               [
                 { op: 'burst', id: 'a', calls: 12 },
                 { op: 'refund', id: 'a', cost: 1 },
                 { op: 'burst', id: 'a', calls: 3 },
                 { op: 'refund', id: 'a', cost: 3 },
                 { op: 'burst', id: 'a', calls: 5 },
+              ],
+            ],
+          ],
+          // A GCRA interval of 333⅓ ms beside a window, around a block, refunds and a full refill.
+          [
+            [
+              {
+                rules: [
+                  { algorithm: 'gcra', limit: 3, window: 1_000, burst: 5 },
+                  { algorithm: 'fixed', limit: 8, window: 3_000, burst: 1 },
+                ],
+                blockFor: 200,
+                blockMode: 'exact',
+                upgrade: 3,
+              },
+              [
+                { op: 'burst', id: 'a', calls: 7 },
+                { op: 'advance', ms: 333 },
+                { op: 'consume', id: 'a', cost: 1 },
+                { op: 'advance', ms: 1 },
+                { op: 'consume', id: 'a', cost: 2, upgraded: true },
+                { op: 'refund', id: 'a', cost: 3 },
+                { op: 'consume', id: 'b', cost: 5 },
+                { op: 'advance', ms: 1_667 },
+                { op: 'peek', id: 'a', cost: 5 },
+                { op: 'consume', id: 'b', cost: 1 },
               ],
             ],
           ],

@@ -13,7 +13,7 @@ const PROCESSES = 4;
 const CALLS = 500;
 const LIMIT = 137;
 
-const ALGORITHMS = ['fixed', 'sliding', 'log'] as const;
+const ALGORITHMS = ['fixed', 'sliding', 'log', 'gcra'] as const;
 
 describe.each<Topology>(['standalone', 'cluster'])(`across ${PROCESSES} processes on %s`, (topology) => {
   it(`admits exactly the limit of ${LIMIT} among ${PROCESSES} × ${CALLS} concurrent calls, for each algorithm at once`, async () => {
@@ -46,8 +46,9 @@ describe.each<Topology>(['standalone', 'cluster'])(`across ${PROCESSES} processe
       const refused = of.reduce((sum, report) => sum + report.refused, 0);
       expect(of.flatMap((report) => report.errors)).toEqual([]);
       expect(allowed + refused).toBe(PROCESSES * CALLS);
-      // Exact for all three: the sliding window's estimate is exact within one window when the
-      // previous window is empty (its documented worst case, 2 × limit, needs a busy previous window).
+      // Exact for all four: the sliding window's estimate is exact within one window when the
+      // previous window is empty (its documented worst case, 2 × limit, needs a busy previous
+      // window); GCRA's burst is the limit, and a day-long window refills one unit per 10 minutes.
       expect({ algorithm, allowed }).toEqual({ algorithm, allowed: LIMIT });
       expect(of.flatMap((report) => report.sources).every((source) => source === 'redis' || source === 'local')).toBe(
         true,

@@ -33,7 +33,7 @@ describe('rate-limit options', () => {
     ],
     [
       () => new RateLimiter({ limits: [{ limit: 5 }] as never }),
-      "\"limits[0].algorithm\" for RateLimiter: received undefined; expected 'fixed-window', 'sliding-window' or 'sliding-log': a limit made with fixedWindow()",
+      "\"limits[0].algorithm\" for RateLimiter: received undefined; expected 'fixed-window', 'sliding-window', 'sliding-log' or 'gcra': a limit made with fixedWindow()",
     ],
     [
       () =>

@@ -12,6 +12,7 @@ const several = planFor(
   5_000,
   true,
 );
+const bucket = planFor([{ code: 'g', limit: 10, window: 1_000, burst: 20 }], 0, false);
 const NOW = 1_800_000_012_345;
 
 describe('the limiter wire protocol', () => {
@@ -55,6 +56,18 @@ describe('the limiter wire protocol', () => {
       ],
     });
     expect(decodeReply(-NOW, fixed)).toEqual({ late: true, serverTime: NOW });
+  });
+
+  it('GCRA alone: its own script, its burst on the wire, and its reset read back', () => {
+    expect(bucket).toMatchObject({ script: 'ratelimitGcra', single: true, keysPerIdentity: 1 });
+    expect(callArgs(bucket, 123, operationArg('consume', 1), undefined)).toEqual([123, 10, 1_000, '', '', 20]);
+    expect(callArgs(bucket, 123, operationArg('peek', 3), 77)).toEqual([123, 10, 1_000, 'p3', 77, 20]);
+    expect(decodeReply([NOW, 4, NOW + 400], bucket)).toMatchObject({
+      allowed: true,
+      limits: [{ used: 4, resetAt: NOW + 400 }],
+    });
+    expect(() => decodeReply(3 * 2 ** 42 + NOW, bucket)).toThrow(RedscaleError);
+    expect(() => decodeReply([NOW, 4], bucket)).toThrow(RedscaleError);
   });
 
   it.each<[string, unknown, ReturnType<typeof planFor>]>([

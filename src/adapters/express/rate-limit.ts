@@ -4,6 +4,7 @@ import { type RateLimitHeaderMode, rateLimitHeaders } from '../../ratelimit/head
 import { ipKey } from '../../ratelimit/ip.js';
 import { RateLimiter, type RateLimiterOptions } from '../../ratelimit/limiter.js';
 import type { RateLimitResult } from '../../ratelimit/result.js';
+import type { LimitRule } from '../../ratelimit/rules.js';
 
 /** Options for {@link rateLimit}: a limiter (or what to build one from) and how to use it per request. */
 export interface RateLimitMiddlewareOptions extends Partial<RateLimiterOptions> {
@@ -13,13 +14,25 @@ export interface RateLimitMiddlewareOptions extends Partial<RateLimiterOptions> 
   keyGenerator?: (req: Request) => string | Promise<string>;
   /** Units a request costs. Default 1. */
   cost?: number | ((req: Request) => number | Promise<number>);
-  /** Requests for which this returns true are not limited at all. */
+  /**
+   * The limits of this request (plans and tiers), in place of the limiter's; `undefined` keeps
+   * the limiter's. Keep each tier's limits in a constant: they are validated once per array.
+   * Counts are shared by algorithm and window, so a client whose plan changes keeps its count.
+   */
+  limitsFor?: (
+    req: Request,
+  ) => LimitRule | readonly LimitRule[] | undefined | Promise<LimitRule | readonly LimitRule[] | undefined>;
+  /**
+   * Requests for which this returns true are not limited at all. To exempt or refuse identities
+   * (the key), use the limiter's `allowList` / `denyList`: a deny-listed key gets a 403 with no
+   * rate-limit headers, an allow-listed one passes with none.
+   */
   skip?: (req: Request, res: Response) => boolean | Promise<boolean>;
   /** Which rate-limit headers to send (`false`: none; `Retry-After` is sent on 429 regardless). Default `'draft-7'`. */
   headers?: RateLimitHeaderMode | false;
   /** Status for a refused request. Default 429. A refusal because Redis failed under `onRedisError: 'deny'` is a 503. */
   statusCode?: number;
-  /** Replaces the default response for a refused request. */
+  /** Replaces the default response for a refused request (deny-listed ones too: see `result.reason`). */
   handler?: (req: Request, res: Response, next: NextFunction, result: RateLimitResult) => void;
 }
 
@@ -47,12 +60,16 @@ export function rateLimit(options: RateLimitMiddlewareOptions): RequestHandler &
     limiter: given,
     keyGenerator,
     cost = 1,
+    limitsFor,
     skip,
     headers = 'draft-7',
     statusCode = 429,
     handler,
     ...limiterOptions
   } = options;
+  if (limitsFor !== undefined && typeof limitsFor !== 'function') {
+    throw new InvalidOptionError('limitsFor', limitsFor, 'a function (req) => limits | undefined', 'rateLimit()');
+  }
   if (!given && !limiterOptions.limits) {
     throw new InvalidOptionError('limits', undefined, 'limits (or an existing `limiter`)', 'rateLimit()');
   }
@@ -71,10 +88,16 @@ export function rateLimit(options: RateLimitMiddlewareOptions): RequestHandler &
     try {
       if (skip && (await skip(req, res))) return next();
       const units = typeof cost === 'function' ? await cost(req) : cost;
-      const result = await limiter.consume(await keyOf(req), { cost: units });
+      const limits = limitsFor ? await limitsFor(req) : undefined;
+      const result = await limiter.consume(await keyOf(req), { cost: units, ...(limits && { limits }) });
       res.locals.rateLimit = result;
       if (headers) res.set(rateLimitHeaders(result, headers));
       if (result.allowed) return next();
+      if (result.reason === 'deny-list') {
+        // Refused by identity, not by a count: forbidden, and no wait would help.
+        if (handler) return handler(req, res, next, result);
+        return res.status(403).json({ error: 'Forbidden' });
+      }
       res.set('Retry-After', String(Math.max(1, Math.ceil(result.retryAfter / 1_000))));
       if (handler) return handler(req, res, next, result);
       const status = result.reason === 'redis-error' ? 503 : statusCode;

@@ -10,10 +10,16 @@ import type { RedisHealthOptions } from '../../health/redis-health.js';
 import type { LockOptions } from '../../lock/lock.js';
 import type { RateLimitHeaderMode } from '../../ratelimit/headers.js';
 import type { LimitRule } from '../../ratelimit/rules.js';
+import type { RequestList } from './lists.js';
 
 const WHERE = 'the redscale Fastify plugin';
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
+/** An allow or deny list: keys, or a predicate over the request and its key. */
+const requestList = z.union([
+  z.array(z.string().min(1)),
+  fn<(request: FastifyRequest, key: string) => boolean | Promise<boolean>>(),
+]);
 // Sub-options of the primitives are validated by their own constructors, at registration too.
 const subOptions = z.record(z.string(), z.unknown());
 
@@ -30,6 +36,8 @@ const pluginSchema = z
           .union([z.literal(false), z.strictObject({ maxEntries: positiveInt().optional() })])
           .optional(),
         headers: z.union([z.enum(['draft-6', 'draft-7', 'draft-8', 'legacy']), z.literal(false)]).default('draft-7'),
+        allowList: requestList.optional(),
+        denyList: requestList.optional(),
       })
       .prefault({}),
     cache: z.union([z.literal(false), subOptions]).optional(),
@@ -66,6 +74,8 @@ export interface ParsedPluginOptions {
     timeout?: number;
     localDenyCache?: false | { maxEntries?: number };
     headers: RateLimitHeaderMode | false;
+    allowList?: RequestList;
+    denyList?: RequestList;
   };
   cache: Omit<CacheOptions, 'redis'> | false | undefined;
   lock: Omit<LockOptions, 'redis'> | undefined;
@@ -87,6 +97,11 @@ export interface ParsedRouteLimit {
   key?: (request: FastifyRequest) => string | number | Promise<string | number>;
   cost?: number | ((request: FastifyRequest) => number | Promise<number>);
   blockFor?: Duration;
+  limitsFor?: (
+    request: FastifyRequest,
+  ) => LimitRule | readonly LimitRule[] | undefined | Promise<LimitRule | readonly LimitRule[] | undefined>;
+  allowList?: RequestList;
+  denyList?: RequestList;
 }
 
 const routeSchema = z.strictObject({
@@ -95,6 +110,9 @@ const routeSchema = z.strictObject({
   key: fn<ParsedRouteLimit['key']>().optional(),
   cost: z.union([positiveInt(), fn<(request: FastifyRequest) => number>()]).optional(),
   blockFor: durationSchema({ allowZero: true }).optional(),
+  limitsFor: fn<ParsedRouteLimit['limitsFor']>().optional(),
+  allowList: requestList.optional(),
+  denyList: requestList.optional(),
 });
 
 /** Validates a route's `config.redscale` when the route is registered. */

@@ -12,6 +12,7 @@ import { ipKey } from '../../ratelimit/ip.js';
 import { RateLimiter, type RateLimiterOptions } from '../../ratelimit/limiter.js';
 import type { LimitRule } from '../../ratelimit/rules.js';
 import { keySegment } from '../shared/keys.js';
+import { listed, type RequestList, routeLists } from './lists.js';
 import { parsePluginOptions, parseRouteLimit } from './options.js';
 
 /** Route-level rate limiting: `app.get('/x', { config: { redscale: { limits } } }, handler)`. */
@@ -24,6 +25,18 @@ export interface RouteRateLimit {
   cost?: number | ((request: FastifyRequest) => number | Promise<number>);
   /** After a refusal, block the client for this long (see `RateLimiter`'s `blockFor`). Default 0. */
   blockFor?: RateLimiterOptions['blockFor'];
+  /**
+   * The limits of this request (plans and tiers), in place of `limits`; `undefined` keeps
+   * `limits`. Keep each tier's limits in a constant (validated once per array). Counts are shared
+   * by algorithm and window, so a client whose plan changes keeps its count.
+   */
+  limitsFor?: (
+    request: FastifyRequest,
+  ) => LimitRule | readonly LimitRule[] | undefined | Promise<LimitRule | readonly LimitRule[] | undefined>;
+  /** Keys, or `(request, key) => boolean | Promise<boolean>`, that skip this route's limit (no count, no headers). Default the plugin's `rateLimit.allowList`. */
+  allowList?: RequestList;
+  /** Keys, or a predicate like `allowList`, refused at once with a 403 (checked first). Default the plugin's `rateLimit.denyList`. */
+  denyList?: RequestList;
 }
 
 /** Options for the redscale Fastify plugin. */
@@ -38,6 +51,13 @@ export interface RedscalePluginOptions {
   rateLimit?: Pick<RateLimiterOptions, 'onRedisError' | 'timeout' | 'localDenyCache'> & {
     /** Which headers to send (`false`: none; `retry-after` is sent on 429 regardless). Default `'draft-7'`. */
     headers?: RateLimitHeaderMode | false;
+    /**
+     * Keys, or `(request, key) => boolean | Promise<boolean>` (as @fastify/rate-limit's
+     * `allowList`), that skip every route limit: nothing counted, no Redis, no headers.
+     */
+    allowList?: RequestList;
+    /** Keys, or a predicate like `allowList`, refused at once with a 403 and no rate-limit headers; checked before `allowList`. */
+    denyList?: RequestList;
   };
   /** Options for `app.redscale.cache`; `false` for no cache. */
   cache?: Omit<CacheOptions, 'redis'> | false;
@@ -75,7 +95,7 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
   const options = parsePluginOptions(given);
   const redis = options.redis ?? createClient(options.url);
   const { prefix } = options;
-  const { headers, ...limitDefaults } = options.rateLimit;
+  const { headers, allowList, denyList, ...limitDefaults } = options.rateLimit;
   const cache = options.cache === false ? undefined : new Cache({ ...options.cache, redis, prefix });
   const { routes: healthRoutes = false, ...healthOptions } = options.health ?? {};
   const health = new RedisHealth({ ...healthOptions, redis, prefix });
@@ -107,10 +127,18 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
     });
     const keyOf = config.key ?? ((request: FastifyRequest) => ipKey(request.ip));
     const cost = config.cost ?? 1;
+    const lists = routeLists(config.allowList ?? allowList, config.denyList ?? denyList);
     const check = async (request: FastifyRequest, reply: FastifyReply) => {
-      const units = typeof cost === 'function' ? await cost(request) : cost;
       // A key generator may return a number (an account id): any key is a string to the limiter.
-      const result = await limiter.consume(String(await keyOf(request)), { cost: units });
+      const key = String(await keyOf(request));
+      const list = lists.allow || lists.deny ? await listed(lists, request, key) : undefined;
+      if (list === 'allow-list') return;
+      if (list === 'deny-list') {
+        return reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'Access denied.' });
+      }
+      const units = typeof cost === 'function' ? await cost(request) : cost;
+      const limits = config.limitsFor ? await config.limitsFor(request) : undefined;
+      const result = await limiter.consume(key, { cost: units, ...(limits && { limits }) });
       if (headers) reply.headers(rateLimitHeaders(result, headers, { legacyReset: 'delta-seconds' }));
       if (result.allowed) return;
       const retryAfter = Math.max(1, Math.ceil(result.retryAfter / 1_000));

@@ -7,6 +7,7 @@
   ARGV[1]  deadline, server epoch ms: a refund that runs later gives nothing back and says so
   ARGV[2]  cost to give back, an integer >= 1
   ARGV[3]  now in ms (tests), or '' for the server clock
+  ARGV[4..] per key, its limit; a GCRA key (':g<window ms>') needs it, the others ignore it
 
   Reply    the number of limits that gave something back; too late: minus the server time in ms
 ]]
@@ -30,6 +31,26 @@ for i = 1, #KEYS do
     if c and c > 0 then
       redis.call('HSET', key, index, math.max(0, c - cost))
       refunded = refunded + 1
+    end
+  elseif code == 'g' then
+    -- Moves the theoretical arrival time back by the cost, never before now (a full bucket);
+    -- the same integer arithmetic as ratelimit.lua.
+    local limit = tonumber(ARGV[3 + i])
+    local state = redis.call('HMGET', key, 't', 'd')
+    local st, sd = tonumber(state[1]), tonumber(state[2])
+    -- A state ratelimit.lua cannot have written counts as none (as it does there).
+    if st and sd and limit and st == st and sd >= 0 and sd <= 1125899906842624 then
+      local ahead = sd - math.max(0, now - st) * limit
+      if ahead > 0 then
+        local left = ahead - cost * window
+        if left <= 0 then
+          redis.call('DEL', key)
+        else
+          redis.call('HSET', key, 't', now, 'd', left)
+          if ARGV[3] == '' then redis.call('PEXPIRE', key, math.ceil(left / limit)) end
+        end
+        refunded = refunded + 1
+      end
     end
   elseif code == 'a' then
     -- Only a window that is still running gives back (l: its length, if a hit over the limit

@@ -23,11 +23,13 @@
            fixed window anchored at the first hit, 's' sliding window, 'l' sliding log; 'r' and
            'b' are first-hit windows where a counted hit that leaves the count above the limit
            restarts the window at that hit, 'b' with a length of window * 2^(count - limit - 1),
-           as @fastify/rate-limit's continueExceeding and exponentialBackoff), then its limit
+           as @fastify/rate-limit's continueExceeding and exponentialBackoff; 'g<window ms>:<burst>'
+           GCRA), then its limit
 
   Reply    too late: a negative integer, minus the server time in ms.
            Otherwise, per identity (one identity: the value itself; a batch: an array of them):
-           admitted: { now, then per limit: used, and for an anchored limit also its start }
+           admitted: { now, then per limit: used, and for an anchored limit also its start, for
+                      GCRA also its resetAt (when the bucket is full again) }
            refused: { -reason (1 by a limit, 2 blocked), now, retryAfter,
                       then per limit: used, resetAt, retryAfter }
            used counts the window after this call (sliding window: the estimate, rounded up);
@@ -38,6 +40,9 @@
            hit over the limit changed it }, expiring with it
            sliding window: hash { w = window number, c = count, p = count of window w - 1 }
            sliding log: sorted set of admitted units (score ms, member TIME µs + sequence)
+           GCRA: hash { t = time (ms) of its last change, d = how far the theoretical arrival
+           time was then ahead of t, in 1/limit ms (cost * window: the bucket's level, which a
+           change of limit keeps) }, expiring when the bucket is full again
            block: the time (ms) until which the identity is blocked
 ]]
 -- Globals are slow to reach in a Redis script (a protected environment): keep them in locals.
@@ -68,19 +73,28 @@ local seq = 0
 
 -- L: per limit, once for every identity of the call, at L[7 * (i - 1) + 1 ..]: algorithm,
 -- limit, window, window number, its start, the window number as a hash field, and for a
--- first-hit window what a hit over the limit does ('r', 'b' or false).
+-- first-hit window what a hit over the limit does ('r', 'b' or false), for GCRA its burst.
 local L, longest = {}, 0
 -- The longest a backoff window grows: 10 years, as any duration option.
 local MAX_WINDOW = 315360000000
 for i = 1, count do
   local shape, o = ARGV[4 + 2 * i], 7 * (i - 1)
-  local window = tonumber(sub(shape, 2))
+  local code, exceeded, span = sub(shape, 1, 1), false, nil
+  local window, limit
+  if code == 'g' then
+    local w, b = string.match(shape, '^g(%d+):(%d+)$')
+    window, exceeded, limit = tonumber(w), tonumber(b), tonumber(ARGV[5 + 2 * i])
+    -- Its state matters until an empty bucket has refilled.
+    span = ceil(exceeded * window / limit)
+  else
+    window, limit = tonumber(sub(shape, 2)), tonumber(ARGV[5 + 2 * i])
+    span = window
+  end
   local w = floor(now / window)
-  local code, exceeded = sub(shape, 1, 1), false
   if code == 'r' or code == 'b' then code, exceeded = 'a', code end
   L[o + 1], L[o + 2], L[o + 3], L[o + 4], L[o + 5], L[o + 6], L[o + 7] =
-    code, tonumber(ARGV[5 + 2 * i]), window, w, w * window, tostring(w), exceeded
-  if window > longest then longest = window end
+    code, limit, window, w, w * window, tostring(w), exceeded
+  if span > longest then longest = span end
 end
 
 -- S: per limit, rewritten for each identity, at S[8 * (i - 1) + 1 ..]: verdict, count, reset
@@ -138,6 +152,29 @@ local function decide(base)
       admit = c + cost <= limit
       reset = s + length
       if not admit then retry = reset - now end
+    elseif code == 'g' then
+      -- In units of 1/limit ms, one unit of cost takes `window` to refill: every value is an
+      -- integer under 2^53 (burst * window is capped), so the script and algorithms.ts agree
+      -- exactly. `ahead` is how far the theoretical arrival time (TAT) is ahead of now.
+      -- It drains at limit units per ms since the last change (a clock stepped back drains nothing).
+      -- A state this script cannot have written (NaN, infinite, negative, past any burst) is
+      -- untrusted input: it counts as none.
+      local state = call('HMGET', key, 't', 'd')
+      local st, sd = tonumber(state[1]), tonumber(state[2])
+      local ahead = 0
+      if st and sd and st == st and sd >= 0 and sd <= 1125899906842624 then
+        local elapsed = now - st
+        if elapsed < 0 then elapsed = 0 end
+        ahead = sd - elapsed * limit
+        if ahead < 0 then ahead = 0 end
+      end
+      local span = L[o + 7] * window
+      local after = ahead + cost * window
+      current = ahead
+      used = ceil(ahead / window)
+      admit = after <= span
+      reset = now + ceil(ahead / limit)
+      if not admit then retry = ceil((after - span) / limit) end
     elseif code == 's' then
       local state = call('HMGET', key, 'w', 'c', 'p')
       local sw, c = tonumber(state[1]), tonumber(state[2]) or 0
@@ -223,6 +260,14 @@ local function decide(base)
           S[q + 5], S[q + 3] = now, now + length
           if not S[q + 1] then S[q + 4] = length end
         end
+      elseif code == 'g' then
+        -- The TAT moves on by the cost; the state lives until the bucket is full again.
+        local limit = L[o + 2]
+        local ahead = S[q + 7] + cost * window
+        call('HSET', key, 't', now, 'd', ahead)
+        local full = ceil(ahead / limit)
+        if expire then call('PEXPIRE', key, full) end
+        S[q + 3] = now + full
       elseif code == 's' then
         if S[q + 6] == S[q + 5] then
           call('HINCRBY', key, 'c', costArg)
@@ -286,9 +331,13 @@ local function decide(base)
       local u = ceil(S[q + 2] - EPSILON)
       n = n + 1
       reply[n] = u > 0 and u or 0
-      if L[7 * (i - 1) + 1] == 'a' then
+      local code = L[7 * (i - 1) + 1]
+      if code == 'a' then
         n = n + 1
         reply[n] = S[q + 5]
+      elseif code == 'g' then
+        n = n + 1
+        reply[n] = S[q + 3]
       end
     end
     return reply
