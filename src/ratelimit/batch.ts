@@ -193,7 +193,10 @@ export class Batcher {
         items.forEach((item, i) => {
           const [error, reply] = results?.[i] ?? [new Error('no reply in the pipeline')];
           if (!error) this.#deliver(item, reply);
-          else if (isNoScript(error)) this.#sendOne(item);
+          // Not run: a missing script, or a slot that moved or is moving (ioredis retries a
+          // redirected pipeline only when every command in it was redirected alike). Sent alone,
+          // the call follows MOVED/ASK like any other; it cannot count twice, it never ran.
+          else if (isNoScript(error) || isRedirection(error)) this.#sendOne(item);
           else item.reject(error);
         });
       },
@@ -211,4 +214,9 @@ export class Batcher {
       item.reject(error);
     }
   }
+}
+
+/** A Cluster reply saying the command ran nowhere and belongs elsewhere (or later): MOVED, ASK, TRYAGAIN. */
+function isRedirection(error: unknown): boolean {
+  return error instanceof Error && /^(MOVED|ASK|TRYAGAIN) /.test(error.message);
 }

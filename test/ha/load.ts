@@ -8,6 +8,8 @@ export interface CallRecord {
   endedAt: number;
   /** `'ok'`, or the error's code (`'ERR_TIMEOUT'`, `'ERR_REDIS'`…); `'unexpected'` for a non-redscale error. */
   outcome: string;
+  /** The error's message, for a failed call. */
+  message?: string;
 }
 
 /** What a load loop saw around an event (a failover, a slot move). */
@@ -40,12 +42,14 @@ export class LoadLoop {
       while (this.#running) {
         const startedAt = performance.now();
         let outcome = 'ok';
+        let message: string | undefined;
         try {
           await operation(n++);
         } catch (error) {
           outcome = error instanceof RedscaleError ? error.code : 'unexpected';
+          message = error instanceof Error ? error.message : String(error);
         }
-        this.records.push({ startedAt, endedAt: performance.now(), outcome });
+        this.records.push({ startedAt, endedAt: performance.now(), outcome, ...(message && { message }) });
         await sleep(options.pauseMs ?? 10);
       }
     });
