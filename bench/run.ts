@@ -32,6 +32,7 @@ import { health } from './scenarios/health.js';
 import { lockScenario, semaphoreScenario } from './scenarios/lock.js';
 import { patternInvalidation } from './scenarios/patterns.js';
 import { limiterBatching, limiterCheck, limiterFlood } from './scenarios/ratelimit.js';
+import { scale } from './scenarios/scale.js';
 import { tagInvalidation } from './scenarios/tags.js';
 
 const SCENARIOS: Array<Scenario | TrialScenario> = [
@@ -49,6 +50,7 @@ const SCENARIOS: Array<Scenario | TrialScenario> = [
   semaphoreScenario,
   writeBufferEnqueue,
   health,
+  scale,
 ];
 
 const USAGE = `usage: npm run bench -- [scenario ...] [options]

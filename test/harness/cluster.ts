@@ -40,6 +40,9 @@ export class RedisCluster {
             `nodes-${index}.conf`,
             '--cluster-node-timeout',
             String(nodeTimeout),
+            // A node alone never learns its address from a peer's MEET: without this it
+            // announces an empty host in CLUSTER SLOTS.
+            ...(masters === 1 ? ['--cluster-announce-ip', '127.0.0.1'] : []),
             ...(options.args ?? []),
           ],
         }),
