@@ -168,6 +168,7 @@ describe('every primitive across a Sentinel failover under load', () => {
     ];
     failoverAt = performance.now();
     newPrimary = await set.failover();
+    const promotedAfterMs = Math.round(performance.now() - failoverAt);
     // Keep the load on until every primitive has succeeded for a while after its last failure.
     await eventually(
       'every primitive to succeed on the new primary',
@@ -184,7 +185,7 @@ describe('every primitive across a Sentinel failover under load', () => {
     for (const [name, loop] of Object.entries(loops)) summaries.set(name, loop.summary(failoverAt));
     console.info(
       `[sentinel failover ${oldPrimary} -> ${newPrimary}]`,
-      JSON.stringify({ ...Object.fromEntries(summaries), hotAdmitted: admitted, overlaps }),
+      JSON.stringify({ promotedAfterMs, ...Object.fromEntries(summaries), hotAdmitted: admitted, overlaps }),
     );
   }, 90_000);
 
