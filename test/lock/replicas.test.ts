@@ -1,4 +1,6 @@
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { addressOf, nodeOf } from '../../src/client/cluster.js';
 import { InvalidOptionError, Lock, LockNotReplicatedError, Semaphore } from '../../src/index.js';
 import { countCommands } from '../harness/command-counter.js';
 import { connect, deletePrefix, randomPrefix, type Topology } from '../harness/context.js';
@@ -42,6 +44,24 @@ describe.each<Topology>(['standalone', 'cluster'])('replicas option on %s withou
     const all = await plain.tryAcquireAll(['a', 'b', 'c']);
     expect(all).not.toBeNull();
     await all?.release();
+  });
+
+  it('sends WAIT on the connection that carried the grant: the master of each slot the grant spans', async () => {
+    const lock = new Lock({ redis, prefix, replicas: 1, replicationTimeout: 20 });
+    const waitedOn: string[] = [];
+    const original = Redis.prototype.sendCommand;
+    Redis.prototype.sendCommand = function (this: Redis, command, ...rest) {
+      if (command.name === 'wait') waitedOn.push(addressOf(this));
+      return original.call(this, command, ...rest);
+    } as typeof original;
+    try {
+      await expect(lock.acquireAll(['x', 'y', 'z'])).rejects.toBeInstanceOf(LockNotReplicatedError);
+    } finally {
+      Redis.prototype.sendCommand = original;
+    }
+    const owners = ['x', 'y', 'z'].map((resource) => nodeOf(redis, `${prefix}:lock:{${resource}}`));
+    if (topology === 'standalone') expect(waitedOn).toHaveLength(1);
+    else expect(waitedOn.sort()).toEqual(owners.sort());
   });
 
   it('Semaphore: rejects with LockNotReplicatedError and gives the permits back', async () => {
