@@ -86,13 +86,13 @@ describe('every primitive across a Sentinel failover under load', () => {
     const hotDeny = new RateLimiter({
       redis,
       prefix: `${prefix}:deny`,
-      limits: fixedWindow({ limit: HOT_LIMIT, window: '1m' }),
+      limits: fixedWindow({ limit: HOT_LIMIT, window: '1h', anchor: 'first-hit' }),
       onRedisError: 'deny',
     });
     const hotMemory = new RateLimiter({
       redis,
       prefix: `${prefix}:mem`,
-      limits: fixedWindow({ limit: HOT_LIMIT, window: '1m' }),
+      limits: fixedWindow({ limit: HOT_LIMIT, window: '1h', anchor: 'first-hit' }),
     });
     cache = new Cache({ redis, prefix: `${prefix}:c`, l1: { maxEntries: 1_000, ttl: '1m' }, bus: { heartbeat: 500 } });
     peerCache = new Cache({ redis: peer, prefix: `${prefix}:c`, l1: { maxEntries: 1_000, ttl: '1m' } });
@@ -150,7 +150,7 @@ describe('every primitive across a Sentinel failover under load', () => {
     await sleep(500);
     busDropsBefore.value = cache.stats().busDrops;
     oldPrimary = await set.currentPrimaryPort();
-    // The hot identity's limiters, counting what they admit (the window is 1 min: the whole test),
+    // The hot identity's limiters, counting what they admit (one first-hit window of 1 h: the whole test),
     // paced so the limit runs out around the switch.
     const hot = [
       new LoadLoop(
@@ -293,5 +293,131 @@ describe('every primitive across a Sentinel failover under load', () => {
     expect(last?.status).toBe('up');
     expect(last?.role).toBe('master');
     expect(last?.address).toContain(String(newPrimary));
+  });
+});
+
+/**
+ * The primary crashes (SIGKILL): the sentinels notice after `down-after-milliseconds` (1 s here)
+ * and promote the replica. Unlike a commanded failover, calls fail until then: each fails fast
+ * with a named error, and all succeed again on the new primary.
+ */
+describe('every primitive when the Sentinel primary is killed', () => {
+  let set: RedisSentinelSet;
+  let redis: Redis;
+  const prefix = randomPrefix('ha-kill');
+  const summaries = new Map<string, LoadSummary>();
+  let admitted = 0;
+  let killedAt = 0;
+  let newPrimary = 0;
+  let cache: Cache;
+  let buffer: WriteBuffer<{ n: number }>;
+  const enqueued = new Map<string, number>();
+
+  beforeAll(async () => {
+    set = await RedisSentinelSet.start();
+    redis = createClient({ sentinels: set.sentinels, name: set.name, onError: quiet });
+    const limiter = new RateLimiter({
+      redis,
+      prefix: `${prefix}:rl`,
+      limits: fixedWindow({ limit: HOT_LIMIT, window: '1h', anchor: 'first-hit' }),
+      onRedisError: 'deny',
+    });
+    cache = new Cache({ redis, prefix: `${prefix}:c`, l1: { maxEntries: 100 }, bus: { heartbeat: 500 } });
+    const lock = new Lock({ redis, prefix: `${prefix}:l`, ttl: '3s', wait: '2s' });
+    buffer = new WriteBuffer<{ n: number }>({ redis, prefix: `${prefix}:b`, name: 'w', onError: quiet });
+    const health = new RedisHealth({ redis, prefix: `${prefix}:h`, timeout: '1s' });
+    await cache.whenReady();
+    const loops = {
+      limiter: new LoadLoop(
+        async () => {
+          const result = await limiter.consume('hot');
+          if (result.allowed) admitted++;
+          if (result.reason === 'redis-error') throw result.error;
+        },
+        { pauseMs: 50 },
+      ),
+      cache: new LoadLoop(async (n) => cache.getOrSet(`k${n % 16}`, async () => n, { ttl: '1m' })),
+      lock: new LoadLoop(async (n) => lock.withLock(`r${n % 4}`, async () => sleep(2))),
+      buffer: new LoadLoop(async (n) => {
+        const startedAt = performance.now();
+        const id = await buffer.enqueue({ n });
+        enqueued.set(id, startedAt);
+      }),
+      health: new LoadLoop(
+        async () => {
+          if ((await health.check()).status === 'down') throw new RedscaleError('ERR_REDIS', 'health: down');
+        },
+        { concurrency: 1, pauseMs: 50 },
+      ),
+    };
+    await sleep(1_500);
+    const oldPrimary = await set.currentPrimaryPort();
+    killedAt = performance.now();
+    await set.primary.kill();
+    newPrimary = await set.waitForNewPrimary(oldPrimary);
+    const promotedAfterMs = Math.round(performance.now() - killedAt);
+    await eventually(
+      'every primitive to succeed on the new primary',
+      () =>
+        Object.values(loops).every((loop) => {
+          const last = loop.records.at(-1);
+          return last?.outcome === 'ok' && last.startedAt > killedAt + promotedAfterMs;
+        }),
+      RECOVERY_BOUND_MS + 5_000,
+    );
+    await sleep(1_000);
+    await Promise.all(Object.values(loops).map((loop) => loop.stop()));
+    for (const [name, loop] of Object.entries(loops)) summaries.set(name, loop.summary(killedAt));
+    console.info(
+      `[sentinel primary killed ${oldPrimary} -> ${newPrimary}]`,
+      JSON.stringify({ promotedAfterMs, ...Object.fromEntries(summaries), hotAdmitted: admitted }),
+    );
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all([cache?.close(), buffer?.close()]);
+    redis?.disconnect();
+    await set?.stop();
+  });
+
+  it('calls failed fast with ERR_REDIS / ERR_TIMEOUT while no primary answered, and all succeed again within the bound', () => {
+    expect(newPrimary).toBe(set.replica.port);
+    for (const [name, summary] of summaries) {
+      const allowed = LOCK_CODES[name] ?? SWITCH_CODES;
+      expect(
+        summary.failureCodes.filter((code) => !allowed.includes(code)),
+        name,
+      ).toEqual([]);
+      expect(summary.longestCallMs, name).toBeLessThan(6_000);
+      expect(summary.recoveredAfterMs, name).toBeGreaterThanOrEqual(0);
+      expect(summary.recoveredAfterMs, name).toBeLessThan(RECOVERY_BOUND_MS);
+    }
+    // A crash is an outage: something failed before the sentinels promoted the replica.
+    expect([...summaries.values()].some((summary) => summary.failures > 0)).toBe(true);
+  });
+
+  it('the limiter (deny on error) admitted at most 2 × limit', () => {
+    expect(admitted).toBeGreaterThanOrEqual(HOT_LIMIT);
+    expect(admitted).toBeLessThanOrEqual(2 * HOT_LIMIT);
+  });
+
+  it('the write buffer delivers every item acknowledged more than a second before the crash', async () => {
+    const committed = new Set<string>();
+    const consumer = buffer.consume(
+      (items) => {
+        for (const item of items) committed.add(item.id);
+      },
+      { flushInterval: 20, claimIdle: '2s', stopTimeout: '5s' },
+    );
+    try {
+      await eventually('the consumer to commit every item', async () => (await buffer.backlog()).size === 0, 15_000);
+    } finally {
+      await consumer.stop();
+    }
+    const settled = [...enqueued].filter(([, startedAt]) => startedAt < killedAt - 1_000).map(([id]) => id);
+    expect(settled.length).toBeGreaterThan(5);
+    expect(settled.filter((id) => !committed.has(id))).toEqual([]);
+    const lost = [...enqueued.keys()].filter((id) => !committed.has(id));
+    console.info(`[sentinel primary killed] write buffer: ${enqueued.size} enqueued, ${lost.length} lost`);
   });
 });
