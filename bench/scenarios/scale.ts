@@ -26,12 +26,12 @@ const OWN = new Set(['info', 'config', 'cluster', 'ping', 'hello', 'client', 'se
 const PUBSUB = new Set(['spublish', 'publish', 'ssubscribe', 'subscribe']);
 
 /** A master's CPU and command-execution time (scripts' inner commands included), µs. */
-interface ServerTime {
+export interface ServerTime {
   cpuUs: number;
   commandUs: number;
 }
 
-async function serverTimeOf(node: Redis): Promise<ServerTime> {
+export async function serverTimeOf(node: Redis): Promise<ServerTime> {
   const info = (await node.info('all')) as string;
   const cpu = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
   let commandUs = 0;
@@ -47,7 +47,7 @@ async function serverTimeOf(node: Redis): Promise<ServerTime> {
  * `Redis.prototype.sendCommand` (every Cluster node connection is a `Redis`). Pub/sub publishes
  * are counted apart; the bench's own and housekeeping commands are left out.
  */
-async function countByNode(run: () => Promise<void>) {
+export async function countByNode(run: () => Promise<void>) {
   const counts = new Map<string, { data: number; pubsub: number }>();
   const original = Redis.prototype.sendCommand;
   Redis.prototype.sendCommand = function (this: Redis, command, ...rest) {
@@ -138,7 +138,7 @@ const WORKLOADS: Workload[] = [
  * Runs `operation` `count` times, `concurrency` at a time; resolves the wall time in ms.
  * Failures count: a scale figure from calls that failed would flatter.
  */
-async function drive(operation: (i: number) => Promise<unknown>, count: number, concurrency: number) {
+export async function drive(operation: (i: number) => Promise<unknown>, count: number, concurrency: number) {
   let next = 0;
   let failures = 0;
   const started = performance.now();
