@@ -202,7 +202,10 @@ export class Batcher {
       },
       (error: unknown) => {
         this.#answered();
-        for (const item of items) item.reject(error);
+        // The slot map changed between grouping and sending (a resharding): ioredis refused the
+        // pipeline before sending anything, so each call goes alone, to wherever its slot is now.
+        if (isSplitPipeline(error)) for (const item of items) this.#sendOne(item);
+        else for (const item of items) item.reject(error);
       },
     );
   }
@@ -219,4 +222,9 @@ export class Batcher {
 /** A Cluster reply saying the command ran nowhere and belongs elsewhere (or later): MOVED, ASK, TRYAGAIN. */
 function isRedirection(error: unknown): boolean {
   return error instanceof Error && /^(MOVED|ASK|TRYAGAIN) /.test(error.message);
+}
+
+/** ioredis refused a Cluster pipeline whose keys its current slot map puts on different nodes (nothing was sent). */
+function isSplitPipeline(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('All keys in the pipeline should belong to the same slots');
 }
