@@ -117,7 +117,8 @@ export class Lock {
   /**
    * Acquires `resource`, waiting up to `wait` while someone else holds it.
    * @throws LockTimeoutError when it stayed held for all of `wait`; a RedscaleError with code
-   * ERR_TIMEOUT or ERR_REDIS when Redis fails (never reported as "busy"); AbortedError on abort.
+   * ERR_TIMEOUT or ERR_REDIS when Redis fails (never reported as "busy"); AbortedError on abort;
+   * LockNotReplicatedError (with `replicas`) when too few replicas acknowledged the grant.
    */
   async acquire(resource: string, options: AcquireOptions = {}): Promise<LockHandle> {
     const where = 'Lock.acquire()';

@@ -133,7 +133,8 @@ export class Semaphore {
   /**
    * Takes `permits` (default 1) of `resource`, waiting up to `wait` until they are free.
    * @throws LockTimeoutError when they stayed taken for all of `wait`; a RedscaleError with code
-   * ERR_TIMEOUT or ERR_REDIS when Redis fails (never reported as "busy"); AbortedError on abort.
+   * ERR_TIMEOUT or ERR_REDIS when Redis fails (never reported as "busy"); AbortedError on abort;
+   * LockNotReplicatedError (with `replicas`) when too few replicas acknowledged the grant.
    */
   async acquire(resource: string, options: SemaphoreAcquireOptions = {}): Promise<SemaphoreHandle> {
     const where = 'Semaphore.acquire()';
