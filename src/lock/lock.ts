@@ -92,8 +92,8 @@ type Resolved = z.output<typeof optionsSchema>;
  *
  * A Redis lock is a lease, not a guarantee: a long GC pause, a stalled process or a failover
  * that loses the key (Redis replicates asynchronously; `replicas` makes acquire wait for replicas)
- * can let two holders overlap. Stop when
- * `signal` aborts, and make the protected resource check the fencing token.
+ * can let two holders overlap. Stop when `signal` aborts, and make the protected resource check
+ * the fencing token.
  *
  * @example
  * ```ts
