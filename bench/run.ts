@@ -29,9 +29,11 @@ import { cacheL1Hit, cacheL2Hit, cacheStampede } from './scenarios/cache.js';
 import { ceiling } from './scenarios/ceiling.js';
 import { clientDefaults } from './scenarios/client.js';
 import { health } from './scenarios/health.js';
+import { hotKey } from './scenarios/hot-key.js';
 import { lockScenario, semaphoreScenario } from './scenarios/lock.js';
 import { patternInvalidation } from './scenarios/patterns.js';
 import { limiterBatching, limiterCheck, limiterFlood } from './scenarios/ratelimit.js';
+import { scale } from './scenarios/scale.js';
 import { tagInvalidation } from './scenarios/tags.js';
 
 const SCENARIOS: Array<Scenario | TrialScenario> = [
@@ -49,6 +51,8 @@ const SCENARIOS: Array<Scenario | TrialScenario> = [
   semaphoreScenario,
   writeBufferEnqueue,
   health,
+  scale,
+  hotKey,
 ];
 
 const USAGE = `usage: npm run bench -- [scenario ...] [options]

@@ -10,9 +10,19 @@ export function mastersOf(redis: RedisLike): Redis[] {
   return isCluster(redis) ? redis.nodes('master') : [redis];
 }
 
-/** `host:port` of a connection, as Cluster nodes are named. */
+/**
+ * `host:port` of a connection, as Cluster nodes are named. A Sentinel-managed client is connected
+ * wherever the sentinels last said the primary is (its `host`/`port` options are unused): the
+ * address of its live connection, or `sentinel:<name>` while it has none.
+ */
 export function addressOf(node: Redis): string {
-  const { host, port, path } = node.options;
+  const { host, port, path, sentinels, name } = node.options;
+  if (sentinels?.length) {
+    const stream = node.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+    return stream?.remoteAddress && stream.remotePort
+      ? `${stream.remoteAddress}:${stream.remotePort}`
+      : `sentinel:${name ?? ''}`;
+  }
   return path ? path : `${host ?? '127.0.0.1'}:${port ?? 6379}`;
 }
 

@@ -15,6 +15,8 @@ export type RedscaleErrorCode =
   | 'ERR_LOCK_TIMEOUT'
   /** A lock that was held is no longer held (expired, or taken over). */
   | 'ERR_LOCK_LOST'
+  /** A lock or permits were granted, but fewer replicas than asked for acknowledged the grant in time. */
+  | 'ERR_NOT_REPLICATED'
   /** The operation was aborted through an AbortSignal. */
   | 'ERR_ABORTED'
   /** A write buffer (or its dead-letter stream) is at its bound: the item was not added. */

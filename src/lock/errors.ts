@@ -53,3 +53,28 @@ export class LockLostError extends RedscaleError {
     this.reason = reason;
   }
 }
+
+/**
+ * A lock (or semaphore permits) was granted on the primary, but fewer replicas than the
+ * `replicas` option asks for acknowledged the grant within `replicationTimeout` (Redis `WAIT`).
+ * The grant was given back (a token-checked release): the caller does not hold it. Retrying is
+ * safe; a failover right now could have lost the grant, which is what the option guards against.
+ */
+export class LockNotReplicatedError extends RedscaleError {
+  readonly resource: string;
+  /** Replicas the caller asked for. */
+  readonly required: number;
+  /** Replicas that acknowledged in time (the fewest, over the Cluster slots the grant spans). */
+  readonly acknowledged: number;
+
+  constructor(resource: string, required: number, acknowledged: number, timeoutMs: number) {
+    super(
+      'ERR_NOT_REPLICATED',
+      `redscale: lock "${resource}" was granted, but only ${acknowledged} of the ${required} replica${required === 1 ? '' : 's'} asked for acknowledged it within ${formatDuration(timeoutMs)}; it was released`,
+      { context: { resource, required, acknowledged, timeoutMs } },
+    );
+    this.resource = resource;
+    this.required = required;
+    this.acknowledged = acknowledged;
+  }
+}

@@ -1,4 +1,4 @@
-export { type LockLossReason, LockLostError, LockTimeoutError } from './errors.js';
+export { type LockLossReason, LockLostError, LockNotReplicatedError, LockTimeoutError } from './errors.js';
 export { LockHandle, MultiLockHandle, SemaphoreHandle } from './handle.js';
 export { resourceHashTag } from './keys.js';
 export { Lease } from './lease.js';

@@ -53,6 +53,11 @@ export class LockSet {
     this.name = this.resources.join(', ');
   }
 
+  /** One lock key per slot group: where to ask how far a grant has replicated. */
+  get firstKeys(): string[] {
+    return this.#groups.map((group) => group.lockKeys[0] as string);
+  }
+
   /** How many scripts (round trips) acquiring takes: one per slot group. */
   get groupCount(): number {
     return this.#groups.length;

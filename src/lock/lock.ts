@@ -6,10 +6,11 @@ import type { Duration } from '../common/duration.js';
 import type { RedscaleError } from '../common/errors.js';
 import { parseOptions } from '../common/options.js';
 import { ServerClocks } from '../common/server-clock.js';
-import { LockTimeoutError } from './errors.js';
+import { LockNotReplicatedError, LockTimeoutError } from './errors.js';
 import { LockHandle, MultiLockHandle } from './handle.js';
 import { LockSet } from './lock-set.js';
 import { acquireOptionsShape, checkFunction, checkResource, checkResources, leaseOptionsShape } from './options.js';
+import { acknowledgedReplicas } from './replication.js';
 import { runWhileHeld } from './run-held.js';
 import { acquireWithin } from './waiting.js';
 
@@ -27,6 +28,16 @@ export interface LockOptions {
   retryDelay?: { min?: Duration; max?: Duration };
   /** Longest one Redis call may take (each acquire attempt, extension and release). Default `'1s'`. */
   timeout?: Duration;
+  /**
+   * Replicas that must acknowledge a grant (Redis `WAIT`) before `acquire` resolves: with a
+   * primary behind Sentinel, `1` means a failover to an acknowledging replica keeps the lock.
+   * When fewer acknowledge within `replicationTimeout`, the lock is released and `acquire` rejects
+   * with a {@link LockNotReplicatedError}. Costs one more round trip per acquire. Default `0`
+   * (do not wait: the grant is trusted as soon as the primary gives it).
+   */
+  replicas?: number;
+  /** How long Redis waits for `replicas` to acknowledge a grant (1 ms or more). Default `'500ms'`. */
+  replicationTimeout?: Duration;
   /** Called with Redis failures the lock absorbed (a failed auto-extension it will retry). */
   onError?: (error: RedscaleError) => void;
 }
@@ -80,8 +91,9 @@ type Resolved = z.output<typeof optionsSchema>;
  * resource locked: retrying at once succeeds.
  *
  * A Redis lock is a lease, not a guarantee: a long GC pause, a stalled process or a failover
- * that loses the key (Redis replicates asynchronously) can let two holders overlap. Stop when
- * `signal` aborts, and make the protected resource check the fencing token.
+ * that loses the key (Redis replicates asynchronously; `replicas` makes acquire wait for replicas)
+ * can let two holders overlap. Stop when `signal` aborts, and make the protected resource check
+ * the fencing token.
  *
  * @example
  * ```ts
@@ -106,7 +118,8 @@ export class Lock {
   /**
    * Acquires `resource`, waiting up to `wait` while someone else holds it.
    * @throws LockTimeoutError when it stayed held for all of `wait`; a RedscaleError with code
-   * ERR_TIMEOUT or ERR_REDIS when Redis fails (never reported as "busy"); AbortedError on abort.
+   * ERR_TIMEOUT or ERR_REDIS when Redis fails (never reported as "busy"); AbortedError on abort;
+   * LockNotReplicatedError (with `replicas`) when too few replicas acknowledged the grant.
    */
   async acquire(resource: string, options: AcquireOptions = {}): Promise<LockHandle> {
     const where = 'Lock.acquire()';
@@ -218,6 +231,7 @@ export class Lock {
       },
     );
     const { token } = taken;
+    await this.#confirmReplicated(set, token);
     return {
       set,
       ...taken,
@@ -232,6 +246,33 @@ export class Lock {
         },
       },
     };
+  }
+
+  /**
+   * With `replicas`, waits until enough replicas have the grant; when they do not, gives the grant
+   * back and rejects: the caller must not trust a lock a failover could lose.
+   */
+  async #confirmReplicated(set: LockSet, token: string): Promise<void> {
+    const { redis, replicas, replicationTimeout, timeout } = this.#options;
+    if (replicas === 0) return;
+    const context = { resource: set.name };
+    let acknowledged: number;
+    try {
+      acknowledged = await acknowledgedReplicas(
+        redis,
+        set.firstKeys,
+        { replicas, timeoutMs: replicationTimeout },
+        performance.now() + replicationTimeout + timeout,
+        context,
+      );
+    } catch (error) {
+      set.undo(token);
+      throw error;
+    }
+    if (acknowledged < replicas) {
+      set.undo(token);
+      throw new LockNotReplicatedError(set.name, replicas, acknowledged, replicationTimeout);
+    }
   }
 }
 

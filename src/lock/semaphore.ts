@@ -14,11 +14,12 @@ import {
 import { parseOptions, positiveInt } from '../common/options.js';
 import { ServerClocks } from '../common/server-clock.js';
 import { runScript } from '../scripts/registry.js';
-import { LockTimeoutError } from './errors.js';
+import { LockNotReplicatedError, LockTimeoutError } from './errors.js';
 import { SemaphoreHandle } from './handle.js';
 import { semaphoreKeyOf } from './keys.js';
 import type { AcquireOptions } from './lock.js';
 import { acquireOptionsShape, checkFunction, checkResource, leaseOptionsShape } from './options.js';
+import { acknowledgedReplicas } from './replication.js';
 import { runWhileHeld } from './run-held.js';
 import { GRANTED, runBeforeDeadline } from './timed-script.js';
 import { acquireWithin } from './waiting.js';
@@ -52,6 +53,14 @@ export interface SemaphoreOptions {
   retryDelay?: { min?: Duration; max?: Duration };
   /** Longest one Redis call may take (each acquire attempt, extension and release). Default `'1s'`. */
   timeout?: Duration;
+  /**
+   * Replicas that must acknowledge a grant (Redis `WAIT`) before `acquire` resolves; when fewer
+   * do within `replicationTimeout`, the permits are given back and `acquire` rejects with a
+   * {@link LockNotReplicatedError}. See `LockOptions.replicas`. Default `0` (do not wait).
+   */
+  replicas?: number;
+  /** How long Redis waits for `replicas` to acknowledge a grant (1 ms or more). Default `'500ms'`. */
+  replicationTimeout?: Duration;
   /** Called with Redis failures the semaphore absorbed (a failed auto-extension it will retry). */
   onError?: (error: RedscaleError) => void;
 }
@@ -124,7 +133,8 @@ export class Semaphore {
   /**
    * Takes `permits` (default 1) of `resource`, waiting up to `wait` until they are free.
    * @throws LockTimeoutError when they stayed taken for all of `wait`; a RedscaleError with code
-   * ERR_TIMEOUT or ERR_REDIS when Redis fails (never reported as "busy"); AbortedError on abort.
+   * ERR_TIMEOUT or ERR_REDIS when Redis fails (never reported as "busy"); AbortedError on abort;
+   * LockNotReplicatedError (with `replicas`) when too few replicas acknowledged the grant.
    */
   async acquire(resource: string, options: SemaphoreAcquireOptions = {}): Promise<SemaphoreHandle> {
     const where = 'Semaphore.acquire()';
@@ -185,7 +195,7 @@ export class Semaphore {
   }
 
   async #acquire(resource: string, call: Call): Promise<SemaphoreHandle> {
-    const { redis, prefix, timeout, retryDelay, limit, fair, onError } = this.#options;
+    const { redis, prefix, timeout, retryDelay, limit, fair, onError, replicas, replicationTimeout } = this.#options;
     const ttl = call.ttl ?? this.#options.ttl;
     const wait = call.wait ?? this.#options.wait;
     const permits = call.permits ?? 1;
@@ -243,6 +253,26 @@ export class Semaphore {
       // A fair waiter that gives up leaves the queue instead of holding up the others until its place expires.
       if (mode === FAIR_QUEUE && (error instanceof LockTimeoutError || error instanceof AbortedError)) undo();
       throw error;
+    }
+    if (replicas > 0) {
+      // Trust the permits only once enough replicas have them (a failover could lose them otherwise).
+      let acknowledged: number;
+      try {
+        acknowledged = await acknowledgedReplicas(
+          redis,
+          [holders],
+          { replicas, timeoutMs: replicationTimeout },
+          performance.now() + replicationTimeout + timeout,
+          { resource },
+        );
+      } catch (error) {
+        undo();
+        throw error;
+      }
+      if (acknowledged < replicas) {
+        undo();
+        throw new LockNotReplicatedError(resource, replicas, acknowledged, replicationTimeout);
+      }
     }
     return new SemaphoreHandle({
       name: resource,

@@ -193,13 +193,19 @@ export class Batcher {
         items.forEach((item, i) => {
           const [error, reply] = results?.[i] ?? [new Error('no reply in the pipeline')];
           if (!error) this.#deliver(item, reply);
-          else if (isNoScript(error)) this.#sendOne(item);
+          // Not run: a missing script, or a slot that moved or is moving (ioredis retries a
+          // redirected pipeline only when every command in it was redirected alike). Sent alone,
+          // the call follows MOVED/ASK like any other; it cannot count twice, it never ran.
+          else if (isNoScript(error) || isRedirection(error)) this.#sendOne(item);
           else item.reject(error);
         });
       },
       (error: unknown) => {
         this.#answered();
-        for (const item of items) item.reject(error);
+        // The slot map changed between grouping and sending (a resharding): ioredis refused the
+        // pipeline before sending anything, so each call goes alone, to wherever its slot is now.
+        if (isSplitPipeline(error)) for (const item of items) this.#sendOne(item);
+        else for (const item of items) item.reject(error);
       },
     );
   }
@@ -211,4 +217,14 @@ export class Batcher {
       item.reject(error);
     }
   }
+}
+
+/** A Cluster reply saying the command ran nowhere and belongs elsewhere (or later): MOVED, ASK, TRYAGAIN. */
+function isRedirection(error: unknown): boolean {
+  return error instanceof Error && /^(MOVED|ASK|TRYAGAIN) /.test(error.message);
+}
+
+/** ioredis refused a Cluster pipeline whose keys its current slot map puts on different nodes (nothing was sent). */
+function isSplitPipeline(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('All keys in the pipeline should belong to the same slots');
 }

@@ -7,7 +7,7 @@ const run = promisify(execFile);
 
 /** Options for {@link RedisCluster.start}. */
 export interface RedisClusterOptions {
-  /** Number of masters (no replicas). Default 3. */
+  /** Number of masters (no replicas), 1 or more. Default 3. */
   masters?: number;
   /** `cluster-node-timeout` in ms: how soon a dead node is marked failed. Default 1000. */
   nodeTimeout?: number;
@@ -40,6 +40,9 @@ export class RedisCluster {
             `nodes-${index}.conf`,
             '--cluster-node-timeout',
             String(nodeTimeout),
+            // A node alone never learns its address from a peer's MEET: without this it
+            // announces an empty host in CLUSTER SLOTS.
+            ...(masters === 1 ? ['--cluster-announce-ip', '127.0.0.1'] : []),
             ...(options.args ?? []),
           ],
         }),
@@ -47,18 +50,20 @@ export class RedisCluster {
     );
     const cluster = new RedisCluster(servers);
     try {
-      await run(
-        'redis-cli',
-        [
-          '--cluster',
-          'create',
-          ...servers.map((server) => `127.0.0.1:${server.port}`),
-          '--cluster-replicas',
-          '0',
-          '--cluster-yes',
-        ],
-        { timeout: 30_000 },
-      );
+      if (masters < 3) await joinByHand(servers);
+      else
+        await run(
+          'redis-cli',
+          [
+            '--cluster',
+            'create',
+            ...servers.map((server) => `127.0.0.1:${server.port}`),
+            '--cluster-replicas',
+            '0',
+            '--cluster-yes',
+          ],
+          { timeout: 30_000 },
+        );
       await cluster.waitUntilOk();
     } catch (error) {
       await cluster.stop();
@@ -90,4 +95,20 @@ export class RedisCluster {
   async stop(): Promise<void> {
     await Promise.all(this.servers.map((server) => server.dispose()));
   }
+}
+
+/**
+ * `redis-cli --cluster create` wants at least 3 masters: fewer are joined by hand, each taking an
+ * equal range of the 16,384 slots, then meeting the first.
+ */
+async function joinByHand(servers: RedisServer[]): Promise<void> {
+  const share = Math.ceil(16_384 / servers.length);
+  for (const [index, server] of servers.entries()) {
+    const start = index * share;
+    const end = Math.min(16_383, start + share - 1);
+    const reply = await server.command(`CLUSTER ADDSLOTSRANGE ${start} ${end}`);
+    if (!reply.startsWith('+OK')) throw new Error(`CLUSTER ADDSLOTSRANGE answered ${JSON.stringify(reply)}`);
+  }
+  const [first, ...others] = servers as [RedisServer, ...RedisServer[]];
+  for (const other of others) await first.command(`CLUSTER MEET 127.0.0.1 ${other.port}`);
 }

@@ -132,6 +132,8 @@ export class RedisSentinelSet {
         },
         20_000,
       );
+      // Sentinels list a replica while its first sync is still running: wait until it replicates.
+      await set.waitForReplicaLink(replica.port);
     } catch (error) {
       await set.stop();
       throw error;
@@ -179,6 +181,19 @@ export class RedisSentinelSet {
       timeoutMs,
     );
     return port;
+  }
+
+  /**
+   * Waits until the server on `port` is a replica whose link to its primary is up (its initial
+   * sync done), so writes reach it and `WAIT` can count it. After a failover, pass the demoted
+   * primary's port: it resyncs from the promoted one.
+   */
+  async waitForReplicaLink(port: number, timeoutMs = 20_000): Promise<void> {
+    await waitUntil(
+      `the replica on port ${port} to be in sync`,
+      async () => (await rawCommand(port, 'INFO replication', 1_000)).includes('master_link_status:up'),
+      timeoutMs,
+    );
   }
 
   /** Stops every sentinel and server and removes their files. */

@@ -1,0 +1,53 @@
+import type { Redis } from 'ioredis';
+import { addressOf, nodeOf } from '../client/cluster.js';
+import { isCluster, type RedisLike } from '../client/types.js';
+import { untilDeadline } from '../common/deadline.js';
+import { RedisCommandError } from '../common/errors.js';
+
+/** What a lock asks of replication before it trusts a grant. */
+export interface ReplicationPolicy {
+  /** Replicas that must acknowledge a grant (0: do not wait). */
+  replicas: number;
+  /** How long Redis waits for them (`WAIT`'s timeout), in ms. */
+  timeoutMs: number;
+}
+
+/**
+ * The connection a key's commands travel on: the client itself, or on a Cluster the master that
+ * owns the key's slot. `WAIT` only counts writes sent on the connection it is sent on, so it must
+ * follow the grant there.
+ */
+function connectionOf(redis: RedisLike, key: string): Redis {
+  if (!isCluster(redis)) return redis;
+  const address = nodeOf(redis, key);
+  const node = redis.nodes('master').find((candidate) => addressOf(candidate) === address);
+  if (!node) throw new RedisCommandError('replication wait', new Error(`no connection to the master of "${key}"`));
+  return node;
+}
+
+/**
+ * Sends `WAIT replicas timeout` after the writes to each of `keys` (one key per slot group) and
+ * resolves the fewest replicas that acknowledged. Redis answers by its own timeout; `deadline`
+ * (a `performance.now()` time) bounds the call when Redis does not answer at all.
+ * @throws a RedscaleError with code ERR_TIMEOUT or ERR_REDIS when Redis fails.
+ */
+export async function acknowledgedReplicas(
+  redis: RedisLike,
+  keys: readonly string[],
+  policy: ReplicationPolicy,
+  deadline: number,
+  context: Record<string, unknown>,
+): Promise<number> {
+  const replies = await Promise.all(
+    keys.map((key) =>
+      untilDeadline(
+        connectionOf(redis, key).wait(policy.replicas, policy.timeoutMs),
+        deadline,
+        policy.timeoutMs,
+        'replication wait',
+        context,
+      ),
+    ),
+  );
+  return Math.min(...replies.map((reply) => (typeof reply === 'number' && Number.isSafeInteger(reply) ? reply : 0)));
+}
