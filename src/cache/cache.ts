@@ -4,8 +4,8 @@ import { parseOptions } from '../common/options.js';
 import { InvalidationBus } from './bus.js';
 import { type BusMessage, MAX_KEY_LENGTH, MAX_PATTERN_LENGTH } from './bus-protocol.js';
 import { Coherence } from './coherence.js';
-import { FillLocks } from './fill-lock.js';
-import { CachedLoaderError, Filler, isCallerError, type Loader, type LoadSpec } from './filler.js';
+import { FillLocks, headerOf } from './fill-lock.js';
+import { CachedLoaderError, Filler, isCallerError, type Loader, LoaderTimeoutError, type LoadSpec } from './filler.js';
 import { Budget, RedisGate } from './gate.js';
 import {
   type CacheOptions,
@@ -223,8 +223,9 @@ export class Cache extends EventEmitter<CacheEvents> {
     if (typeof loader !== 'function') {
       throw new InvalidOptionError('loader', loader, 'a function that loads the value', 'Cache.getOrSet()');
     }
-    const call = this.#resolve(options, 'Cache.getOrSet()', loader);
+    const call = resolveCall(this.#options, options, 'Cache.getOrSet()', loader, true);
     const budget = new Budget(this.#options.timeout);
+    if (call.forceFresh) return this.#forceFresh(key, call, budget) as Promise<ValueOf<S, T>>;
     const since = this.#coherence.snapshot();
     let read: ReadResult = MISS;
     let redisFailed = false;
@@ -237,16 +238,63 @@ export class Cache extends EventEmitter<CacheEvents> {
       if (read.state === 'fresh') throw new CachedLoaderError(key, String(read.entry.value));
     } else if (read.state === 'fresh') {
       this.#countHit(key, read.layer, false);
-      if (this.#filler.shouldRefreshEarly(read.entry)) this.#filler.refreshInBackground(key, call);
+      if (this.#filler.shouldRefreshEarly(read.entry)) void this.#filler.refreshInBackground(key, call);
       return read.entry.value as ValueOf<S, T>;
     } else if (read.state === 'stale') {
+      const refresh = this.#filler.refreshInBackground(key, call);
+      // softTimeout: wait that long for the refresh, then serve the stale value (it goes on).
+      const soft = Math.min(call.softTimeoutMs, call.hardTimeoutMs ?? call.softTimeoutMs);
+      const refreshed = soft > 0 ? await settleWithin(refresh, soft) : undefined;
+      if (refreshed) {
+        this.#countMiss(key);
+        return refreshed.value as ValueOf<S, T>;
+      }
       this.#countHit(key, read.layer, true);
-      this.#filler.refreshInBackground(key, call);
       return read.entry.value as ValueOf<S, T>;
     }
     this.#countMiss(key);
     const seen = read.state === 'miss' ? read.seen : null;
-    return this.#filler.load(key, call, { budget, redisFailed, seen }) as Promise<ValueOf<S, T>>;
+    return this.#withinHardTimeout(key, call, this.#filler.load(key, call, { budget, redisFailed, seen })) as Promise<
+      ValueOf<S, T>
+    >;
+  }
+
+  /** forceFresh: load whatever Redis holds, replacing it (the fill lock is taken only if it is still there). */
+  async #forceFresh(key: string, call: LoadSpec<unknown>, budget: Budget): Promise<unknown> {
+    this.#countMiss(key);
+    let text: string | null = null;
+    let redisFailed = false;
+    try {
+      text = await this.#store.readText(key, budget);
+    } catch {
+      redisFailed = true;
+    }
+    const seen = headerOf(text);
+    const start = { budget, redisFailed, seen, ...(text === null ? {} : { replace: seen }) };
+    return this.#withinHardTimeout(key, call, this.#filler.load(key, call, start));
+  }
+
+  /** The load's outcome, or LoaderTimeoutError after the call's hardTimeout (the load goes on). */
+  #withinHardTimeout(key: string, call: LoadSpec<unknown>, load: Promise<unknown>): Promise<unknown> {
+    const ms = call.hardTimeoutMs;
+    if (ms === undefined) return load;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        load.catch(() => {}); // its outcome is nobody's now, and must not be an unhandled rejection
+        this.#stats.hardTimeouts++;
+        reject(new LoaderTimeoutError(key, ms));
+      }, ms);
+      load.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   /**
@@ -376,6 +424,17 @@ export class Cache extends EventEmitter<CacheEvents> {
 }
 
 const noLoader = () => undefined;
+
+/** What `promise` resolves within `ms`, or undefined after it (`promise` never rejects). */
+function settleWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    void promise.then((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
+}
 const MISS: ReadResult = { state: 'miss', seen: null };
 
 function checkKey(key: unknown, where: string): asserts key is string {

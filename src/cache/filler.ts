@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
 import type { Coherence, Snapshot } from './coherence.js';
-import { FillLocks } from './fill-lock.js';
+import { FillLocks, headerOf } from './fill-lock.js';
 import { Budget } from './gate.js';
 import type { Entry } from './l1.js';
+import { type LoadContext, LoadControl } from './load-context.js';
 import type { ResolvedCacheOptions } from './options.js';
 import { type StandardSchemaV1, validate } from './schema.js';
 import type { CacheStats } from './stats.js';
@@ -11,8 +12,8 @@ import type { Encoded, EntryStore } from './store.js';
 import type { TagVersions } from './tags.js';
 import { FillWaiters, type Wake } from './waiters.js';
 
-/** Produces a value on a miss. */
-export type Loader<T> = () => Promise<T> | T;
+/** Produces a value on a miss; it may adapt its entry through the {@link LoadContext} it receives. */
+export type Loader<T> = (context: LoadContext) => Promise<T> | T;
 
 /** One getOrSet call, resolved against the cache's defaults. */
 export interface LoadSpec<T> {
@@ -21,6 +22,12 @@ export interface LoadSpec<T> {
   tags: string[] | undefined;
   schema: StandardSchemaV1 | undefined;
   loader: Loader<T>;
+  /** On a stale hit, how long to wait for the refresh before returning the stale value. */
+  softTimeoutMs: number;
+  /** How long to wait for a load before failing with {@link LoaderTimeoutError}; undefined: no limit. */
+  hardTimeoutMs: number | undefined;
+  /** Load anew whatever the cache holds. */
+  forceFresh: boolean;
 }
 
 /** Where a foreground load starts from: the call's budget, and what its read found. */
@@ -30,12 +37,26 @@ export interface LoadStart {
   redisFailed: boolean;
   /** Header of what Redis held when the call read it; null to take the fill lock without comparing. */
   seen: Buffer | null;
+  /**
+   * forceFresh: the header of the entry the call found, which this load must replace (found
+   * again while waiting for another instance, it is not an answer). Undefined otherwise.
+   */
+  replace?: Buffer;
 }
 
 /** A loader failure the cache remembered (`errorTtl`): thrown without running the loader again. */
 export class CachedLoaderError extends RedscaleError {
   constructor(key: string, message: string) {
     super('ERR_LOADER_FAILED', `redscale: loading "${key}" failed recently: ${message}`, { context: { key } });
+  }
+}
+
+/** `getOrSet` waited `hardTimeout` for a value and gave up; the load goes on in the background. */
+export class LoaderTimeoutError extends RedscaleError {
+  constructor(key: string, timeoutMs: number) {
+    super('ERR_LOADER_TIMEOUT', `redscale: loading "${key}" took longer than its hard timeout of ${timeoutMs} ms`, {
+      context: { key, timeoutMs },
+    });
   }
 }
 
@@ -51,6 +72,16 @@ export interface FillContext {
   announce(message: { k?: string[]; f?: string[] }): void;
   events: { load(key: string, durationMs: number): void; loadError(key: string, error: unknown): void };
 }
+
+/** What a loader run produced, and what it decided about its entry. */
+interface Loaded {
+  value: unknown;
+  loadMs: number;
+  control: LoadControl;
+}
+
+/** What a background refresh produced: the refreshed value, or nothing (not refreshed here, or it failed). */
+export type Refreshed = { value: unknown } | undefined;
 
 /** A load under the fill lock. */
 interface Held {
@@ -80,7 +111,7 @@ export class Filler {
   readonly #context: FillContext;
   readonly #waiters = new FillWaiters();
   readonly #loading = new Map<string, Promise<unknown>>();
-  readonly #refreshing = new Set<string>();
+  readonly #refreshing = new Map<string, Promise<Refreshed>>();
 
   constructor(context: FillContext) {
     this.#context = context;
@@ -110,9 +141,12 @@ export class Filler {
     for (const key of [...this.#loading.keys()]) if (matches(key)) this.#loading.delete(key);
   }
 
-  /** Loads `key` once per instance: concurrent callers in this process share the load. */
+  /**
+   * Loads `key` once per instance: concurrent callers in this process share the load (a
+   * forceFresh call starts its own, which later callers join).
+   */
   load(key: string, call: LoadSpec<unknown>, start: LoadStart): Promise<unknown> {
-    const pending = this.#loading.get(key);
+    const pending = call.forceFresh ? undefined : this.#loading.get(key);
     if (pending) return pending;
     const load: Promise<unknown> = this.#loadOnce(key, call, start).finally(() => {
       if (this.#loading.get(key) === load) this.#loading.delete(key);
@@ -165,12 +199,14 @@ export class Filler {
       }
       const found = await store.evaluate(key, text, call.schema, budget, since).catch(() => undefined);
       if (!found) return this.#loadUncached(key, call, budget);
-      if (found.state === 'fresh') {
+      // forceFresh: the entry the call set out to replace, found again, is no answer.
+      const replaced = start.replace !== undefined && text !== null && headerOf(text).equals(start.replace);
+      if (found.state === 'fresh' && !replaced) {
         if (found.entry.kind === 'error') throw new CachedLoaderError(key, String(found.entry.value));
         return found.entry.value;
       }
       if (failed) return this.#loadUncached(key, call, budget);
-      seen = found.state === 'miss' ? found.seen : null;
+      seen = replaced ? (start.replace as Buffer) : found.state === 'miss' ? found.seen : null;
     }
   }
 
@@ -178,6 +214,7 @@ export class Filler {
   async #loadUnderLock(key: string, call: LoadSpec<unknown>, held: Held): Promise<unknown> {
     const { store, locks } = this.#context;
     const stopExtending = this.#keepLocked(held);
+    const startedAt = performance.now();
     try {
       let cacheable = true;
       let versions: ReadonlyMap<string, number> | undefined;
@@ -188,17 +225,26 @@ export class Filler {
           return undefined;
         });
       }
-      let loaded: { value: unknown; loadMs: number };
+      let loaded: Loaded;
       try {
         loaded = await this.#runLoader(key, call, held.budget);
       } catch (error) {
         await this.#failed(key, error, held, cacheable ? versions : null);
         throw error;
       }
+      const { control } = loaded;
+      if (control.skipped) {
+        cacheable = false;
+      } else if (cacheable && control.tagsChanged) {
+        const adapted = await this.#adaptedVersions(control, versions, startedAt, held.budget);
+        if (adapted === null) cacheable = false;
+        else versions = adapted;
+      }
       let encoded: Encoded;
       let value: unknown;
       try {
-        encoded = store.encode(store.prepare(key, loaded.value), { ...call, tags: versions, loadMs: loaded.loadMs });
+        const spec = { ttlMs: control.ttlMs, staleForMs: control.staleForMs, tags: versions, loadMs: loaded.loadMs };
+        encoded = store.encode(store.prepare(key, loaded.value), spec);
         value = await deliver(key, encoded.entry, call.schema);
       } catch (error) {
         this.#release(held);
@@ -229,6 +275,33 @@ export class Filler {
     } finally {
       stopExtending();
     }
+  }
+
+  /**
+   * The versions of the tags a loader chose: those the call declared were read before the load;
+   * the others are read now, and null means one of them may have been invalidated during the
+   * load (or Redis failed): the value must not be stored.
+   */
+  async #adaptedVersions(
+    control: LoadControl,
+    before: ReadonlyMap<string, number> | undefined,
+    startedAt: number,
+    budget: Budget,
+  ): Promise<ReadonlyMap<string, number> | undefined | null> {
+    if (!control.tags) return undefined;
+    const versions = new Map<string, number>();
+    const unread: string[] = [];
+    for (const tag of control.tags) {
+      const version = before?.get(tag);
+      if (version === undefined) unread.push(tag);
+      else versions.set(tag, version);
+    }
+    if (unread.length === 0) return versions;
+    const lifetime = control.ttlMs + control.staleForMs;
+    const read = await this.#context.tags.since(unread, lifetime, startedAt, budget).catch(() => undefined);
+    if (!read) return null;
+    for (const [tag, version] of read) versions.set(tag, version);
+    return versions;
   }
 
   /** A loader that threw (or returned undefined): remember the error if asked, tell waiters, release. */
@@ -264,13 +337,14 @@ export class Filler {
   }
 
   /** Runs the loader outside the call's Redis budget; `undefined` is a failure naming the key. */
-  async #runLoader(key: string, call: LoadSpec<unknown>, budget: Budget): Promise<{ value: unknown; loadMs: number }> {
+  async #runLoader(key: string, call: LoadSpec<unknown>, budget: Budget): Promise<Loaded> {
     const { stats, events } = this.#context;
     stats.loads++;
     const started = performance.now();
+    const control = new LoadControl(key, call);
     let value: unknown;
     try {
-      value = await budget.excluding(() => call.loader());
+      value = await budget.excluding(() => call.loader(control));
       if (value === undefined) {
         throw new InvalidOptionError(
           'loader',
@@ -286,7 +360,7 @@ export class Filler {
     }
     const loadMs = performance.now() - started;
     events.load(key, loadMs);
-    return { value, loadMs };
+    return { value, loadMs, control };
   }
 
   /** Loads without storing (Redis failing, the budget spent, or another instance holding the lock too long). */
@@ -297,24 +371,36 @@ export class Filler {
     return deliver(key, encoded.entry, call.schema);
   }
 
-  /** Refreshes `key` in the background, unless this instance or another one already is. */
-  refreshInBackground(key: string, call: LoadSpec<unknown>): void {
-    if (this.#refreshing.has(key) || this.#loading.has(key)) return;
-    this.#refreshing.add(key);
+  /**
+   * Refreshes `key` in the background, unless this instance or another one already is. Resolves
+   * the refreshed value when this instance refreshed it (never rejects: a failed refresh resolves
+   * undefined, and the stale value keeps being served).
+   */
+  refreshInBackground(key: string, call: LoadSpec<unknown>): Promise<Refreshed> {
+    const running = this.#refreshing.get(key);
+    if (running) return running;
+    const loading = this.#loading.get(key);
+    if (loading)
+      return loading.then(
+        (value) => ({ value }),
+        () => undefined,
+      );
     const { store, locks, options, coherence } = this.#context;
     const budget = new Budget(options.timeout);
     const since = coherence.snapshot();
     const token = FillLocks.token();
     const lockKey = store.lockOf(key);
-    (async () => {
+    const refresh: Promise<Refreshed> = (async () => {
       const acquired = await locks.acquire(store.keyOf(key), lockKey, token, null, budget);
-      if (acquired.kind === 'acquired') {
-        await this.#loadUnderLock(key, call, { budget, since, token, lockKey, background: true });
-      }
+      if (acquired.kind !== 'acquired') return undefined;
+      const value = await this.#loadUnderLock(key, call, { budget, since, token, lockKey, background: true });
+      return { value };
     })()
       // Stale-if-error: the failure is counted and the stale value keeps being served.
-      .catch(() => {})
+      .catch(() => undefined)
       .finally(() => this.#refreshing.delete(key));
+    this.#refreshing.set(key, refresh);
+    return refresh;
   }
 
   /** XFetch: refresh early with a probability that grows as expiry nears, scaled by the load's duration. */

@@ -1,6 +1,7 @@
 export { BusMessageError, type DropReason } from './bus-protocol.js';
 export { Cache } from './cache.js';
-export { CachedLoaderError } from './filler.js';
+export { CachedLoaderError, type Loader, LoaderTimeoutError } from './filler.js';
+export type { EntryOptions, LoadContext } from './load-context.js';
 export type {
   CacheOptions,
   GetOrSetOptions,

@@ -15,6 +15,7 @@ import cacheFillUnlock from './lua/cache-fill-unlock.lua';
 import cacheInvalidateTags from './lua/cache-invalidate-tags.lua';
 import cacheSet from './lua/cache-set.lua';
 import cacheTags from './lua/cache-tags.lua';
+import cacheTagsSince from './lua/cache-tags-since.lua';
 import healthProbe from './lua/health-probe.lua';
 import lockAcquire from './lua/lock-acquire.lua';
 import lockExtend from './lua/lock-extend.lua';
@@ -53,6 +54,7 @@ export const SCRIPTS = {
   cacheInvalidateTags,
   cacheSet,
   cacheTags,
+  cacheTagsSince,
   healthProbe,
   lockAcquire,
   lockExtend,
