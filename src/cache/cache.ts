@@ -7,6 +7,7 @@ import { Coherence } from './coherence.js';
 import { FillLocks, headerOf } from './fill-lock.js';
 import { CachedLoaderError, Filler, isCallerError, type Loader, LoaderTimeoutError, type LoadSpec } from './filler.js';
 import { Budget, RedisGate } from './gate.js';
+import { type ManyContext, readMany, type SetManyEntry, writeMany } from './many.js';
 import {
   type CacheOptions,
   cacheOptionsSchema,
@@ -52,6 +53,7 @@ export class Cache extends EventEmitter<CacheEvents> {
   readonly #bus: InvalidationBus | undefined;
   readonly #filler: Filler;
   readonly #stats = emptyStats();
+  readonly #many: ManyContext;
   #closed = false;
 
   /** @throws InvalidOptionError when an option is invalid. */
@@ -86,6 +88,19 @@ export class Cache extends EventEmitter<CacheEvents> {
         },
       },
     });
+    this.#many = {
+      options: resolved,
+      store: this.#store,
+      tags: this.#tags,
+      filler: this.#filler,
+      coherence: this.#coherence,
+      publish: async (message, budget) => {
+        await this.#bus?.publish(message, budget);
+      },
+      hit: (key, layer) => this.#countHit(key, layer, false),
+      miss: (key) => this.#countMiss(key),
+      checkKey,
+    };
     if (resolved.bus) {
       this.#bus = new InvalidationBus(
         this.#gate,
@@ -350,6 +365,53 @@ export class Cache extends EventEmitter<CacheEvents> {
     this.#stats.invalidatedPatternKeys += deleted;
     await this.#bus?.publish({ p: pattern }, new Budget(timeout));
     if (this.listenerCount('invalidate')) this.emit('invalidate', { pattern });
+    return deleted;
+  }
+
+  /**
+   * The fresh values of `keys`, in their order (`undefined` where there is none, as {@link get}
+   * would say): L1 first, then one MGET per hash slot of the rest (one in all on a standalone
+   * Redis), all sent at once. Never rejects because of Redis: a slot that failed reads as misses.
+   */
+  async getMany<S extends StandardSchemaV1 | undefined = undefined, T = unknown>(
+    keys: readonly string[],
+    options: ReadOptions<NonNullable<S>> = {},
+  ): Promise<Array<ValueOf<S, T> | undefined>> {
+    const { schema } = this.#resolve(options, 'Cache.getMany()', noLoader);
+    return readMany(this.#many, keys, schema) as Promise<Array<ValueOf<S, T> | undefined>>;
+  }
+
+  /**
+   * Stores many entries, each with its own `ttl`, `staleFor` and `tags`: one tag-version read for
+   * all their tags, one script per hash slot (one in all on a standalone Redis), one announcement.
+   * Like {@link set}, resolves `true` once Redis has them all and every instance has been told,
+   * `false` when Redis failed for some (those of the slots that answered are stored).
+   * @throws InvalidOptionError for bad entries or repeated keys; RedscaleError ERR_SERIALIZATION
+   * for a value the serializer cannot store (nothing is written then).
+   */
+  setMany(entries: readonly SetManyEntry[]): Promise<boolean> {
+    return writeMany(this.#many, entries);
+  }
+
+  /**
+   * Deletes everything in the cache's namespace (`<prefix>:*`: entries, fill locks and tag
+   * versions), on every instance: SCAN on every master and UNLINK in batches, as
+   * {@link invalidatePattern} does. Loads running meanwhile do not store what they loaded.
+   * Resolves how many entries were deleted. @throws a RedscaleError when Redis or the bus failed.
+   */
+  async clear(): Promise<number> {
+    const { prefix, timeout } = this.#options;
+    const escaped = escapeGlob(prefix);
+    const all = () => true;
+    this.#forgetMatching(all);
+    await unlinkMatching(this.#gate, `${escaped}:cl:*`, PATTERN_BATCH, timeout);
+    const deleted = await unlinkMatching(this.#gate, `${escaped}:c:*`, PATTERN_BATCH, timeout);
+    // Tag keys last: a tag that comes back is newer than any entry written before (doubt is a miss).
+    await unlinkMatching(this.#gate, `${escaped}:ct:*`, PATTERN_BATCH, timeout);
+    this.#forgetMatching(all);
+    this.#stats.invalidatedPatternKeys += deleted;
+    await this.#bus?.publish({ p: '*' }, new Budget(timeout));
+    if (this.listenerCount('invalidate')) this.emit('invalidate', { pattern: '*' });
     return deleted;
   }
 

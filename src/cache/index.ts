@@ -2,6 +2,7 @@ export { BusMessageError, type DropReason } from './bus-protocol.js';
 export { Cache } from './cache.js';
 export { CachedLoaderError, type Loader, LoaderTimeoutError } from './filler.js';
 export type { EntryOptions, LoadContext } from './load-context.js';
+export type { SetManyEntry } from './many.js';
 export type {
   CacheOptions,
   GetOrSetOptions,

@@ -80,17 +80,89 @@ export class EntryStore {
 
   /** Reads an entry: L1 first (no I/O), then Redis. */
   async read(key: string, schema: StandardSchemaV1 | undefined, budget: Budget, since: Snapshot): Promise<ReadResult> {
-    const now = Date.now();
-    const cached = this.l1?.get(key);
-    if (cached) {
-      const valid = tagsStillValid(cached.tags, (tag) => this.#tags.versionOf(tag));
-      if (valid && now < cached.staleUntil) {
-        const entry = await this.#checked(cached, schema);
-        if (entry) return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l1' };
-      }
-      this.l1?.drop([key]);
-    }
+    const cached = await this.fromL1(key, schema);
+    if (cached) return cached;
     return this.evaluate(key, await this.readText(key, budget), schema, budget, since);
+  }
+
+  /** The entry in L1, if it holds a usable one (dropping one that is not). */
+  async fromL1(key: string, schema: StandardSchemaV1 | undefined): Promise<ReadResult | undefined> {
+    const cached = this.l1?.get(key);
+    if (!cached) return undefined;
+    const now = Date.now();
+    const valid = tagsStillValid(cached.tags, (tag) => this.#tags.versionOf(tag));
+    if (valid && now < cached.staleUntil) {
+      const entry = await this.#checked(cached, schema);
+      if (entry) return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l1' };
+    }
+    this.l1?.drop([key]);
+    return undefined;
+  }
+
+  /**
+   * Entries' texts in Redis: one MGET per hash slot (on Cluster), all at once. A slot whose
+   * MGET failed reads as undefined for its keys (the caller's misses); the others are answered.
+   */
+  async readTexts(keys: readonly string[], budget: Budget): Promise<Map<string, string | null | undefined>> {
+    const gate = this.#gate;
+    const byEntry = new Map(keys.map((key) => [this.keyOf(key), key]));
+    const texts = new Map<string, string | null | undefined>();
+    await Promise.all(
+      multiKeyGroups(gate.redis, byEntry.keys()).map(async (group) => {
+        const found = await gate
+          .call('cache get many', gate.nodeOf(group[0] as string), budget, () => gate.redis.mget(...group))
+          .catch(() => undefined);
+        group.forEach((entryKey, i) =>
+          texts.set(byEntry.get(entryKey) as string, found ? (found[i] ?? null) : undefined),
+        );
+      }),
+    );
+    return texts;
+  }
+
+  /**
+   * Stores values given by the caller (`cache-set-many`: revokes in-flight fills of their keys),
+   * one script per hash slot and per {@link DELETE_BATCH} keys, refused past the budget's
+   * deadline. Resolves the keys stored (a slot whose call failed or ran late is left out).
+   */
+  async setMany(entries: ReadonlyMap<string, Encoded>, budget: Budget): Promise<string[]> {
+    const gate = this.#gate;
+    const byEntry = new Map([...entries.keys()].map((key) => [this.keyOf(key), key]));
+    const stored: string[] = [];
+    const calls: Array<Promise<void>> = [];
+    for (const group of multiKeyGroups(gate.redis, byEntry.keys())) {
+      for (let i = 0; i < group.length; i += DELETE_BATCH) {
+        const entryKeys = group.slice(i, i + DELETE_BATCH);
+        const keys = entryKeys.map((entryKey) => byEntry.get(entryKey) as string);
+        const node = gate.nodeOf(entryKeys[0] as string);
+        const args: Array<string | number> = [];
+        for (const key of keys) {
+          const encoded = entries.get(key) as Encoded;
+          args.push(encoded.text, encoded.pxMs);
+        }
+        calls.push(
+          gate
+            .call('cache set many', node, budget, () =>
+              runScript(
+                gate.redis,
+                'cacheSetMany',
+                [...entryKeys, ...keys.map((key) => this.lockOf(key))],
+                [gate.serverDeadline(node, budget), ...args],
+              ),
+            )
+            .then(
+              (reply) => {
+                const [result, now] = reply as [number, number];
+                gate.learn(node, Number(now));
+                if (result === 1) stored.push(...keys);
+              },
+              () => {},
+            ),
+        );
+      }
+    }
+    await Promise.all(calls);
+    return stored;
   }
 
   /** The entry's text in Redis (one GET), or null. */
@@ -106,6 +178,7 @@ export class EntryStore {
     schema: StandardSchemaV1 | undefined,
     budget: Budget,
     since: Snapshot,
+    prefetched?: ReadonlyMap<string, number>,
   ): Promise<ReadResult> {
     if (text === null) return { state: 'miss', seen: headerOf(null) };
     const now = Date.now();
@@ -117,7 +190,9 @@ export class EntryStore {
       // Unknown here (or the bus is down): read the versions. Known and newer: invalidated.
       const names = Object.keys(envelope.tags);
       if (names.every((tag) => this.#tags.versionOf(tag) !== undefined)) return { state: 'miss', seen };
-      const current = await this.#tags.current(names, this.#lifetime(), false, budget, since);
+      const current = names.every((tag) => prefetched?.has(tag))
+        ? (prefetched as ReadonlyMap<string, number>)
+        : await this.#tags.current(names, this.#lifetime(), false, budget, since);
       if (!tagsStillValid(envelope.tags, (tag) => current.get(tag))) return { state: 'miss', seen };
     }
     let value: unknown = envelope.payload;

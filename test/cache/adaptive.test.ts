@@ -180,7 +180,9 @@ describe.each(['standalone', 'cluster+keyPrefix'] as const)('adaptive entries an
   it('validates the timeouts and refuses them where they do not apply', async () => {
     const cache = await factory.make();
     await expect(cache.getOrSet('k', () => 1, { hardTimeout: 0 })).rejects.toBeInstanceOf(InvalidOptionError);
-    await expect(cache.getOrSet('k', () => 1, { softTimeout: 'soon' as never })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(cache.getOrSet('k', () => 1, { softTimeout: 'soon' as never })).rejects.toBeInstanceOf(
+      InvalidOptionError,
+    );
     await expect(cache.getOrSet('k', () => 1, { forceFresh: 'yes' as never })).rejects.toBeInstanceOf(
       InvalidOptionError,
     );
