@@ -112,9 +112,9 @@ export class EntryStore {
         const found = await gate
           .call('cache get many', gate.nodeOf(group[0] as string), budget, () => gate.redis.mget(...group))
           .catch(() => undefined);
-        group.forEach((entryKey, i) =>
-          texts.set(byEntry.get(entryKey) as string, found ? (found[i] ?? null) : undefined),
-        );
+        group.forEach((entryKey, i) => {
+          texts.set(byEntry.get(entryKey) as string, found ? (found[i] ?? null) : undefined);
+        });
       }),
     );
     return texts;
