@@ -7,6 +7,7 @@ import { Coherence } from './coherence.js';
 import { FillLocks, headerOf } from './fill-lock.js';
 import { CachedLoaderError, Filler, isCallerError, type Loader, LoaderTimeoutError, type LoadSpec } from './filler.js';
 import { Budget, RedisGate } from './gate.js';
+import type { LoadContext } from './load-context.js';
 import { type ManyContext, readMany, type SetManyEntry, writeMany } from './many.js';
 import {
   type CacheOptions,
@@ -24,6 +25,7 @@ import type { InferOutput, StandardSchemaV1 } from './schema.js';
 import { type CacheEvents, type CacheStats, emptyStats } from './stats.js';
 import { EntryStore, type ReadResult } from './store.js';
 import { TagVersions } from './tags.js';
+import { prefetchEntries, type WarmEntry, type WarmOptions, type WarmReport, warmEntries } from './warm.js';
 
 type ValueOf<S, T> = S extends StandardSchemaV1 ? InferOutput<S> : T;
 
@@ -413,6 +415,30 @@ export class Cache extends EventEmitter<CacheEvents> {
     await this.#bus?.publish({ p: '*' }, new Budget(timeout));
     if (this.listenerCount('invalidate')) this.emit('invalidate', { pattern: '*' });
     return deleted;
+  }
+
+  /**
+   * Warms the cache: `getOrSet` for each entry (its key, loader and options), at most
+   * `concurrency` (default 8) at a time, with the usual stampede protection, so instances that
+   * start together load each key once between them. Resolves a report; a key that fails is
+   * listed there, never thrown. @throws InvalidOptionError when `entries` or the options are not valid.
+   */
+  warm(entries: readonly WarmEntry[], options: WarmOptions = {}): Promise<WarmReport> {
+    return warmEntries(entries, options, (key, loader, call) => this.getOrSet(key, loader, call), 'Cache.warm()');
+  }
+
+  /**
+   * {@link warm} with one loader for many keys: `loader(key, context)` runs for each key that is
+   * not fresh in the cache, at most `concurrency` at a time; the other options apply to every key.
+   */
+  async prefetch<T>(
+    keys: readonly string[],
+    loader: (key: string, context: LoadContext) => Promise<T> | T,
+    options: GetOrSetOptions & WarmOptions = {},
+  ): Promise<WarmReport> {
+    const { concurrency, signal, ...call } = options;
+    const warmOptions = { ...(concurrency === undefined ? {} : { concurrency }), ...(signal ? { signal } : {}) };
+    return this.warm(prefetchEntries(keys, loader, call, 'Cache.prefetch()'), warmOptions);
   }
 
   /**

@@ -13,3 +13,4 @@ export { escapeGlob } from './patterns.js';
 export type { InferOutput, StandardSchemaV1 } from './schema.js';
 export { jsonSerializer, type Serializer } from './serializer.js';
 export type { CacheEvents, CacheStats } from './stats.js';
+export type { WarmEntry, WarmOptions, WarmReport } from './warm.js';
