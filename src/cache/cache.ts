@@ -279,7 +279,7 @@ export class Cache extends EventEmitter<CacheEvents> {
   /** forceFresh: load whatever Redis holds, replacing it (the fill lock is taken only if it is still there). */
   async #forceFresh(key: string, call: LoadSpec<unknown>, budget: Budget): Promise<unknown> {
     this.#countMiss(key);
-    let text: string | null = null;
+    let text: Buffer | null = null;
     let redisFailed = false;
     try {
       text = await this.#store.readText(key, budget);

@@ -3,6 +3,7 @@ import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.j
 import type { Coherence, Snapshot } from './coherence.js';
 import { FillLocks, headerOf } from './fill-lock.js';
 import { Budget } from './gate.js';
+import { isBinaryKind, type Stored } from './envelope.js';
 import type { Entry } from './l1.js';
 import { type LoadContext, LoadControl } from './load-context.js';
 import type { ResolvedCacheOptions } from './options.js';
@@ -174,9 +175,17 @@ export class Filler {
       if (acquired.kind === 'acquired') {
         return this.#loadUnderLock(key, call, { budget, since, token, lockKey, background: false });
       }
-      let text: string | null;
+      let text: Stored | null;
       if (acquired.kind === 'changed') {
         text = acquired.text;
+        // The script's reply came as text, which mangles a binary payload: read its bytes.
+        if (text !== null && isBinaryKind(text)) {
+          try {
+            text = await store.readText(key, budget);
+          } catch {
+            return this.#loadUncached(key, call, budget);
+          }
+        }
       } else {
         if (waitingSince === undefined) {
           waitingSince = performance.now();
@@ -316,7 +325,7 @@ export class Filler {
     if (!held.background && versions !== null && options.errorTtl > 0) {
       const message = messageOf(error);
       const encoded = store.encode(
-        { payload: message, value: message },
+        { payload: message, format: { binary: false, compressed: false }, value: message },
         { ttlMs: options.errorTtl, staleForMs: 0, tags: versions, loadMs: 0 },
         'error',
       );

@@ -11,6 +11,6 @@ export type {
 } from './options.js';
 export { escapeGlob } from './patterns.js';
 export type { InferOutput, StandardSchemaV1 } from './schema.js';
-export { jsonSerializer, type Serializer } from './serializer.js';
+export { type BinarySerializer, binarySerializer, jsonSerializer, type Serializer } from './serializer.js';
 export type { CacheEvents, CacheStats } from './stats.js';
 export type { WarmEntry, WarmOptions, WarmReport } from './warm.js';

@@ -15,6 +15,7 @@ import {
 import { MAX_KEY_LENGTH } from './bus-protocol.js';
 import type { Loader, LoadSpec } from './filler.js';
 import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
+import { MAX_INFLATED_BYTES } from './payload.js';
 import { jsonSerializer, type Serializer } from './serializer.js';
 
 /** Options for {@link Cache}. Per-call options override `ttl`, `staleFor` and `tags`. */
@@ -98,7 +99,16 @@ export interface CacheOptions {
    * background and stores its value when it ends. Per call too. Default: none (wait for the loader).
    */
   hardTimeout?: Duration;
-  /** How values are stored. Default {@link jsonSerializer} (strict JSON: refuses what it cannot give back). */
+  /**
+   * Deflate (node:zlib) payloads of at least `threshold` bytes (default `1024`) at zlib `level`
+   * 1–9 (default `-1`: zlib's own, 6), when that makes them smaller. Entries record whether they
+   * are compressed, so caches with and without it read each other's entries. Default `false`.
+   */
+  compression?: boolean | { threshold?: number; level?: number };
+  /**
+   * How values are stored: text, or bytes through {@link binarySerializer}. Default
+   * {@link jsonSerializer} (strict JSON: refuses what it cannot give back).
+   */
   serializer?: Serializer;
   /**
    * Called with every failure the cache absorbed: each Redis failure (also counted in
@@ -180,6 +190,18 @@ export const cacheOptionsSchema = z.strictObject({
   softTimeout: durationSchema({ allowZero: true, max: MAX_TIMER_MS }).default(0),
   hardTimeout: durationSchema({ max: MAX_TIMER_MS }).optional(),
   onError: fn<(error: RedscaleError) => void>().optional(),
+  compression: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        threshold: z.number().int().min(0).max(MAX_INFLATED_BYTES).default(1_024),
+        level: z.number().int().min(-1).max(9).default(-1),
+      }),
+    ])
+    .default(false)
+    .transform((value) =>
+      value === false ? false : value === true ? { threshold: 1_024, level: -1 } : value,
+    ),
 });
 
 /** Re-exported here for the options' users; defined in `serializer.ts`. */

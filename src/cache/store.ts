@@ -2,11 +2,12 @@ import { multiKeyGroups } from '../client/cluster.js';
 import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
 import { runScript } from '../scripts/registry.js';
 import type { Coherence, Snapshot } from './coherence.js';
-import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { decodeEnvelope, encodeEnvelope, isNewerFormat, type Stored } from './envelope.js';
 import { type FillLocks, headerOf } from './fill-lock.js';
 import { Budget, type RedisGate } from './gate.js';
 import { type Entry, L1 } from './l1.js';
 import type { ResolvedCacheOptions } from './options.js';
+import { PayloadCodec, type Prepared } from './payload.js';
 import { type StandardSchemaV1, validate } from './schema.js';
 import { type TagVersions, tagsStillValid } from './tags.js';
 
@@ -27,15 +28,11 @@ export interface WriteSpec {
   loadMs: number;
 }
 
-/** A value serialized, and read back as every instance will read it. */
-export interface Prepared {
-  payload: string;
-  value: unknown;
-}
+export type { Prepared };
 
 /** An entry ready to be stored: its text for Redis, and the entry as every instance will read it. */
 export interface Encoded {
-  text: string;
+  text: Stored;
   entry: Entry;
   /** How long Redis keeps it (ttl + staleFor), ms. */
   pxMs: number;
@@ -53,6 +50,7 @@ export class EntryStore {
   readonly #gate: RedisGate;
   readonly #tags: TagVersions;
   readonly #locks: FillLocks;
+  readonly #codec: PayloadCodec;
 
   constructor(
     options: ResolvedCacheOptions,
@@ -65,6 +63,7 @@ export class EntryStore {
     this.#gate = gate;
     this.#tags = tags;
     this.#locks = locks;
+    this.#codec = new PayloadCodec(options.serializer, options.compression);
     this.l1 = options.l1 ? new L1(options.l1.maxEntries, options.l1.ttl, coherence) : undefined;
   }
 
@@ -103,14 +102,14 @@ export class EntryStore {
    * Entries' texts in Redis: one MGET per hash slot (on Cluster), all at once. A slot whose
    * MGET failed reads as undefined for its keys (the caller's misses); the others are answered.
    */
-  async readTexts(keys: readonly string[], budget: Budget): Promise<Map<string, string | null | undefined>> {
+  async readTexts(keys: readonly string[], budget: Budget): Promise<Map<string, Buffer | null | undefined>> {
     const gate = this.#gate;
     const byEntry = new Map(keys.map((key) => [this.keyOf(key), key]));
-    const texts = new Map<string, string | null | undefined>();
+    const texts = new Map<string, Buffer | null | undefined>();
     await Promise.all(
       multiKeyGroups(gate.redis, byEntry.keys()).map(async (group) => {
         const found = await gate
-          .call('cache get many', gate.nodeOf(group[0] as string), budget, () => gate.redis.mget(...group))
+          .call('cache get many', gate.nodeOf(group[0] as string), budget, () => gate.redis.mgetBuffer(...group))
           .catch(() => undefined);
         group.forEach((entryKey, i) => {
           texts.set(byEntry.get(entryKey) as string, found ? (found[i] ?? null) : undefined);
@@ -135,7 +134,7 @@ export class EntryStore {
         const entryKeys = group.slice(i, i + DELETE_BATCH);
         const keys = entryKeys.map((entryKey) => byEntry.get(entryKey) as string);
         const node = gate.nodeOf(entryKeys[0] as string);
-        const args: Array<string | number> = [];
+        const args: Array<Stored | number> = [];
         for (const key of keys) {
           const encoded = entries.get(key) as Encoded;
           args.push(encoded.text, encoded.pxMs);
@@ -165,16 +164,18 @@ export class EntryStore {
     return stored;
   }
 
-  /** The entry's text in Redis (one GET), or null. */
-  readText(key: string, budget: Budget): Promise<string | null> {
+  /** The entry as Redis holds it (one GET, as bytes: a payload may be binary), or null. */
+  readText(key: string, budget: Budget): Promise<Buffer | null> {
     const redisKey = this.keyOf(key);
-    return this.#gate.call('cache get', this.#gate.nodeOf(redisKey), budget, () => this.#gate.redis.get(redisKey));
+    return this.#gate.call('cache get', this.#gate.nodeOf(redisKey), budget, () =>
+      this.#gate.redis.getBuffer(redisKey),
+    );
   }
 
   /** Judges an entry's text as read from Redis (`null`: none), filling L1 with what is good. */
   async evaluate(
     key: string,
-    text: string | null,
+    text: Stored | null,
     schema: StandardSchemaV1 | undefined,
     budget: Budget,
     since: Snapshot,
@@ -184,7 +185,8 @@ export class EntryStore {
     const now = Date.now();
     const seen = headerOf(text);
     const envelope = decodeEnvelope(text);
-    if (!envelope) return this.#discard(key, seen);
+    // A format a newer redscale writes is left for the readers that know it; anything else is corrupt.
+    if (!envelope) return isNewerFormat(text) ? { state: 'miss', seen } : this.#discard(key, seen);
     if (now >= envelope.staleUntil) return { state: 'miss', seen };
     if (envelope.tags && !tagsStillValid(envelope.tags, (tag) => this.#tags.versionOf(tag))) {
       // Unknown here (or the bus is down): read the versions. Known and newer: invalidated.
@@ -198,7 +200,7 @@ export class EntryStore {
     let value: unknown = envelope.payload;
     if (envelope.kind === 'value') {
       try {
-        value = this.#options.serializer.deserialize(envelope.payload);
+        value = this.#codec.read(envelope);
       } catch {
         return this.#discard(key, seen);
       }
@@ -228,9 +230,7 @@ export class EntryStore {
       throw new InvalidOptionError('value', value, 'a value other than undefined (store null for "nothing")', 'Cache');
     }
     try {
-      const payload = this.#options.serializer.serialize(value);
-      if (typeof payload !== 'string') throw new TypeError(`the serializer returned ${typeof payload}, not a string`);
-      return { payload, value: this.#options.serializer.deserialize(payload) };
+      return this.#codec.prepare(value);
     } catch (error) {
       const path = error instanceof RedscaleError ? error.context.path : undefined;
       throw new RedscaleError(
@@ -257,7 +257,8 @@ export class EntryStore {
       loadMs: Math.round(spec.loadMs),
       tags: spec.tags ? Object.fromEntries(spec.tags) : undefined,
     };
-    return { text: encodeEnvelope({ ...entry, payload: prepared.payload }), entry, pxMs: ttlMs + spec.staleForMs };
+    const text = encodeEnvelope({ ...entry, format: prepared.format, payload: prepared.payload });
+    return { text, entry, pxMs: ttlMs + spec.staleForMs };
   }
 
   /**
