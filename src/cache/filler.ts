@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
 import type { Coherence, Snapshot } from './coherence.js';
+import { isBinaryKind, type Stored } from './envelope.js';
 import { FillLocks, headerOf } from './fill-lock.js';
 import { Budget } from './gate.js';
-import { isBinaryKind, type Stored } from './envelope.js';
 import type { Entry } from './l1.js';
 import { type LoadContext, LoadControl } from './load-context.js';
 import type { ResolvedCacheOptions } from './options.js';

@@ -14,8 +14,8 @@ import {
 } from '../common/options.js';
 import { MAX_KEY_LENGTH } from './bus-protocol.js';
 import type { Loader, LoadSpec } from './filler.js';
-import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
 import { MAX_INFLATED_BYTES } from './payload.js';
+import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
 import { jsonSerializer, type Serializer } from './serializer.js';
 
 /** Options for {@link Cache}. Per-call options override `ttl`, `staleFor` and `tags`. */
@@ -199,9 +199,7 @@ export const cacheOptionsSchema = z.strictObject({
       }),
     ])
     .default(false)
-    .transform((value) =>
-      value === false ? false : value === true ? { threshold: 1_024, level: -1 } : value,
-    ),
+    .transform((value) => (value === false ? false : value === true ? { threshold: 1_024, level: -1 } : value)),
 });
 
 /** Re-exported here for the options' users; defined in `serializer.ts`. */

@@ -56,7 +56,9 @@ export class PayloadCodec {
         ? serialized
         : Buffer.from(serialized.buffer, serialized.byteOffset, serialized.byteLength);
     } else {
-      throw new TypeError(`the serializer returned ${describe(serialized)}, not a string or bytes (Buffer, Uint8Array)`);
+      throw new TypeError(
+        `the serializer returned ${describe(serialized)}, not a string or bytes (Buffer, Uint8Array)`,
+      );
     }
     const binary = typeof payload !== 'string';
     const roundTrip = this.#serializer.deserialize(payload);
