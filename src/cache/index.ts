@@ -1,6 +1,6 @@
 export { BusMessageError, type DropReason } from './bus-protocol.js';
 export { Cache } from './cache.js';
-export { CachedLoaderError, type Loader, LoaderTimeoutError } from './filler.js';
+export { CachedLoaderError, type Loader, LoaderTimeoutError } from './load.js';
 export type { EntryOptions, LoadContext } from './load-context.js';
 export type { SetManyEntry } from './many.js';
 export type {

@@ -13,7 +13,7 @@ import {
   redisClientSchema,
 } from '../common/options.js';
 import { MAX_KEY_LENGTH } from './bus-protocol.js';
-import type { Loader, LoadSpec } from './filler.js';
+import type { Loader, LoadSpec } from './load.js';
 import { MAX_INFLATED_BYTES } from './payload.js';
 import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
 import { jsonSerializer, type Serializer } from './serializer.js';

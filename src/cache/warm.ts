@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { InvalidOptionError } from '../common/errors.js';
 import { parseOptions, positiveInt } from '../common/options.js';
-import type { Loader } from './filler.js';
+import type { Loader } from './load.js';
 import type { LoadContext } from './load-context.js';
 import type { GetOrSetOptions } from './options.js';
 
