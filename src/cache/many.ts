@@ -57,7 +57,7 @@ export async function readMany(
     // The tags of everything found, read at once rather than one read per entry.
     const unknown = new Set<string>();
     for (const text of texts.values()) {
-      const written = typeof text === 'string' ? decodeEnvelope(text)?.tags : undefined;
+      const written = text ? decodeEnvelope(text)?.tags : undefined;
       for (const tag in written) if (tags.versionOf(tag) === undefined) unknown.add(tag);
     }
     const lifetime = options.ttl + options.staleFor;

@@ -1,6 +1,6 @@
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Envelope, PayloadFormat } from './envelope.js';
-import type { Serializer } from './serializer.js';
+import { isBinarySerializer, type Serializer } from './serializer.js';
 
 /** What the codec calls: `deserialize` receives the kind of data `serialize` produced. */
 interface AnySerializer {
@@ -40,9 +40,12 @@ const TEXT: PayloadFormat = { binary: false, compressed: false };
 export class PayloadCodec {
   readonly #serializer: AnySerializer;
   readonly #compression: CompressionSettings | false;
+  /** Whether the serializer produces bytes (declared with `binarySerializer`). */
+  readonly #binary: boolean;
 
   constructor(serializer: Serializer, compression: CompressionSettings | false) {
     this.#serializer = serializer as AnySerializer;
+    this.#binary = isBinarySerializer(serializer);
     this.#compression = compression;
   }
 
@@ -50,8 +53,11 @@ export class PayloadCodec {
   prepare(value: unknown): Prepared {
     const serialized: unknown = this.#serializer.serialize(value);
     let payload: string | Buffer;
-    if (typeof serialized === 'string') payload = serialized;
-    else if (serialized instanceof Uint8Array) {
+    if (typeof serialized === 'string') {
+      if (this.#binary) throw new TypeError('the binarySerializer returned a string, not bytes');
+      payload = serialized;
+    } else if (serialized instanceof Uint8Array) {
+      if (!this.#binary) throw new TypeError('the serializer returned bytes: declare it with binarySerializer()');
       payload = Buffer.isBuffer(serialized)
         ? serialized
         : Buffer.from(serialized.buffer, serialized.byteOffset, serialized.byteLength);
@@ -67,9 +73,15 @@ export class PayloadCodec {
     return { payload, format: binary ? { binary: true, compressed: false } : TEXT, value: roundTrip };
   }
 
-  /** The value of an entry's payload. @throws when it cannot be inflated or deserialized. */
+  /**
+   * The value of an entry's payload. @throws when it cannot be inflated or deserialized, or is
+   * of the other kind than this serializer's (bytes for a text one, text for a binary one).
+   */
   read(envelope: Envelope): unknown {
     const { format } = envelope;
+    if (format.binary !== this.#binary) {
+      throw new TypeError(`a ${format.binary ? 'binary' : 'text'} payload, and this cache's serializer is not`);
+    }
     let payload = envelope.payload;
     if (format.compressed) {
       const inflated = inflateRawSync(payload, { maxOutputLength: MAX_INFLATED_BYTES });

@@ -28,7 +28,15 @@ export interface BinarySerializer {
  */
 export function binarySerializer(serializer: BinarySerializer): Serializer {
   // The cache hands `deserialize` the kind of data `serialize` produced, whatever the type says.
+  BINARY.add(serializer);
   return serializer as unknown as Serializer;
+}
+
+const BINARY = new WeakSet<object>();
+
+/** Whether a serializer was declared binary with {@link binarySerializer}. */
+export function isBinarySerializer(serializer: object): boolean {
+  return BINARY.has(serializer);
 }
 
 /**

@@ -116,6 +116,15 @@ describe.each(['standalone', 'cluster+keyPrefix'] as const)('binary values and c
       serializer: binarySerializer({ serialize: () => 42 as never, deserialize: () => 42 }),
     });
     await expect(cache.set('k', 1)).rejects.toMatchObject({ code: 'ERR_SERIALIZATION' });
+    // Bytes from a serializer not declared binary, and text from one that is: refused, with the fix.
+    const undeclared = await factory.make({
+      serializer: { serialize: () => Buffer.from('x') as never, deserialize: () => 1 },
+    });
+    await expect(undeclared.set('k', 1)).rejects.toThrow(/binarySerializer/);
+    const lying = await factory.make({
+      serializer: binarySerializer({ serialize: () => 'text' as never, deserialize: () => 1 }),
+    });
+    await expect(lying.set('k', 1)).rejects.toThrow(/returned a string/);
     await expect(factory.make({ compression: { threshold: -1 } })).rejects.toMatchObject({
       code: 'ERR_INVALID_OPTION',
     });
