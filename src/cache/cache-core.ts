@@ -215,8 +215,10 @@ export class CacheCore extends EventEmitter<CacheEvents> {
    * loader is announced to have failed). Within `staleFor` after expiry the old value is returned
    * at once while one background refresh runs, and kept if that refresh fails. A Redis failure
    * never fails the call: the loader's value is returned. What is returned on a miss is what
-   * every instance will read: the serializer's round trip of the loader's value.
-   * @throws the loader's error (to every caller waiting on that load; not cached unless
+   * every instance will read: the serializer's round trip of the loader's value. The loader
+   * receives a {@link LoadContext} to adapt its entry (ttl, staleFor, tags) or skip storing it;
+   * `softTimeout`, `hardTimeout` and `forceFresh` bound the wait or bypass the cached value.
+   * @throws LoaderTimeoutError past `hardTimeout`; the loader's error (to every caller waiting on that load; not cached unless
    * `errorTtl`); InvalidOptionError naming the key when the loader returns `undefined`.
    */
   async getOrSet<T, S extends StandardSchemaV1 | undefined = undefined>(
