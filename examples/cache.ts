@@ -1,7 +1,8 @@
 /**
  * Cache-aside across instances: two instances share a cache; a stampede of concurrent misses
  * runs the loader once; a tag invalidation on one instance reaches the other's in-process L1;
- * an expired value is served at once while it refreshes in the background.
+ * an expired value is served at once while it refreshes in the background; three instances warm
+ * the same keys with one load each; getMany, an adaptive entry, clear().
  *
  *   npm run example:cache                       # finds or starts a Redis by itself
  */
@@ -58,7 +59,30 @@ console.log(`  got plan=${stale.plan} in ${(performance.now() - started).toFixed
 await sleep(150);
 console.log(`  then plan=${(await loadUser(a, 7)).plan}; stats of a: ${JSON.stringify(a.stats())}`);
 
-await a.invalidatePattern('user:*');
-await Promise.all([a.close(), b.close()]);
+console.log('\nwarming: 3 instances prefetch the same 50 users at once, 8 at a time each:');
+const before = queries;
+const c = new Cache({ redis: clients[0] as (typeof clients)[number], prefix, ttl: '1m' });
+const ids = Array.from({ length: 50 }, (_, i) => 100 + i);
+const reports = await Promise.all(
+  [a, b, c].map((cache) =>
+    cache.prefetch(
+      ids.map((id) => `user:${id}`),
+      (key) => db.user(Number(key.slice(5))),
+    ),
+  ),
+);
+console.log(`  ${reports.map((report) => report.done).join(' + ')} done, ${queries - before} database queries`);
+
+console.log('\nmany keys at once, and an adaptive entry:');
+const many = await a.getMany(ids.slice(0, 3).map((id) => `user:${id}`));
+console.log(`  getMany -> ${many.map((user) => (user as { id: number }).id).join(', ')} (one MGET)`);
+const missing = await a.getOrSet('user:404', (ctx) => {
+  ctx.setOptions({ ttl: '5s' }); // "not found" is cached briefly
+  return null;
+});
+console.log(`  user:404 -> ${missing} (cached for 5 s only)`);
+
+console.log(`\nclear() removed ${await a.clear()} entries of the namespace`);
+await Promise.all([a.close(), b.close(), c.close()]);
 for (const client of clients) client.disconnect();
 await found.stop();

@@ -18,9 +18,12 @@ const EMPTY = Buffer.alloc(0);
  * The part of an entry's text that tells one write from another: up to its fifth `|` (kind,
  * fresh/stale times, load time, tags), at most 256 bytes. `cache-fill-lock.lua` computes the same.
  */
-export function headerOf(text: string | null): Buffer {
+export function headerOf(text: string | Buffer | null): Buffer {
   if (text === null) return EMPTY;
-  const bytes = Buffer.from(text.length > 1024 ? text.slice(0, 1024) : text, 'utf8').subarray(0, 256);
+  const bytes =
+    typeof text === 'string'
+      ? Buffer.from(text.length > 1024 ? text.slice(0, 1024) : text, 'utf8').subarray(0, 256)
+      : text.subarray(0, 256);
   let at = -1;
   for (let i = 0; i < 5; i++) {
     at = bytes.indexOf(0x7c, at + 1);
@@ -124,7 +127,7 @@ export class FillLocks {
     entryKey: string,
     lockKey: string,
     token: string,
-    text: string,
+    text: string | Buffer,
     ttlMs: number,
     budget: Budget,
   ): Promise<'stored' | 'revoked' | 'late'> {

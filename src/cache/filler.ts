@@ -1,43 +1,17 @@
 import { performance } from 'node:perf_hooks';
-import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
+import { InvalidOptionError, messageOf } from '../common/errors.js';
 import type { Coherence, Snapshot } from './coherence.js';
-import { FillLocks } from './fill-lock.js';
+import { isBinaryKind, type Stored } from './envelope.js';
+import { FillLocks, headerOf } from './fill-lock.js';
 import { Budget } from './gate.js';
 import type { Entry } from './l1.js';
+import { CachedLoaderError, deliver, type LoadSpec, type LoadStart } from './load.js';
+import { LoadControl } from './load-context.js';
 import type { ResolvedCacheOptions } from './options.js';
-import { type StandardSchemaV1, validate } from './schema.js';
 import type { CacheStats } from './stats.js';
 import type { Encoded, EntryStore } from './store.js';
 import type { TagVersions } from './tags.js';
 import { FillWaiters, type Wake } from './waiters.js';
-
-/** Produces a value on a miss. */
-export type Loader<T> = () => Promise<T> | T;
-
-/** One getOrSet call, resolved against the cache's defaults. */
-export interface LoadSpec<T> {
-  ttlMs: number;
-  staleForMs: number;
-  tags: string[] | undefined;
-  schema: StandardSchemaV1 | undefined;
-  loader: Loader<T>;
-}
-
-/** Where a foreground load starts from: the call's budget, and what its read found. */
-export interface LoadStart {
-  budget: Budget;
-  /** The read failed: Redis is not used for this load. */
-  redisFailed: boolean;
-  /** Header of what Redis held when the call read it; null to take the fill lock without comparing. */
-  seen: Buffer | null;
-}
-
-/** A loader failure the cache remembered (`errorTtl`): thrown without running the loader again. */
-export class CachedLoaderError extends RedscaleError {
-  constructor(key: string, message: string) {
-    super('ERR_LOADER_FAILED', `redscale: loading "${key}" failed recently: ${message}`, { context: { key } });
-  }
-}
 
 /** What the filler works with; the cache owns all of it. */
 export interface FillContext {
@@ -52,6 +26,16 @@ export interface FillContext {
   events: { load(key: string, durationMs: number): void; loadError(key: string, error: unknown): void };
 }
 
+/** What a loader run produced, and what it decided about its entry. */
+interface Loaded {
+  value: unknown;
+  loadMs: number;
+  control: LoadControl;
+}
+
+/** What a background refresh produced: the refreshed value, or nothing (not refreshed here, or it failed). */
+export type Refreshed = { value: unknown } | undefined;
+
 /** A load under the fill lock. */
 interface Held {
   budget: Budget;
@@ -60,11 +44,6 @@ interface Held {
   lockKey: string;
   /** A background refresh: a stale value is being served meanwhile, and must survive a failure. */
   background: boolean;
-}
-
-/** Errors the caller caused (bad values, bad options): thrown, never absorbed as a Redis failure. */
-export function isCallerError(error: unknown): boolean {
-  return error instanceof RedscaleError && (error.code === 'ERR_INVALID_OPTION' || error.code === 'ERR_SERIALIZATION');
 }
 
 /**
@@ -80,7 +59,7 @@ export class Filler {
   readonly #context: FillContext;
   readonly #waiters = new FillWaiters();
   readonly #loading = new Map<string, Promise<unknown>>();
-  readonly #refreshing = new Set<string>();
+  readonly #refreshing = new Map<string, Promise<Refreshed>>();
 
   constructor(context: FillContext) {
     this.#context = context;
@@ -110,9 +89,12 @@ export class Filler {
     for (const key of [...this.#loading.keys()]) if (matches(key)) this.#loading.delete(key);
   }
 
-  /** Loads `key` once per instance: concurrent callers in this process share the load. */
+  /**
+   * Loads `key` once per instance: concurrent callers in this process share the load (a
+   * forceFresh call starts its own, which later callers join).
+   */
   load(key: string, call: LoadSpec<unknown>, start: LoadStart): Promise<unknown> {
-    const pending = this.#loading.get(key);
+    const pending = call.forceFresh ? undefined : this.#loading.get(key);
     if (pending) return pending;
     const load: Promise<unknown> = this.#loadOnce(key, call, start).finally(() => {
       if (this.#loading.get(key) === load) this.#loading.delete(key);
@@ -140,9 +122,17 @@ export class Filler {
       if (acquired.kind === 'acquired') {
         return this.#loadUnderLock(key, call, { budget, since, token, lockKey, background: false });
       }
-      let text: string | null;
+      let text: Stored | null;
       if (acquired.kind === 'changed') {
         text = acquired.text;
+        // The script's reply came as text, which mangles a binary payload: read its bytes.
+        if (text !== null && isBinaryKind(text)) {
+          try {
+            text = await store.readText(key, budget);
+          } catch {
+            return this.#loadUncached(key, call, budget);
+          }
+        }
       } else {
         if (waitingSince === undefined) {
           waitingSince = performance.now();
@@ -165,12 +155,14 @@ export class Filler {
       }
       const found = await store.evaluate(key, text, call.schema, budget, since).catch(() => undefined);
       if (!found) return this.#loadUncached(key, call, budget);
-      if (found.state === 'fresh') {
+      // forceFresh: the entry the call set out to replace, found again, is no answer.
+      const replaced = start.replace !== undefined && text !== null && headerOf(text).equals(start.replace);
+      if (found.state === 'fresh' && !replaced) {
         if (found.entry.kind === 'error') throw new CachedLoaderError(key, String(found.entry.value));
         return found.entry.value;
       }
       if (failed) return this.#loadUncached(key, call, budget);
-      seen = found.state === 'miss' ? found.seen : null;
+      seen = replaced ? (start.replace as Buffer) : found.state === 'miss' ? found.seen : null;
     }
   }
 
@@ -178,6 +170,7 @@ export class Filler {
   async #loadUnderLock(key: string, call: LoadSpec<unknown>, held: Held): Promise<unknown> {
     const { store, locks } = this.#context;
     const stopExtending = this.#keepLocked(held);
+    const startedAt = performance.now();
     try {
       let cacheable = true;
       let versions: ReadonlyMap<string, number> | undefined;
@@ -188,17 +181,26 @@ export class Filler {
           return undefined;
         });
       }
-      let loaded: { value: unknown; loadMs: number };
+      let loaded: Loaded;
       try {
         loaded = await this.#runLoader(key, call, held.budget);
       } catch (error) {
         await this.#failed(key, error, held, cacheable ? versions : null);
         throw error;
       }
+      const { control } = loaded;
+      if (control.skipped) {
+        cacheable = false;
+      } else if (cacheable && control.tagsChanged) {
+        const adapted = await this.#adaptedVersions(control, versions, startedAt, held.budget);
+        if (adapted === null) cacheable = false;
+        else versions = adapted;
+      }
       let encoded: Encoded;
       let value: unknown;
       try {
-        encoded = store.encode(store.prepare(key, loaded.value), { ...call, tags: versions, loadMs: loaded.loadMs });
+        const spec = { ttlMs: control.ttlMs, staleForMs: control.staleForMs, tags: versions, loadMs: loaded.loadMs };
+        encoded = store.encode(store.prepare(key, loaded.value), spec);
         value = await deliver(key, encoded.entry, call.schema);
       } catch (error) {
         this.#release(held);
@@ -231,6 +233,33 @@ export class Filler {
     }
   }
 
+  /**
+   * The versions of the tags a loader chose: those the call declared were read before the load;
+   * the others are read now, and null means one of them may have been invalidated during the
+   * load (or Redis failed): the value must not be stored.
+   */
+  async #adaptedVersions(
+    control: LoadControl,
+    before: ReadonlyMap<string, number> | undefined,
+    startedAt: number,
+    budget: Budget,
+  ): Promise<ReadonlyMap<string, number> | undefined | null> {
+    if (!control.tags) return undefined;
+    const versions = new Map<string, number>();
+    const unread: string[] = [];
+    for (const tag of control.tags) {
+      const version = before?.get(tag);
+      if (version === undefined) unread.push(tag);
+      else versions.set(tag, version);
+    }
+    if (unread.length === 0) return versions;
+    const lifetime = control.ttlMs + control.staleForMs;
+    const read = await this.#context.tags.since(unread, lifetime, startedAt, budget).catch(() => undefined);
+    if (!read) return null;
+    for (const [tag, version] of read) versions.set(tag, version);
+    return versions;
+  }
+
   /** A loader that threw (or returned undefined): remember the error if asked, tell waiters, release. */
   async #failed(
     key: string,
@@ -243,7 +272,7 @@ export class Filler {
     if (!held.background && versions !== null && options.errorTtl > 0) {
       const message = messageOf(error);
       const encoded = store.encode(
-        { payload: message, value: message },
+        { payload: message, format: { binary: false, compressed: false }, value: message },
         { ttlMs: options.errorTtl, staleForMs: 0, tags: versions, loadMs: 0 },
         'error',
       );
@@ -264,13 +293,14 @@ export class Filler {
   }
 
   /** Runs the loader outside the call's Redis budget; `undefined` is a failure naming the key. */
-  async #runLoader(key: string, call: LoadSpec<unknown>, budget: Budget): Promise<{ value: unknown; loadMs: number }> {
+  async #runLoader(key: string, call: LoadSpec<unknown>, budget: Budget): Promise<Loaded> {
     const { stats, events } = this.#context;
     stats.loads++;
     const started = performance.now();
+    const control = new LoadControl(key, call);
     let value: unknown;
     try {
-      value = await budget.excluding(() => call.loader());
+      value = await budget.excluding(() => call.loader(control));
       if (value === undefined) {
         throw new InvalidOptionError(
           'loader',
@@ -286,7 +316,7 @@ export class Filler {
     }
     const loadMs = performance.now() - started;
     events.load(key, loadMs);
-    return { value, loadMs };
+    return { value, loadMs, control };
   }
 
   /** Loads without storing (Redis failing, the budget spent, or another instance holding the lock too long). */
@@ -297,24 +327,36 @@ export class Filler {
     return deliver(key, encoded.entry, call.schema);
   }
 
-  /** Refreshes `key` in the background, unless this instance or another one already is. */
-  refreshInBackground(key: string, call: LoadSpec<unknown>): void {
-    if (this.#refreshing.has(key) || this.#loading.has(key)) return;
-    this.#refreshing.add(key);
+  /**
+   * Refreshes `key` in the background, unless this instance or another one already is. Resolves
+   * the refreshed value when this instance refreshed it (never rejects: a failed refresh resolves
+   * undefined, and the stale value keeps being served).
+   */
+  refreshInBackground(key: string, call: LoadSpec<unknown>): Promise<Refreshed> {
+    const running = this.#refreshing.get(key);
+    if (running) return running;
+    const loading = this.#loading.get(key);
+    if (loading)
+      return loading.then(
+        (value) => ({ value }),
+        () => undefined,
+      );
     const { store, locks, options, coherence } = this.#context;
     const budget = new Budget(options.timeout);
     const since = coherence.snapshot();
     const token = FillLocks.token();
     const lockKey = store.lockOf(key);
-    (async () => {
+    const refresh: Promise<Refreshed> = (async () => {
       const acquired = await locks.acquire(store.keyOf(key), lockKey, token, null, budget);
-      if (acquired.kind === 'acquired') {
-        await this.#loadUnderLock(key, call, { budget, since, token, lockKey, background: true });
-      }
+      if (acquired.kind !== 'acquired') return undefined;
+      const value = await this.#loadUnderLock(key, call, { budget, since, token, lockKey, background: true });
+      return { value };
     })()
       // Stale-if-error: the failure is counted and the stale value keeps being served.
-      .catch(() => {})
+      .catch(() => undefined)
       .finally(() => this.#refreshing.delete(key));
+    this.#refreshing.set(key, refresh);
+    return refresh;
   }
 
   /** XFetch: refresh early with a probability that grows as expiry nears, scaled by the load's duration. */
@@ -354,19 +396,4 @@ export class Filler {
     const { locks, options } = this.#context;
     locks.renew(held.lockKey, held.token, true, new Budget(options.timeout)).catch(() => {});
   }
-}
-
-/** What a caller gets for a value it loaded: the entry's value as every instance reads it, checked by the schema. */
-async function deliver(key: string, entry: Entry, schema: StandardSchemaV1 | undefined): Promise<unknown> {
-  if (!schema) return entry.value;
-  const result = await validate(schema, entry.value);
-  if (!result.ok) {
-    throw new RedscaleError(
-      'ERR_SERIALIZATION',
-      `redscale: the value loaded for "${key}" does not pass its schema: ${result.message}`,
-      { context: { key } },
-    );
-  }
-  entry.checked = { schema, value: result.value };
-  return result.value;
 }

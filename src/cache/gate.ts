@@ -112,6 +112,15 @@ export class RedisGate {
     this.#clocks.ofNode(node).learn(serverMs, performance.now());
   }
 
+  /**
+   * `node`'s time (epoch ms) at local time `at` (`performance.now()`), estimated early: until a
+   * reply taught this process the node's clock, the wall clock less a second stands in.
+   */
+  serverTimeAt(node: string, at: number): number {
+    const clock = this.#clocks.ofNode(node);
+    return clock.serverTimeAt(at) - (clock.learned ? 0 : 1_000);
+  }
+
   /** `budget`'s deadline on `node`'s clock (epoch ms), for a script to refuse to act past it. */
   serverDeadline(node: string, budget: Budget): number {
     return this.#clocks.ofNode(node).serverTimeAt(budget.deadline);

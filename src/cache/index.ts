@@ -1,6 +1,8 @@
 export { BusMessageError, type DropReason } from './bus-protocol.js';
 export { Cache } from './cache.js';
-export { CachedLoaderError } from './filler.js';
+export { CachedLoaderError, type Loader, LoaderTimeoutError } from './load.js';
+export type { EntryOptions, LoadContext } from './load-context.js';
+export type { SetManyEntry } from './many.js';
 export type {
   CacheOptions,
   GetOrSetOptions,
@@ -9,5 +11,6 @@ export type {
 } from './options.js';
 export { escapeGlob } from './patterns.js';
 export type { InferOutput, StandardSchemaV1 } from './schema.js';
-export { jsonSerializer, type Serializer } from './serializer.js';
+export { type BinarySerializer, binarySerializer, jsonSerializer, type Serializer } from './serializer.js';
 export type { CacheEvents, CacheStats } from './stats.js';
+export type { WarmEntry, WarmOptions, WarmReport } from './warm.js';

@@ -13,7 +13,8 @@ import {
   redisClientSchema,
 } from '../common/options.js';
 import { MAX_KEY_LENGTH } from './bus-protocol.js';
-import type { Loader, LoadSpec } from './filler.js';
+import type { Loader, LoadSpec } from './load.js';
+import { MAX_INFLATED_BYTES } from './payload.js';
 import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
 import { jsonSerializer, type Serializer } from './serializer.js';
 
@@ -87,7 +88,27 @@ export interface CacheOptions {
    * `cooldown`. Default `{ failureThreshold: 3, failureWindow: '1s', cooldown: '1s' }`.
    */
   circuitBreaker?: false | CircuitBreakerOption;
-  /** How values are stored. Default {@link jsonSerializer} (strict JSON: refuses what it cannot give back). */
+  /**
+   * On a stale hit, how long `getOrSet` waits for the background refresh before it returns the
+   * stale value (the refresh goes on either way). Per call too. Default `0`: the stale value at once.
+   */
+  softTimeout?: Duration;
+  /**
+   * How long `getOrSet` waits for a value it has to load (its own load, or another instance's)
+   * before it rejects with a `LoaderTimeoutError` (`ERR_LOADER_TIMEOUT`); the load goes on in the
+   * background and stores its value when it ends. Per call too. Default: none (wait for the loader).
+   */
+  hardTimeout?: Duration;
+  /**
+   * Deflate (node:zlib) payloads of at least `threshold` bytes (default `1024`) at zlib `level`
+   * 1–9 (default `-1`: zlib's own, 6), when that makes them smaller. Entries record whether they
+   * are compressed, so caches with and without it read each other's entries. Default `false`.
+   */
+  compression?: boolean | { threshold?: number; level?: number };
+  /**
+   * How values are stored: text, or bytes through {@link binarySerializer}. Default
+   * {@link jsonSerializer} (strict JSON: refuses what it cannot give back).
+   */
   serializer?: Serializer;
   /**
    * Called with every failure the cache absorbed: each Redis failure (also counted in
@@ -113,7 +134,18 @@ export interface WriteOptions {
 }
 
 /** Options of one getOrSet. */
-export interface GetOrSetOptions<S extends StandardSchemaV1 = StandardSchemaV1> extends ReadOptions<S>, WriteOptions {}
+export interface GetOrSetOptions<S extends StandardSchemaV1 = StandardSchemaV1> extends ReadOptions<S>, WriteOptions {
+  /** This call's soft timeout (see {@link CacheOptions.softTimeout}). Default: the cache's. */
+  softTimeout?: Duration;
+  /** This call's hard timeout (see {@link CacheOptions.hardTimeout}). Default: the cache's. */
+  hardTimeout?: Duration;
+  /**
+   * Load anew whatever the cache holds (fresh or stale), and store the result: for one call, for
+   * instance after a write the caller knows of. Concurrent loads of the key still share one
+   * loader run (one started before this call is not joined). Default `false`.
+   */
+  forceFresh?: boolean;
+}
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
 
@@ -155,7 +187,19 @@ export const cacheOptionsSchema = z.strictObject({
       { message: 'an object with serialize(value) and deserialize(text)' },
     )
     .default(jsonSerializer),
+  softTimeout: durationSchema({ allowZero: true, max: MAX_TIMER_MS }).default(0),
+  hardTimeout: durationSchema({ max: MAX_TIMER_MS }).optional(),
   onError: fn<(error: RedscaleError) => void>().optional(),
+  compression: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        threshold: z.number().int().min(0).max(MAX_INFLATED_BYTES).default(1_024),
+        level: z.number().int().min(-1).max(9).default(-1),
+      }),
+    ])
+    .default(false)
+    .transform((value) => (value === false ? false : value === true ? { threshold: 1_024, level: -1 } : value)),
 });
 
 /** Re-exported here for the options' users; defined in `serializer.ts`. */
@@ -178,6 +222,13 @@ export const writeOptionsSchema = z.strictObject({
     .optional(),
 });
 
+/** Validates the options of one getOrSet ({@link GetOrSetOptions}). */
+export const getOrSetOptionsSchema = writeOptionsSchema.extend({
+  softTimeout: durationSchema({ allowZero: true, max: MAX_TIMER_MS }).optional(),
+  hardTimeout: durationSchema({ max: MAX_TIMER_MS }).optional(),
+  forceFresh: z.boolean().optional(),
+});
+
 /** Options of {@link Cache.whenReady}. */
 export interface WhenReadyOptions {
   /** How long to wait for the bus to deliver before rejecting with ERR_TIMEOUT. Default `'5s'`. */
@@ -192,25 +243,45 @@ export const whenReadySchema = z.strictObject({
   signal: z.custom<AbortSignal>((value) => value instanceof AbortSignal, { message: 'an AbortSignal' }).optional(),
 });
 
-/** One call's options resolved against the cache's defaults (an empty object is the hot path: no parsing). */
+/**
+ * One call's options resolved against the cache's defaults (an empty object is the hot path: no
+ * parsing). `loads`: a getOrSet, which also takes the timeouts and `forceFresh`.
+ */
 export function resolveCall<T>(
   defaults: ResolvedCacheOptions,
   options: GetOrSetOptions,
   where: string,
   loader: Loader<T>,
+  loads = false,
 ): LoadSpec<T> {
   let has = false;
   for (const _ in options) {
     has = true;
     break;
   }
-  if (!has) return { ttlMs: defaults.ttl, staleForMs: defaults.staleFor, tags: undefined, schema: undefined, loader };
-  const parsed = parseOptions(writeOptionsSchema, options, where);
+  const timeouts = { softTimeoutMs: defaults.softTimeout, hardTimeoutMs: defaults.hardTimeout, forceFresh: false };
+  if (!has)
+    return {
+      ttlMs: defaults.ttl,
+      staleForMs: defaults.staleFor,
+      tags: undefined,
+      schema: undefined,
+      loader,
+      ...timeouts,
+    };
+  const parsed: z.output<typeof getOrSetOptionsSchema> = parseOptions(
+    loads ? getOrSetOptionsSchema : writeOptionsSchema,
+    options,
+    where,
+  );
   return {
     ttlMs: parsed.ttl ?? defaults.ttl,
     staleForMs: parsed.staleFor ?? defaults.staleFor,
     tags: parsed.tags ? [...new Set(parsed.tags)] : undefined,
     schema: parsed.schema,
     loader,
+    softTimeoutMs: parsed.softTimeout ?? timeouts.softTimeoutMs,
+    hardTimeoutMs: parsed.hardTimeout ?? timeouts.hardTimeoutMs,
+    forceFresh: parsed.forceFresh ?? false,
   };
 }

@@ -138,3 +138,27 @@ export async function unlinkMatching(
   }
   return deleted;
 }
+
+/** Keys per SCAN and per UNLINK of a pattern invalidation. */
+const PATTERN_BATCH = 500;
+
+/**
+ * Deletes the cache's entries whose keys match `pattern` (relative to `prefix`), or with no
+ * pattern everything in the namespace, tag versions included; resolves how many entries went.
+ * Fill locks go first: a load of a matching key that is running now may have read the old data,
+ * and must not store it (whether or not its key exists yet); loads that start later read anew.
+ * Tag versions go last: a tag that comes back is newer than any entry written before it.
+ */
+export async function unlinkEntries(
+  gate: RedisGate,
+  prefix: string,
+  pattern: string | undefined,
+  timeoutMs: number,
+): Promise<number> {
+  const escaped = escapeGlob(prefix);
+  const locks = pattern === undefined ? '*' : `{*}:${pattern}`;
+  await unlinkMatching(gate, `${escaped}:cl:${locks}`, PATTERN_BATCH, timeoutMs);
+  const deleted = await unlinkMatching(gate, `${escaped}:c:${pattern ?? '*'}`, PATTERN_BATCH, timeoutMs);
+  if (pattern === undefined) await unlinkMatching(gate, `${escaped}:ct:*`, PATTERN_BATCH, timeoutMs);
+  return deleted;
+}

@@ -9,6 +9,39 @@ export interface Serializer {
 }
 
 /**
+ * Turns values into bytes for Redis and back (msgpack, protobuf, CBOR…): `serialize` returns a
+ * `Buffer` or `Uint8Array`, and `deserialize` receives a `Buffer`. Pass it to a cache through
+ * {@link binarySerializer}.
+ */
+export interface BinarySerializer {
+  serialize(value: unknown): Uint8Array;
+  deserialize(bytes: Buffer): unknown;
+}
+
+/**
+ * A binary serializer as a cache's `serializer`. Entries record that their payload is binary, so
+ * a reader never hands bytes to a text serializer or text to this one.
+ *
+ * @example
+ * ```ts
+ * import { pack, unpack } from 'msgpackr'
+ * const cache = new Cache({ redis, serializer: binarySerializer({ serialize: pack, deserialize: unpack }) })
+ * ```
+ */
+export function binarySerializer(serializer: BinarySerializer): Serializer {
+  // The cache hands `deserialize` the kind of data `serialize` produced, whatever the type says.
+  BINARY.add(serializer);
+  return serializer as unknown as Serializer;
+}
+
+const BINARY = new WeakSet<object>();
+
+/** Whether a serializer was declared binary with {@link binarySerializer}. */
+export function isBinarySerializer(serializer: object): boolean {
+  return BINARY.has(serializer);
+}
+
+/**
  * JSON, the default serializer, made strict: it refuses every value that `JSON.parse` would not
  * give back as it was, so every instance reads the same value (a `Date` would come back a string,
  * a `Map` or `Set` an empty object, `NaN` `null`, an `undefined` property would vanish). Refused:
@@ -22,7 +55,11 @@ export const jsonSerializer: Serializer = {
     assertJsonSafe(value, '$', new Set());
     return JSON.stringify(value);
   },
-  deserialize: (text) => JSON.parse(text),
+  deserialize: (text) => {
+    // A binary payload was written by another serializer: refused (a miss), never guessed at.
+    if (typeof (text as unknown) !== 'string') throw new TypeError('a binary payload, and JSON reads text');
+    return JSON.parse(text);
+  },
 };
 
 /** Throws `ERR_SERIALIZATION` naming the path of the first part of `value` JSON cannot round-trip. */

@@ -12,6 +12,8 @@ export interface CacheStats {
   loads: number;
   /** Loader runs that threw. */
   loadErrors: number;
+  /** `getOrSet` calls that gave up waiting for a load at their `hardTimeout`. */
+  hardTimeouts: number;
   /** Times a caller waited for another instance's load instead of loading. */
   lockWaits: number;
   /** Keys deleted by `delete`. */
@@ -46,6 +48,7 @@ export function emptyStats(): CacheStats {
     staleServed: 0,
     loads: 0,
     loadErrors: 0,
+    hardTimeouts: 0,
     lockWaits: 0,
     deletedKeys: 0,
     invalidatedTags: 0,

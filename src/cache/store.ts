@@ -2,11 +2,12 @@ import { multiKeyGroups } from '../client/cluster.js';
 import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
 import { runScript } from '../scripts/registry.js';
 import type { Coherence, Snapshot } from './coherence.js';
-import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { decodeEnvelope, encodeEnvelope, isNewerFormat, type Stored } from './envelope.js';
 import { type FillLocks, headerOf } from './fill-lock.js';
 import { Budget, type RedisGate } from './gate.js';
 import { type Entry, L1 } from './l1.js';
 import type { ResolvedCacheOptions } from './options.js';
+import { PayloadCodec, type Prepared } from './payload.js';
 import { type StandardSchemaV1, validate } from './schema.js';
 import { type TagVersions, tagsStillValid } from './tags.js';
 
@@ -27,15 +28,11 @@ export interface WriteSpec {
   loadMs: number;
 }
 
-/** A value serialized, and read back as every instance will read it. */
-export interface Prepared {
-  payload: string;
-  value: unknown;
-}
+export type { Prepared };
 
 /** An entry ready to be stored: its text for Redis, and the entry as every instance will read it. */
 export interface Encoded {
-  text: string;
+  text: Stored;
   entry: Entry;
   /** How long Redis keeps it (ttl + staleFor), ms. */
   pxMs: number;
@@ -53,6 +50,7 @@ export class EntryStore {
   readonly #gate: RedisGate;
   readonly #tags: TagVersions;
   readonly #locks: FillLocks;
+  readonly #codec: PayloadCodec;
 
   constructor(
     options: ResolvedCacheOptions,
@@ -65,6 +63,7 @@ export class EntryStore {
     this.#gate = gate;
     this.#tags = tags;
     this.#locks = locks;
+    this.#codec = new PayloadCodec(options.serializer, options.compression);
     this.l1 = options.l1 ? new L1(options.l1.maxEntries, options.l1.ttl, coherence) : undefined;
   }
 
@@ -80,50 +79,128 @@ export class EntryStore {
 
   /** Reads an entry: L1 first (no I/O), then Redis. */
   async read(key: string, schema: StandardSchemaV1 | undefined, budget: Budget, since: Snapshot): Promise<ReadResult> {
-    const now = Date.now();
-    const cached = this.l1?.get(key);
-    if (cached) {
-      const valid = tagsStillValid(cached.tags, (tag) => this.#tags.versionOf(tag));
-      if (valid && now < cached.staleUntil) {
-        const entry = await this.#checked(cached, schema);
-        if (entry) return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l1' };
-      }
-      this.l1?.drop([key]);
-    }
+    const cached = await this.fromL1(key, schema);
+    if (cached) return cached;
     return this.evaluate(key, await this.readText(key, budget), schema, budget, since);
   }
 
-  /** The entry's text in Redis (one GET), or null. */
-  readText(key: string, budget: Budget): Promise<string | null> {
+  /** The entry in L1, if it holds a usable one (dropping one that is not). */
+  async fromL1(key: string, schema: StandardSchemaV1 | undefined): Promise<ReadResult | undefined> {
+    const cached = this.l1?.get(key);
+    if (!cached) return undefined;
+    const now = Date.now();
+    const valid = tagsStillValid(cached.tags, (tag) => this.#tags.versionOf(tag));
+    if (valid && now < cached.staleUntil) {
+      const entry = await this.#checked(cached, schema);
+      if (entry) return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l1' };
+    }
+    this.l1?.drop([key]);
+    return undefined;
+  }
+
+  /**
+   * Entries' texts in Redis: one MGET per hash slot (on Cluster), all at once. A slot whose
+   * MGET failed reads as undefined for its keys (the caller's misses); the others are answered.
+   */
+  async readTexts(keys: readonly string[], budget: Budget): Promise<Map<string, Buffer | null | undefined>> {
+    const gate = this.#gate;
+    const byEntry = new Map(keys.map((key) => [this.keyOf(key), key]));
+    const texts = new Map<string, Buffer | null | undefined>();
+    await Promise.all(
+      multiKeyGroups(gate.redis, byEntry.keys()).map(async (group) => {
+        const found = await gate
+          .call('cache get many', gate.nodeOf(group[0] as string), budget, () => gate.redis.mgetBuffer(...group))
+          .catch(() => undefined);
+        group.forEach((entryKey, i) => {
+          texts.set(byEntry.get(entryKey) as string, found ? (found[i] ?? null) : undefined);
+        });
+      }),
+    );
+    return texts;
+  }
+
+  /**
+   * Stores values given by the caller (`cache-set-many`: revokes in-flight fills of their keys),
+   * one script per hash slot and per {@link DELETE_BATCH} keys, refused past the budget's
+   * deadline. Resolves the keys stored (a slot whose call failed or ran late is left out).
+   */
+  async setMany(entries: ReadonlyMap<string, Encoded>, budget: Budget): Promise<string[]> {
+    const gate = this.#gate;
+    const byEntry = new Map([...entries.keys()].map((key) => [this.keyOf(key), key]));
+    const stored: string[] = [];
+    const calls: Array<Promise<void>> = [];
+    for (const group of multiKeyGroups(gate.redis, byEntry.keys())) {
+      for (let i = 0; i < group.length; i += DELETE_BATCH) {
+        const entryKeys = group.slice(i, i + DELETE_BATCH);
+        const keys = entryKeys.map((entryKey) => byEntry.get(entryKey) as string);
+        const node = gate.nodeOf(entryKeys[0] as string);
+        const args: Array<Stored | number> = [];
+        for (const key of keys) {
+          const encoded = entries.get(key) as Encoded;
+          args.push(encoded.text, encoded.pxMs);
+        }
+        calls.push(
+          gate
+            .call('cache set many', node, budget, () =>
+              runScript(
+                gate.redis,
+                'cacheSetMany',
+                [...entryKeys, ...keys.map((key) => this.lockOf(key))],
+                [gate.serverDeadline(node, budget), ...args],
+              ),
+            )
+            .then(
+              (reply) => {
+                const [result, now] = reply as [number, number];
+                gate.learn(node, Number(now));
+                if (result === 1) stored.push(...keys);
+              },
+              () => {},
+            ),
+        );
+      }
+    }
+    await Promise.all(calls);
+    return stored;
+  }
+
+  /** The entry as Redis holds it (one GET, as bytes: a payload may be binary), or null. */
+  readText(key: string, budget: Budget): Promise<Buffer | null> {
     const redisKey = this.keyOf(key);
-    return this.#gate.call('cache get', this.#gate.nodeOf(redisKey), budget, () => this.#gate.redis.get(redisKey));
+    return this.#gate.call('cache get', this.#gate.nodeOf(redisKey), budget, () =>
+      this.#gate.redis.getBuffer(redisKey),
+    );
   }
 
   /** Judges an entry's text as read from Redis (`null`: none), filling L1 with what is good. */
   async evaluate(
     key: string,
-    text: string | null,
+    text: Stored | null,
     schema: StandardSchemaV1 | undefined,
     budget: Budget,
     since: Snapshot,
+    prefetched?: ReadonlyMap<string, number>,
   ): Promise<ReadResult> {
     if (text === null) return { state: 'miss', seen: headerOf(null) };
     const now = Date.now();
     const seen = headerOf(text);
     const envelope = decodeEnvelope(text);
-    if (!envelope) return this.#discard(key, seen);
+    // A format a newer redscale writes is left for the readers that know it; anything else is corrupt.
+    if (!envelope) return isNewerFormat(text) ? { state: 'miss', seen } : this.#discard(key, seen);
     if (now >= envelope.staleUntil) return { state: 'miss', seen };
     if (envelope.tags && !tagsStillValid(envelope.tags, (tag) => this.#tags.versionOf(tag))) {
       // Unknown here (or the bus is down): read the versions. Known and newer: invalidated.
       const names = Object.keys(envelope.tags);
       if (names.every((tag) => this.#tags.versionOf(tag) !== undefined)) return { state: 'miss', seen };
-      const current = await this.#tags.current(names, this.#lifetime(), false, budget, since);
+      const current = names.every((tag) => prefetched?.has(tag))
+        ? (prefetched as ReadonlyMap<string, number>)
+        : await this.#tags.current(names, this.#lifetime(), false, budget, since);
       if (!tagsStillValid(envelope.tags, (tag) => current.get(tag))) return { state: 'miss', seen };
     }
     let value: unknown = envelope.payload;
     if (envelope.kind === 'value') {
       try {
-        value = this.#options.serializer.deserialize(envelope.payload);
+        value = this.#codec.read(envelope);
       } catch {
         return this.#discard(key, seen);
       }
@@ -153,9 +230,7 @@ export class EntryStore {
       throw new InvalidOptionError('value', value, 'a value other than undefined (store null for "nothing")', 'Cache');
     }
     try {
-      const payload = this.#options.serializer.serialize(value);
-      if (typeof payload !== 'string') throw new TypeError(`the serializer returned ${typeof payload}, not a string`);
-      return { payload, value: this.#options.serializer.deserialize(payload) };
+      return this.#codec.prepare(value);
     } catch (error) {
       const path = error instanceof RedscaleError ? error.context.path : undefined;
       throw new RedscaleError(
@@ -182,7 +257,8 @@ export class EntryStore {
       loadMs: Math.round(spec.loadMs),
       tags: spec.tags ? Object.fromEntries(spec.tags) : undefined,
     };
-    return { text: encodeEnvelope({ ...entry, payload: prepared.payload }), entry, pxMs: ttlMs + spec.staleForMs };
+    const text = encodeEnvelope({ ...entry, format: prepared.format, payload: prepared.payload });
+    return { text, entry, pxMs: ttlMs + spec.staleForMs };
   }
 
   /**

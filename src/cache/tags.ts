@@ -81,6 +81,40 @@ export class TagVersions {
     return versions;
   }
 
+  /**
+   * Versions of tags chosen after a load that started at local time `startedAt`
+   * (`performance.now()`): resolves undefined when any of them may have been invalidated since
+   * (its version is newer than the load's start on its node's clock), so the value is not stored.
+   */
+  async since(
+    tags: readonly string[],
+    lifetimeMs: number,
+    startedAt: number,
+    budget: Budget,
+  ): Promise<ReadonlyMap<string, number> | undefined> {
+    const gate = this.#gate;
+    const byKey = new Map(tags.map((tag) => [this.keyOf(tag), tag]));
+    const lifetime = Math.max(1, Math.ceil(lifetimeMs));
+    const versions = new Map<string, number>();
+    let doubt = false;
+    await Promise.all(
+      multiKeyGroups(gate.redis, byKey.keys()).map(async (keys) => {
+        const node = gate.nodeOf(keys[0] as string);
+        const sinceUs = gate.serverTimeAt(node, startedAt) * 1000;
+        const reply = (await gate.call('cache tags since', node, budget, () =>
+          runScript(gate.redis, 'cacheTagsSince', keys, [lifetime, sinceUs]),
+        )) as unknown[];
+        gate.learn(node, Number(reply[0]));
+        keys.forEach((key, i) => {
+          const version = Number(reply[i + 1]);
+          if (!Number.isFinite(version) || version < 0) doubt = true;
+          else versions.set(byKey.get(key) as string, version);
+        });
+      }),
+    );
+    return doubt ? undefined : versions;
+  }
+
   /** Moves `tags` to new versions in Redis; resolves the new versions. */
   async invalidate(
     tags: readonly string[],

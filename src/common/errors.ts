@@ -23,6 +23,8 @@ export type RedscaleErrorCode =
   | 'ERR_BUFFER_FULL'
   /** A cache loader failed, and the cache remembered the failure (`errorTtl`). */
   | 'ERR_LOADER_FAILED'
+  /** A cache load took longer than its `hardTimeout`: the caller stopped waiting (the load goes on). */
+  | 'ERR_LOADER_TIMEOUT'
   /** A message on the cache's invalidation bus was malformed, too large, or of a newer format: dropped. */
   | 'ERR_BUS_MESSAGE'
   /** The primitive was closed, so the operation cannot complete. */

@@ -14,7 +14,9 @@ import cacheFillLock from './lua/cache-fill-lock.lua';
 import cacheFillUnlock from './lua/cache-fill-unlock.lua';
 import cacheInvalidateTags from './lua/cache-invalidate-tags.lua';
 import cacheSet from './lua/cache-set.lua';
+import cacheSetMany from './lua/cache-set-many.lua';
 import cacheTags from './lua/cache-tags.lua';
+import cacheTagsSince from './lua/cache-tags-since.lua';
 import healthProbe from './lua/health-probe.lua';
 import lockAcquire from './lua/lock-acquire.lua';
 import lockExtend from './lua/lock-extend.lua';
@@ -53,7 +55,9 @@ export const SCRIPTS = {
   bufferRetry,
   cacheInvalidateTags,
   cacheSet,
+  cacheSetMany,
   cacheTags,
+  cacheTagsSince,
   healthProbe,
   lockAcquire,
   lockExtend,

@@ -1,0 +1,426 @@
+import { EventEmitter } from 'node:events';
+import { InvalidOptionError, RedscaleError } from '../common/errors.js';
+import { parseOptions } from '../common/options.js';
+import { InvalidationBus } from './bus.js';
+import { type BusMessage, MAX_KEY_LENGTH, MAX_PATTERN_LENGTH } from './bus-protocol.js';
+import { Coherence } from './coherence.js';
+import { FillLocks } from './fill-lock.js';
+import { Filler } from './filler.js';
+import { Budget, RedisGate } from './gate.js';
+import { CachedLoaderError, isCallerError, type Loader, type LoadSpec } from './load.js';
+import { loadFresh, settleWithin, withinHardTimeout } from './load-timeouts.js';
+import type { ManyContext } from './many.js';
+import {
+  type CacheOptions,
+  cacheOptionsSchema,
+  type GetOrSetOptions,
+  type ReadOptions,
+  type ResolvedCacheOptions,
+  resolveCall,
+  type WhenReadyOptions,
+  type WriteOptions,
+  whenReadySchema,
+} from './options.js';
+import { compileGlob, unlinkEntries } from './patterns.js';
+import type { InferOutput, StandardSchemaV1 } from './schema.js';
+import { type CacheEvents, type CacheStats, emptyStats } from './stats.js';
+import { EntryStore, type ReadResult } from './store.js';
+import { TagVersions } from './tags.js';
+
+type ValueOf<S, T> = S extends StandardSchemaV1 ? InferOutput<S> : T;
+
+/**
+ * Everything of {@link Cache} but its many-key methods: one key at a time, invalidations, the
+ * bus, L1 and counters. Use {@link Cache}.
+ */
+export class CacheCore extends EventEmitter<CacheEvents> {
+  readonly #options: ResolvedCacheOptions;
+  readonly #coherence = new Coherence();
+  readonly #gate: RedisGate;
+  readonly #tags: TagVersions;
+  readonly #store: EntryStore;
+  readonly #bus: InvalidationBus | undefined;
+  readonly #filler: Filler;
+  readonly #stats = emptyStats();
+  /** What {@link Cache}'s many-key methods work with. */
+  protected readonly many: ManyContext;
+  #closed = false;
+
+  /** @throws InvalidOptionError when an option is invalid. */
+  constructor(options: CacheOptions) {
+    super();
+    const resolved = parseOptions(cacheOptionsSchema, options, 'Cache');
+    this.#options = resolved;
+    const { redis, prefix } = resolved;
+    this.#gate = new RedisGate(redis, resolved.circuitBreaker, {
+      redisError: (error) => this.#redisError(error),
+      skipped: () => this.#stats.breakerSkips++,
+    });
+    this.#tags = new TagVersions(this.#gate, prefix, this.#coherence, resolved.maxRememberedTags);
+    const locks = new FillLocks(this.#gate, prefix, resolved.lock.ttl);
+    this.#store = new EntryStore(resolved, this.#gate, this.#tags, this.#coherence, locks);
+    this.#filler = new Filler({
+      options: resolved,
+      store: this.#store,
+      tags: this.#tags,
+      locks,
+      coherence: this.#coherence,
+      stats: this.#stats,
+      announce: (message) => {
+        this.#bus?.publish(message, new Budget(resolved.timeout)).catch(() => {});
+      },
+      events: {
+        load: (key, durationMs) => {
+          if (this.listenerCount('load')) this.emit('load', { key, durationMs });
+        },
+        loadError: (key, error) => {
+          if (this.listenerCount('load-error')) this.emit('load-error', { key, error });
+        },
+      },
+    });
+    this.many = {
+      options: resolved,
+      store: this.#store,
+      tags: this.#tags,
+      filler: this.#filler,
+      coherence: this.#coherence,
+      publish: async (message, budget) => {
+        await this.#bus?.publish(message, budget);
+      },
+      hit: (key, layer) => this.#countHit(key, layer, false),
+      miss: (key) => this.#countMiss(key),
+      checkKey,
+    };
+    if (resolved.bus) {
+      this.#bus = new InvalidationBus(
+        this.#gate,
+        { channel: `${prefix}:bus`, heartbeatMs: resolved.bus.heartbeat, timeoutMs: resolved.timeout },
+        {
+          message: (message) => this.#onMessage(message),
+          up: () => this.#coherence.up(),
+          down: (cause) => this.#busDown(cause),
+          dropped: (error, report) => {
+            this.#stats.busMessagesDropped++;
+            if (!report) return;
+            this.#options.onError?.(error);
+            if (this.listenerCount('bus-message-dropped')) this.emit('bus-message-dropped', { error });
+          },
+          redisError: (error) => this.#redisError(error),
+        },
+      );
+      this.#bus.start();
+    }
+  }
+
+  /**
+   * Resolves once the invalidation bus delivers (L1 and remembered tag versions work from then
+   * on; without a bus, at once). Rejects with ERR_TIMEOUT when that takes longer than `timeout`
+   * (default 5 s: Redis is down or unreachable), ERR_ABORTED when `signal` aborts, and
+   * ERR_CLOSED after {@link close}.
+   */
+  async whenReady(options: WhenReadyOptions = {}): Promise<void> {
+    const { timeout, signal } = parseOptions(whenReadySchema, options, 'Cache.whenReady()');
+    if (this.#closed) throw new RedscaleError('ERR_CLOSED', 'redscale: the cache was closed');
+    await this.#bus?.whenConnected(timeout, signal);
+  }
+
+  /** Whether the invalidation bus delivers right now (subscribed, and its last heartbeat came back). */
+  get busConnected(): boolean {
+    return this.#bus?.connected ?? false;
+  }
+
+  /** Counters since the cache was created. */
+  stats(): CacheStats {
+    return { ...this.#stats, rememberedTags: this.#tags.size };
+  }
+
+  /** The fresh value of `key`, or `undefined` (absent, expired, invalidated, invalid, or Redis failed). */
+  async get<S extends StandardSchemaV1 | undefined = undefined, T = unknown>(
+    key: string,
+    options: ReadOptions<NonNullable<S>> = {},
+  ): Promise<ValueOf<S, T> | undefined> {
+    checkKey(key, 'Cache.get()');
+    const { schema } = this.#resolve(options, 'Cache.get()', noLoader);
+    const budget = new Budget(this.#options.timeout);
+    const read = await this.#store.read(key, schema, budget, this.#coherence.snapshot()).catch(() => MISS);
+    if (read.state === 'fresh' && read.entry.kind === 'value') {
+      this.#countHit(key, read.layer, false);
+      return read.entry.value as ValueOf<S, T>;
+    }
+    this.#countMiss(key);
+    return undefined;
+  }
+
+  /** Whether `key` has a fresh value (`null` counts as one). */
+  async has(key: string): Promise<boolean> {
+    return (await this.get(key)) !== undefined;
+  }
+
+  /**
+   * Stores a value. Resolves `true` once Redis has it and every instance has been told, `false`
+   * when Redis failed (the cache then may not have it, and other L1s may keep the old value until
+   * they hear of it or it expires: write again). A load of the key that was running elsewhere will
+   * not overwrite it.
+   * @throws InvalidOptionError for `undefined` or bad options; RedscaleError ERR_SERIALIZATION
+   * for a value the serializer cannot store (the default JSON one names the path).
+   */
+  async set(key: string, value: unknown, options: WriteOptions = {}): Promise<boolean> {
+    checkKey(key, 'Cache.set()');
+    const call = this.#resolve(options, 'Cache.set()', () => value);
+    const prepared = this.#store.prepare(key, value);
+    const budget = new Budget(this.#options.timeout);
+    const since = this.#coherence.snapshot();
+    try {
+      const versions = await this.#filler.versionsBeforeLoad(call, budget, since);
+      const encoded = this.#store.encode(prepared, { ...call, tags: versions, loadMs: 0 });
+      if (!(await this.#store.set(key, encoded, budget))) return false;
+      this.#store.l1?.fill(key, encoded.entry, since, Date.now());
+      this.#coherence.keysChanged([key]);
+      this.#filler.detach([key]);
+      await this.#bus?.publish({ k: [key] }, budget);
+    } catch (error) {
+      if (isCallerError(error)) throw error;
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Deletes entries on every instance (Redis, this L1, and other L1s through the bus); a load of
+   * one of them that is running anywhere will not write its value back. Resolves how many Redis
+   * had. @throws a RedscaleError when Redis or the bus failed (the caller must know).
+   */
+  async delete(keys: string | string[]): Promise<number> {
+    const list = typeof keys === 'string' ? [keys] : keys;
+    if (!Array.isArray(list) || list.length === 0) {
+      throw new InvalidOptionError('keys', keys, 'a key or a non-empty array of keys', 'Cache.delete()');
+    }
+    for (const key of list) checkKey(key, 'Cache.delete()');
+    const budget = new Budget(this.#options.timeout);
+    this.#forget(list);
+    const deleted = await this.#store.delete(list, budget);
+    // Reads that were answered before the delete may have filled L1 meanwhile.
+    this.#forget(list);
+    this.#filler.wake(list, 'written');
+    this.#stats.deletedKeys += deleted;
+    await this.#bus?.publish({ k: list }, budget);
+    if (this.listenerCount('invalidate')) this.emit('invalidate', { keys: list });
+    return deleted;
+  }
+
+  /**
+   * The value of `key`, loading and storing it on a miss. Concurrent misses share one load in
+   * this process; across instances one loads under a fill lock while the others wait to be told
+   * the value is there (and load themselves, without storing, after `lock.wait` or as soon as the
+   * loader is announced to have failed). Within `staleFor` after expiry the old value is returned
+   * at once while one background refresh runs, and kept if that refresh fails. A Redis failure
+   * never fails the call: the loader's value is returned. What is returned on a miss is what
+   * every instance will read: the serializer's round trip of the loader's value. The loader
+   * receives a {@link LoadContext} to adapt its entry (ttl, staleFor, tags) or skip storing it;
+   * `softTimeout`, `hardTimeout` and `forceFresh` bound the wait or bypass the cached value.
+   * @throws LoaderTimeoutError past `hardTimeout`; the loader's error (to every caller waiting on that load; not cached unless
+   * `errorTtl`); InvalidOptionError naming the key when the loader returns `undefined`.
+   */
+  async getOrSet<T, S extends StandardSchemaV1 | undefined = undefined>(
+    key: string,
+    loader: Loader<T>,
+    options: GetOrSetOptions<NonNullable<S>> = {},
+  ): Promise<ValueOf<S, T>> {
+    checkKey(key, 'Cache.getOrSet()');
+    if (typeof loader !== 'function') {
+      throw new InvalidOptionError('loader', loader, 'a function that loads the value', 'Cache.getOrSet()');
+    }
+    const call = resolveCall(this.#options, options, 'Cache.getOrSet()', loader, true);
+    const budget = new Budget(this.#options.timeout);
+    if (call.forceFresh) {
+      this.#countMiss(key);
+      return this.#withinHardTimeout(key, call, loadFresh(this.#store, this.#filler, key, call, budget)) as Promise<
+        ValueOf<S, T>
+      >;
+    }
+    const since = this.#coherence.snapshot();
+    let read: ReadResult = MISS;
+    let redisFailed = false;
+    try {
+      read = await this.#store.read(key, call.schema, budget, since);
+    } catch {
+      redisFailed = true;
+    }
+    if (read.state !== 'miss' && read.entry.kind === 'error') {
+      if (read.state === 'fresh') throw new CachedLoaderError(key, String(read.entry.value));
+    } else if (read.state === 'fresh') {
+      this.#countHit(key, read.layer, false);
+      if (this.#filler.shouldRefreshEarly(read.entry)) void this.#filler.refreshInBackground(key, call);
+      return read.entry.value as ValueOf<S, T>;
+    } else if (read.state === 'stale') {
+      const refresh = this.#filler.refreshInBackground(key, call);
+      // softTimeout: wait that long for the refresh, then serve the stale value (it goes on).
+      const soft = Math.min(call.softTimeoutMs, call.hardTimeoutMs ?? call.softTimeoutMs);
+      const refreshed = soft > 0 ? await settleWithin(refresh, soft) : undefined;
+      if (refreshed) {
+        this.#countMiss(key);
+        return refreshed.value as ValueOf<S, T>;
+      }
+      this.#countHit(key, read.layer, true);
+      return read.entry.value as ValueOf<S, T>;
+    }
+    this.#countMiss(key);
+    const seen = read.state === 'miss' ? read.seen : null;
+    return this.#withinHardTimeout(key, call, this.#filler.load(key, call, { budget, redisFailed, seen })) as Promise<
+      ValueOf<S, T>
+    >;
+  }
+
+  /**
+   * Makes every entry carrying one of `tags` stale, on every instance: one command per hash slot
+   * of the tags, however many entries carry them. @throws a RedscaleError when Redis or the bus failed.
+   */
+  async invalidateTags(tags: string[]): Promise<void> {
+    if (
+      !Array.isArray(tags) ||
+      tags.length === 0 ||
+      tags.some((tag) => typeof tag !== 'string' || tag === '' || tag.length > MAX_KEY_LENGTH)
+    ) {
+      throw new InvalidOptionError(
+        'tags',
+        tags,
+        `a non-empty array of non-empty strings of at most ${MAX_KEY_LENGTH} characters`,
+        'Cache.invalidateTags()',
+      );
+    }
+    const budget = new Budget(this.#options.timeout);
+    const lifetime = this.#options.ttl + this.#options.staleFor;
+    const versions = await this.#tags.invalidate([...new Set(tags)], lifetime, budget, this.#coherence.snapshot());
+    this.#stats.invalidatedTags += versions.size;
+    await this.#bus?.publish({ t: Object.fromEntries(versions) }, budget);
+    if (this.listenerCount('invalidate')) this.emit('invalidate', { tags });
+  }
+
+  /**
+   * Deletes every entry whose key matches `pattern`, a Redis glob relative to the cache's prefix
+   * (`'user:42:*'`; use `escapeGlob` for user input): SCAN on every master and deletes in batches
+   * of 500, never KEYS, so no single command holds Redis for long; each of those calls has the
+   * cache's `timeout`. The prefix is escaped, so keys outside it never match. Resolves how many
+   * were deleted. @throws a RedscaleError when Redis or the bus failed.
+   */
+  async invalidatePattern(pattern: string): Promise<number> {
+    if (typeof pattern !== 'string' || pattern === '' || pattern.length > MAX_PATTERN_LENGTH) {
+      throw new InvalidOptionError(
+        'pattern',
+        pattern,
+        `a non-empty glob of at most ${MAX_PATTERN_LENGTH} characters, relative to the cache prefix`,
+        'Cache.invalidatePattern()',
+      );
+    }
+    const matches = compileGlob(pattern);
+    const { prefix, timeout } = this.#options;
+    this.#forgetMatching(matches);
+    const deleted = await unlinkEntries(this.#gate, prefix, pattern, timeout);
+    this.#forgetMatching(matches);
+    this.#stats.invalidatedPatternKeys += deleted;
+    await this.#bus?.publish({ p: pattern }, new Budget(timeout));
+    if (this.listenerCount('invalidate')) this.emit('invalidate', { pattern });
+    return deleted;
+  }
+
+  /**
+   * Deletes everything in the cache's namespace (`<prefix>:*`: entries, fill locks and tag
+   * versions), on every instance: SCAN on every master and UNLINK in batches, as
+   * {@link invalidatePattern} does. Loads running meanwhile do not store what they loaded.
+   * Resolves how many entries were deleted. @throws a RedscaleError when Redis or the bus failed.
+   */
+  async clear(): Promise<number> {
+    const { prefix, timeout } = this.#options;
+    const all = () => true;
+    this.#forgetMatching(all);
+    const deleted = await unlinkEntries(this.#gate, prefix, undefined, timeout);
+    this.#forgetMatching(all);
+    this.#stats.invalidatedPatternKeys += deleted;
+    await this.#bus?.publish({ p: '*' }, new Budget(timeout));
+    if (this.listenerCount('invalidate')) this.emit('invalidate', { pattern: '*' });
+    return deleted;
+  }
+
+  /**
+   * Closes the bus connection and stops its heartbeat; `whenReady()` rejects from now on.
+   * The Redis client is yours: the cache never closes it.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#bus?.close();
+  }
+
+  #withinHardTimeout(key: string, call: LoadSpec<unknown>, load: Promise<unknown>): Promise<unknown> {
+    return withinHardTimeout(key, call.hardTimeoutMs, load, () => this.#stats.hardTimeouts++);
+  }
+
+  #resolve(options: GetOrSetOptions, where: string, loader: Loader<unknown>): LoadSpec<unknown> {
+    return resolveCall(this.#options, options, where, loader);
+  }
+
+  #onMessage(message: BusMessage): void {
+    if (message.t) this.#tags.learn(message.t);
+    if (message.k) {
+      this.#forget(message.k);
+      this.#filler.wake(message.k, 'written');
+    }
+    if (message.f) this.#filler.wake(message.f, 'failed');
+    if (message.p) this.#forgetMatching(compileGlob(message.p));
+  }
+
+  /**
+   * These keys changed: out of L1, no fill that started before this may land there, and no call
+   * from now on joins a load of them that started before this.
+   */
+  #forget(keys: readonly string[]): void {
+    this.#store.l1?.drop(keys);
+    this.#coherence.keysChanged(keys);
+    this.#filler.detach(keys);
+  }
+
+  #forgetMatching(matches: (key: string) => boolean): void {
+    this.#store.l1?.dropMatching(matches);
+    this.#coherence.allChanged();
+    this.#filler.detachMatching(matches);
+  }
+
+  #busDown(cause: 'drop' | 'heartbeat'): void {
+    this.#coherence.down();
+    this.#store.l1?.clear();
+    this.#tags.forget();
+    this.#filler.wakeAll();
+    if (this.#closed) return;
+    this.#stats.busDrops++;
+    if (cause === 'heartbeat') this.#stats.heartbeatsMissed++;
+    if (this.listenerCount('bus-drop')) this.emit('bus-drop', { cause });
+  }
+
+  /** The one place Redis failures are counted and reported. */
+  #redisError(error: RedscaleError): void {
+    this.#stats.redisErrors++;
+    this.#options.onError?.(error);
+    if (this.listenerCount('redis-error')) this.emit('redis-error', { error });
+  }
+
+  #countHit(key: string, layer: 'l1' | 'l2', stale: boolean): void {
+    if (layer === 'l1') this.#stats.l1Hits++;
+    else this.#stats.l2Hits++;
+    if (stale) this.#stats.staleServed++;
+    if (this.listenerCount('hit')) this.emit('hit', { key, layer, stale });
+  }
+
+  #countMiss(key: string): void {
+    this.#stats.misses++;
+    if (this.listenerCount('miss')) this.emit('miss', { key });
+  }
+}
+
+const noLoader = () => undefined;
+
+const MISS: ReadResult = { state: 'miss', seen: null };
+
+function checkKey(key: unknown, where: string): asserts key is string {
+  if (typeof key !== 'string' || key === '' || key.length > MAX_KEY_LENGTH) {
+    throw new InvalidOptionError('key', key, `a non-empty string of at most ${MAX_KEY_LENGTH} characters`, where);
+  }
+}
