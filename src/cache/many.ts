@@ -12,7 +12,9 @@ import type { TagVersions } from './tags.js';
 
 /** One entry of {@link Cache.setMany}: a key, its value, and that entry's own write options. */
 export interface SetManyEntry extends WriteOptions {
+  /** The cache key, without the cache's prefix. */
   key: string;
+  /** The value to store, serialized as `set` would. */
   value: unknown;
 }
 

@@ -14,7 +14,9 @@ export interface Serializer {
  * {@link binarySerializer}.
  */
 export interface BinarySerializer {
+  /** Turns a value into the bytes stored in Redis; throws for a value it cannot round-trip. */
   serialize(value: unknown): Uint8Array;
+  /** Turns stored bytes back into a value. */
   deserialize(bytes: Buffer): unknown;
 }
 

@@ -7,7 +7,9 @@ import type { GetOrSetOptions } from './options.js';
 
 /** One entry of {@link Cache.warm}: a key, its loader, and that call's getOrSet options. */
 export interface WarmEntry<T = unknown> extends GetOrSetOptions {
+  /** The cache key, without the cache's prefix. */
   key: string;
+  /** Loads the value when the key is missing or stale. */
   loader: Loader<T>;
 }
 

@@ -61,6 +61,7 @@ export class LockLostError extends RedscaleError {
  * safe; a failover right now could have lost the grant, which is what the option guards against.
  */
 export class LockNotReplicatedError extends RedscaleError {
+  /** The resource whose grant was given back. */
   readonly resource: string;
   /** Replicas the caller asked for. */
   readonly required: number;
