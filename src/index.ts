@@ -21,3 +21,4 @@ export * from './lock/index.js';
 export * from './ratelimit/index.js';
 export { VERSION } from './scripts/registry.js';
 export * from './shutdown/index.js';
+export * from './http-cache/index.js';

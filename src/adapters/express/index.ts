@@ -6,3 +6,4 @@
 export { healthRoutes } from './health.js';
 export { type RateLimitMiddlewareOptions, rateLimit } from './rate-limit.js';
 export { RedscaleStore, type RedscaleStoreOptions } from './store.js';
+export { httpCache } from './http-cache.js';
