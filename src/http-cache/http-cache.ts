@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Cache } from '../cache/cache.js';
-import { ResponseCapture, type Reply, writeReply } from './capture.js';
+import { type Reply, ResponseCapture, writeReply } from './capture.js';
 import { type StoredResponse, storedResponseSchema, toStored } from './entry.js';
 import { normalizeTarget, type RequestInfo, requestKey } from './key.js';
 import { type HttpCacheOptions, parseHttpCacheOptions, type ResolvedHttpCacheOptions } from './options.js';
@@ -111,7 +111,7 @@ export class HttpCache<Req = unknown> {
         res.setHeader('x-cache', 'MISS');
         capture = new ResponseCapture(res, this.#options.maxBodySize);
         resolve({ kind: 'run' });
-        return this.#stored(await capture.done);
+        return this.#stored(await capture.done, res);
       };
       const options = { ttl: ttl + staleFor, staleFor: 0, schema: storedResponseSchema, ...(tags && { tags }) };
       cache.getOrSet(cacheKeyOf(key), loader, options).then(
@@ -192,10 +192,12 @@ export class HttpCache<Req = unknown> {
         reject(new UncacheableResponse('the refresh request did not answer'));
       }, REFRESH_TIMEOUT_MS);
       timer.unref();
-      const settle = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => {
-        clearTimeout(timer);
-        fn(...args);
-      };
+      const settle =
+        <A extends unknown[]>(fn: (...args: A) => void) =>
+        (...args: A) => {
+          clearTimeout(timer);
+          fn(...args);
+        };
       this.#refreshes.set(token, { resolve: settle(resolve), reject: settle(reject) });
       const copy: IncomingHttpHeaders = { ...headers, [REFRESH_HEADER]: token };
       for (const name of CONDITIONAL) delete copy[name];
@@ -214,7 +216,7 @@ export class HttpCache<Req = unknown> {
     capture.done.then(
       (result) => {
         try {
-          const stored = this.#stored(result);
+          const stored = this.#stored(result, res);
           pending.resolve(stored);
           writeReply(res, this.#reply(stored, 'MISS', {}, false));
         } catch (error) {
@@ -226,10 +228,14 @@ export class HttpCache<Req = unknown> {
   }
 
   /** A capture as an entry to store, or an UncacheableResponse (after sending the response as it was). */
-  #stored(result: Awaited<ResponseCapture['done']>): StoredResponse {
+  #stored(result: Awaited<ResponseCapture['done']>, res: ServerResponse): StoredResponse {
     if (result.kind === 'passthrough') throw new UncacheableResponse(result.reason);
     const why = notStorable(result.response, this.#policy);
-    if (why) throw new UncacheableResponse(why);
+    if (why) {
+      const { status, headers, body } = result.response;
+      writeReply(res, { status, headers, body });
+      throw new UncacheableResponse(why);
+    }
     return toStored(result.response, this.#options.ttl);
   }
 

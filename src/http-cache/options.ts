@@ -57,11 +57,9 @@ const optionsSchema = z.strictObject({
   vary: z.array(headerName).default([]),
   statuses: z
     .array(
-      z
-        .number()
-        .refine((status) => (STORABLE_STATUSES as readonly number[]).includes(status), {
-          message: `one of ${STORABLE_STATUSES.join(', ')}`,
-        }),
+      z.number().refine((status) => (STORABLE_STATUSES as readonly number[]).includes(status), {
+        message: `one of ${STORABLE_STATUSES.join(', ')}`,
+      }),
     )
     .min(1)
     .default([200, 203, 204, 301]),

@@ -20,13 +20,17 @@ import { dispatchInternal } from '../../http-cache/replay.js';
 export function httpCache(options: HttpCacheOptions<Request>): RequestHandler & { httpCache: HttpCache<Request> } {
   const core = new HttpCache<Request>(options, 'httpCache()');
   const middleware = async function redscaleHttpCache(req: Request, res: Response, next: NextFunction) {
-    const decision = await core.decide(req, { method: req.method, url: req.originalUrl, headers: req.headers }, res, (headers) =>
-      dispatchInternal(
-        req.app as unknown as (req: IncomingMessage, res: ServerResponse) => void,
-        req.originalUrl,
-        headers,
-        req.socket?.remoteAddress,
-      ),
+    const decision = await core.decide(
+      req,
+      { method: req.method, url: req.originalUrl, headers: req.headers },
+      res,
+      (headers) =>
+        dispatchInternal(
+          req.app as unknown as (req: IncomingMessage, res: ServerResponse) => void,
+          req.originalUrl,
+          headers,
+          req.socket?.remoteAddress,
+        ),
     );
     if (decision.kind === 'hit') writeReply(res, decision.reply);
     else next();
