@@ -29,7 +29,7 @@ export function normalizeTarget(target: string): string {
   }
   const params = [...url.searchParams].sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
   const query = new URLSearchParams(params).toString();
-  const path = url.pathname.replace(/%[0-9a-f]{2}/g, (escape) => escape.toUpperCase());
+  const path = url.pathname.replace(/%[0-9a-f]{2}/g, (hex) => hex.toUpperCase());
   return query ? `${path}?${query}` : path;
 }
 
