@@ -17,8 +17,8 @@ export {
   type RedscaleErrorOptions,
 } from './common/errors.js';
 export * from './health/index.js';
+export * from './http-cache/index.js';
 export * from './lock/index.js';
 export * from './ratelimit/index.js';
 export { VERSION } from './scripts/registry.js';
 export * from './shutdown/index.js';
-export * from './http-cache/index.js';
