@@ -5,7 +5,7 @@ import { Test } from '@nestjs/testing';
 import type { Response } from 'express';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HttpCached, HttpCacheInterceptor, RedscaleModule } from '../../src/adapters/nestjs/index.js';
-import { Cache, createClient, type RedisLike } from '../../src/index.js';
+import { Cache, createClient, type Duration, type RedisLike } from '../../src/index.js';
 import { quiet, unhandledRejections } from '../harness/context.js';
 import { RedisServer } from '../harness/index.js';
 import { get, instances, sleep } from './support.js';
@@ -53,7 +53,7 @@ describe('HttpCacheInterceptor for Nest', () => {
   const apps: INestApplication[] = [];
   const servers: RedisServer[] = [];
 
-  async function nestApp(redis: RedisLike, platform: 'express' | 'fastify' = 'express', timeout = '3s') {
+  async function nestApp(redis: RedisLike, platform: 'express' | 'fastify' = 'express', timeout: Duration = '3s') {
     const moduleRef = await Test.createTestingModule({
       imports: [RedscaleModule.forRoot({ redis, prefix: pool.prefix, cache: { timeout } })],
       controllers: [ItemsController],
