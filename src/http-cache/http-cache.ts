@@ -114,7 +114,7 @@ export class HttpCache<Req = unknown> {
         return this.#stored(await capture.done, res);
       };
       const options = { ttl: ttl + staleFor, staleFor: 0, schema: storedResponseSchema, ...(tags && { tags }) };
-      cache.getOrSet(cacheKeyOf(key), loader, options).then(
+      cache.getOrSet(key, loader, options).then(
         (stored) => {
           if (!ran) {
             answered = true;
@@ -149,9 +149,7 @@ export class HttpCache<Req = unknown> {
 
   /** HEAD is answered from the GET entry; on a miss the handler runs uncached (a HEAD has no body to store). */
   async #head(key: string, conditional: IncomingHttpHeaders, res: ServerResponse): Promise<Decision> {
-    const stored = await this.#options.cache
-      .get(cacheKeyOf(key), { schema: storedResponseSchema })
-      .catch(() => undefined);
+    const stored = await this.#options.cache.get(key, { schema: storedResponseSchema }).catch(() => undefined);
     if (!stored) {
       res.setHeader('x-cache', 'MISS');
       return { kind: 'bypass' };
@@ -167,7 +165,7 @@ export class HttpCache<Req = unknown> {
    */
   #refreshStale(key: string, tags: string[] | undefined, loader: () => Promise<StoredResponse>): void {
     const { cache, ttl, staleFor } = this.#options;
-    const lockKey = cacheKeyOf(`${key}#refresh`);
+    const lockKey = `${key}#refresh`;
     // `getOrSet` on a marker key is the cross-instance single flight: only the instance that
     // runs its loader refreshes; the marker lives as long as one refresh may take.
     cache
@@ -175,7 +173,7 @@ export class HttpCache<Req = unknown> {
         lockKey,
         async () => {
           const stored = await loader();
-          await cache.set(cacheKeyOf(key), stored, { ttl: ttl + staleFor, staleFor: 0, ...(tags && { tags }) });
+          await cache.set(key, stored, { ttl: ttl + staleFor, staleFor: 0, ...(tags && { tags }) });
           return 1;
         },
         { ttl: 5_000 },
@@ -258,11 +256,6 @@ export class HttpCache<Req = unknown> {
       // A throwing error hook must not break the request.
     }
   }
-}
-
-/** The cache key under which the response for a request key lives. */
-function cacheKeyOf(key: string): string {
-  return key;
 }
 
 function pick(headers: IncomingHttpHeaders, names: string[]): IncomingHttpHeaders {
