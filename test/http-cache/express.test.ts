@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import express from 'express';
+import express4 from 'express4';
 import request from 'supertest';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { httpCache } from '../../src/adapters/express/index.js';
@@ -314,5 +315,62 @@ describe('httpCache() for Express', () => {
     expect(response.headers['x-evil']).toBeUndefined();
     expect(response.text).toBe('<p>héllo</p>');
     expect(runs.count).toBe(1);
+  });
+});
+
+describe('httpCache() on a Redis Cluster', () => {
+  const pool = instances('http-cluster', 'cluster');
+  afterAll(() => pool.dispose());
+
+  it('runs the handler once across two instances, and tag invalidation reaches the other', async () => {
+    const [a, b] = [service(await pool.make({ timeout: '3s' })), service(await pool.make({ timeout: '3s' }))];
+    const urls = [await pool.listen(a.app), await pool.listen(b.app)];
+    const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => get(`${urls[i % 2]}/items`)));
+    expect(responses.map((response) => response.status)).toEqual(Array(40).fill(200));
+    expect(a.runs.count + b.runs.count).toBe(1);
+    a.bump();
+    await request(b.app).post('/items').expect(204);
+    const after = await request(a.app).get('/items').expect(200);
+    expect(after.headers['x-cache']).toBe('MISS');
+    expect(after.body.version).toBe(2);
+  });
+});
+
+describe('httpCache() on Express 4', () => {
+  const pool = instances('http-express4');
+  afterAll(() => pool.dispose());
+
+  it('stores JSON and a piped stream, and answers 304', async () => {
+    const { cache } = await pool.make();
+    const app = (express4 as unknown as typeof express)();
+    let runs = 0;
+    app.get('/json', httpCache({ cache }), (_req, res) => {
+      runs++;
+      res.json({ runs });
+    });
+    app.get('/stream', httpCache({ cache }), (_req, res) => {
+      runs++;
+      Readable.from(['a', 'b']).pipe(res);
+    });
+    const first = await request(app).get('/json').expect(200);
+    expect((await request(app).get('/json')).headers['x-cache']).toBe('HIT');
+    await request(app)
+      .get('/json')
+      .set('If-None-Match', first.headers.etag as string)
+      .expect(304);
+    await request(app).get('/stream').expect(200);
+    const stream = await request(app)
+      .get('/stream')
+      .buffer(true)
+      .parse((res, done) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        res.on('end', () => done(null, text));
+      });
+    expect(stream.headers['x-cache']).toBe('HIT');
+    expect(stream.body).toBe('ab');
+    expect(runs).toBe(2);
   });
 });

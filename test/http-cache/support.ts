@@ -1,7 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Cache, type CacheOptions, createClient, type RedisLike } from '../../src/index.js';
-import { connect, deletePrefix, quiet, randomPrefix } from '../harness/context.js';
+import { connect, deletePrefix, quiet, randomPrefix, type Topology } from '../harness/context.js';
 
 /** One "instance" of a service: its own Redis client and Cache, sharing a prefix with its peers. */
 export interface Instance {
@@ -10,7 +10,7 @@ export interface Instance {
 }
 
 /** Creates instances that share one namespace, and cleans them (and their keys) up. */
-export function instances(label: string) {
+export function instances(label: string, topology: Topology = 'standalone') {
   const made: Instance[] = [];
   const servers: Server[] = [];
   let prefix = randomPrefix(label);
@@ -24,7 +24,7 @@ export function instances(label: string) {
     },
     async make(options: Partial<CacheOptions> & { url?: string } = {}): Promise<Instance> {
       const { url, ...cacheOptions } = options;
-      const redis = url ? createClient({ url, onError: quiet }) : connect('standalone');
+      const redis = url ? createClient({ url, onError: quiet }) : connect(topology);
       const cache = new Cache({ redis, prefix, ...cacheOptions });
       made.push({ redis, cache });
       if (!url) await cache.whenReady();
