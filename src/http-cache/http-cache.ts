@@ -80,7 +80,7 @@ export class HttpCache<Req = unknown> {
       const pending = typeof token === 'string' ? this.#refreshes.get(token) : undefined;
       if (pending) {
         this.#refreshes.delete(token as string);
-        this.#refresh(res, pending);
+        this.#refresh(res, pending, info.headers.authorization !== undefined && !this.#options.key);
         return { kind: 'run' };
       }
     }
@@ -95,6 +95,8 @@ export class HttpCache<Req = unknown> {
       return { kind: 'bypass' };
     }
     const conditional = pick(info.headers, CONDITIONAL);
+    // With the default key, every client shares an entry: see notStorable.
+    const authorized = info.headers.authorization !== undefined && !this.#options.key;
     if (method === 'HEAD') return this.#head(key, conditional, res);
 
     const { cache, ttl, staleFor } = this.#options;
@@ -111,7 +113,7 @@ export class HttpCache<Req = unknown> {
         res.setHeader('x-cache', 'MISS');
         capture = new ResponseCapture(res, this.#options.maxBodySize);
         resolve({ kind: 'run' });
-        return this.#stored(await capture.done, res);
+        return this.#stored(await capture.done, res, authorized);
       };
       const options = { ttl: ttl + staleFor, staleFor: 0, schema: storedResponseSchema, ...(tags && { tags }) };
       cache.getOrSet(key, loader, options).then(
@@ -209,12 +211,12 @@ export class HttpCache<Req = unknown> {
   }
 
   /** The internal refresh request: capture the handler's response and hand it to the waiting refresh. */
-  #refresh(res: ServerResponse, pending: PendingRefresh): void {
+  #refresh(res: ServerResponse, pending: PendingRefresh, authorized: boolean): void {
     const capture = new ResponseCapture(res, this.#options.maxBodySize);
     capture.done.then(
       (result) => {
         try {
-          const stored = this.#stored(result, res);
+          const stored = this.#stored(result, res, authorized);
           pending.resolve(stored);
           writeReply(res, this.#reply(stored, 'MISS', {}, false));
         } catch (error) {
@@ -226,9 +228,9 @@ export class HttpCache<Req = unknown> {
   }
 
   /** A capture as an entry to store, or an UncacheableResponse (after sending the response as it was). */
-  #stored(result: Awaited<ResponseCapture['done']>, res: ServerResponse): StoredResponse {
+  #stored(result: Awaited<ResponseCapture['done']>, res: ServerResponse, authorized: boolean): StoredResponse {
     if (result.kind === 'passthrough') throw new UncacheableResponse(result.reason);
-    const why = notStorable(result.response, this.#policy);
+    const why = notStorable(result.response, this.#policy, authorized);
     if (why) {
       const { status, headers, body } = result.response;
       writeReply(res, { status, headers, body });

@@ -20,14 +20,19 @@ function headerText(value: string | string[] | undefined): string {
  * status than the route allows, a `Set-Cookie` (it belongs to one client), `Cache-Control:
  * private` / `no-store` / `no-cache` unless `storePrivate`, a body over `maxBodySize`, and a
  * `Vary` on a header the key does not include (`Vary: *` included): serving it to a client
- * with another value of that header would be wrong.
+ * with another value of that header would be wrong. And, as RFC 9111 §3.5 asks of a shared
+ * cache, the response to a request that carried `Authorization` (`authorized`) only when it
+ * says `public`, `s-maxage` or `must-revalidate`.
  */
-export function notStorable(response: CapturedResponse, policy: StoragePolicy): string | undefined {
+export function notStorable(response: CapturedResponse, policy: StoragePolicy, authorized = false): string | undefined {
   if (!policy.statuses.has(response.status)) return `status ${response.status}`;
   if (response.headers['set-cookie'] !== undefined) return 'set-cookie';
+  const directives = headerText(response.headers['cache-control']).toLowerCase();
   if (!policy.storePrivate) {
-    const directives = headerText(response.headers['cache-control']).toLowerCase();
     if (/(^|[\s,])(private|no-store|no-cache)(?=$|[\s,=])/.test(directives)) return `cache-control: ${directives}`;
+  }
+  if (authorized && !/(^|[\s,])(public|s-maxage|must-revalidate)(?=$|[\s,=])/.test(directives)) {
+    return 'authorization without cache-control: public';
   }
   if (response.body.length > policy.maxBodySize) return 'body too large';
   const vary = headerText(response.headers.vary)

@@ -202,6 +202,40 @@ describe('httpCache() for Express', () => {
     if (path === '/cookie') expect(second.headers['set-cookie']?.[0]).toMatch(/^session=2/);
   });
 
+  it('never shares the response to a request with Authorization unless it is public or the key is yours', async () => {
+    const instance = await pool.make();
+    const app = express();
+    let runs = 0;
+    app.get('/me', httpCache({ cache: instance.cache }), (req, res) => {
+      runs++;
+      res.json({ user: req.headers.authorization });
+    });
+    app.get('/catalog', httpCache({ cache: instance.cache }), (_req, res) => {
+      runs++;
+      res.set('Cache-Control', 'public, max-age=60').json({ runs });
+    });
+    app.get(
+      '/mine',
+      httpCache({ cache: instance.cache, key: (req) => `mine:${req.headers.authorization}` }),
+      (req, res) => {
+        runs++;
+        res.json({ user: req.headers.authorization });
+      },
+    );
+    await request(app).get('/me').set('Authorization', 'Bearer alice').expect(200);
+    const bob = await request(app).get('/me').set('Authorization', 'Bearer bob').expect(200);
+    expect(bob.body).toEqual({ user: 'Bearer bob' });
+    expect(bob.headers['x-cache']).toBe('MISS');
+    await request(app).get('/catalog').set('Authorization', 'Bearer alice').expect(200);
+    expect((await request(app).get('/catalog').set('Authorization', 'Bearer bob')).headers['x-cache']).toBe('HIT');
+    await request(app).get('/mine').set('Authorization', 'Bearer alice').expect(200);
+    const mine = await request(app).get('/mine').set('Authorization', 'Bearer alice').expect(200);
+    expect(mine.headers['x-cache']).toBe('HIT');
+    const other = await request(app).get('/mine').set('Authorization', 'Bearer bob').expect(200);
+    expect(other.body).toEqual({ user: 'Bearer bob' });
+    expect(runs).toBe(5);
+  });
+
   it('stores what the route allows: private with storePrivate, 404 with statuses', async () => {
     const { app, runs } = service(await pool.make());
     for (const path of ['/private-ok', '/missing-cached']) {

@@ -42,6 +42,15 @@ describe('HTTP cache rules', () => {
     expect(notStorable(candidate, policy)).toBe(reason);
   });
 
+  it('stores the response to a request with Authorization only when it says public (RFC 9111 §3.5)', () => {
+    expect(notStorable(response(200), policy, true)).toBe('authorization without cache-control: public');
+    expect(notStorable(response(200, { 'cache-control': 'max-age=60' }), policy, true)).toBe(
+      'authorization without cache-control: public',
+    );
+    expect(notStorable(response(200, { 'cache-control': 'public, max-age=60' }), policy, true)).toBeUndefined();
+    expect(notStorable(response(200, { 'cache-control': 's-maxage=60' }), policy, true)).toBeUndefined();
+  });
+
   it('stores what the policy allows', () => {
     expect(
       notStorable(response(200, { vary: 'accept', 'cache-control': 'public, max-age=5' }), policy),
