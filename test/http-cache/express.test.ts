@@ -2,11 +2,11 @@ import { Readable } from 'node:stream';
 import express from 'express';
 import express4 from 'express4';
 import request from 'supertest';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { httpCache } from '../../src/adapters/express/index.js';
 import type { HttpCacheOptions } from '../../src/index.js';
 import { unhandledRejections } from '../harness/context.js';
-import { RedisServer, waitUntil } from '../harness/index.js';
+import { FaultProxy, RedisServer, waitUntil } from '../harness/index.js';
 import { get, type Instance, instances, sleep } from './support.js';
 
 const rejections = unhandledRejections();
@@ -330,6 +330,31 @@ describe('httpCache() for Express', () => {
     // Generous on a loaded machine: what matters is that nothing waits for ioredis' reconnects.
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(live.errors).toEqual([]);
+  });
+
+  it('with Redis stalled (paused), requests get the handler’s 200 within the timeout, and hits resume after', async () => {
+    const proxy = await FaultProxy.start(inject('redisUrl'));
+    try {
+      const live = service(await pool.make({ url: proxy.url, timeout: '200ms' }));
+      await request(live.app).get('/items').expect(200);
+      proxy.set({ kind: 'pause' });
+      const url = await pool.listen(live.app);
+      const started = Date.now();
+      const responses = await Promise.all(Array.from({ length: 10 }, () => get(`${url}/items`)));
+      expect(responses.map((response) => response.status)).toEqual(Array(10).fill(200));
+      expect(Date.now() - started).toBeLessThan(5_000);
+      // Concurrent misses in one process still share one handler run while Redis is stalled.
+      expect(responses.filter((response) => response.headers.get('x-cache') === 'MISS').length).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(responses.every((response) => JSON.parse(response.text).version === 1)).toBe(true);
+      expect(live.runs.count).toBeGreaterThanOrEqual(2);
+      proxy.set({ kind: 'pass' });
+      await waitUntil('hits again', async () => (await get(`${url}/items`)).headers.get('x-cache') === 'HIT', 15_000);
+      expect(live.errors).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('treats a tampered entry in Redis as a miss, never replaying its headers', async () => {
