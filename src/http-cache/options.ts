@@ -79,3 +79,13 @@ export type ResolvedHttpCacheOptions = z.output<typeof optionsSchema>;
 export function parseHttpCacheOptions(options: unknown, where: string): ResolvedHttpCacheOptions {
   return parseOptions(optionsSchema, options, where);
 }
+
+const routeSchema = optionsSchema.extend({ cache: optionsSchema.shape.cache.optional() });
+
+/**
+ * Validates a route's options before its cache is known (a Nest decorator runs when the class is
+ * defined): a bad option fails at startup, not at the first request.
+ */
+export function checkRouteOptions(options: unknown, where: string): void {
+  parseOptions(routeSchema, options, where);
+}

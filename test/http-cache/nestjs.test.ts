@@ -5,7 +5,7 @@ import { Test } from '@nestjs/testing';
 import type { Response } from 'express';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HttpCached, HttpCacheInterceptor, RedscaleModule } from '../../src/adapters/nestjs/index.js';
-import { Cache, createClient, type Duration, type RedisLike } from '../../src/index.js';
+import { Cache, createClient, type Duration, InvalidOptionError, type RedisLike } from '../../src/index.js';
 import { quiet, unhandledRejections } from '../harness/context.js';
 import { RedisServer } from '../harness/index.js';
 import { get, instances, sleep } from './support.js';
@@ -120,6 +120,21 @@ describe('HttpCacheInterceptor for Nest', () => {
     expect(plain.headers.get('x-cache')).toBeNull();
     expect([first.status, second.status, plain.status]).toEqual([200, 200, 200]);
     expect(runs.count).toBe(3);
+  });
+
+  it('refuses a bad option when the class is defined', () => {
+    expect(() => {
+      class Bad {
+        @HttpCached({ statuses: [500] })
+        list() {
+          return [];
+        }
+      }
+      return Bad;
+    }).toThrow(InvalidOptionError);
+    expect(() => HttpCached({ ttl: 'soon' as Duration })({}, 'list', { value: () => 1 })).toThrow(
+      /invalid option "ttl" for @HttpCached\(\) on list/,
+    );
   });
 
   it('works on the Fastify platform: MISS, then HIT and 304', async () => {

@@ -5,7 +5,7 @@ import { Cache } from '../../cache/cache.js';
 import { InvalidOptionError } from '../../common/errors.js';
 import { writeReply } from '../../http-cache/capture.js';
 import { HttpCache, type Replay } from '../../http-cache/http-cache.js';
-import type { HttpCacheOptions } from '../../http-cache/options.js';
+import { checkRouteOptions, type HttpCacheOptions } from '../../http-cache/options.js';
 import { dispatchInternal } from '../../http-cache/replay.js';
 
 /** A route's HTTP cache options: the module's `Cache` is used unless `cache` is given. */
@@ -16,9 +16,11 @@ const routes = new WeakMap<object, HttpCachedOptions>();
 /**
  * Marks a route handler's responses as cacheable by {@link HttpCacheInterceptor} (which must be
  * bound to the controller or globally): `@HttpCached({ ttl: '30s', tags: () => ['products'] })`.
+ * @throws InvalidOptionError when the class is defined, for an invalid option.
  */
 export function HttpCached(options: HttpCachedOptions = {}): MethodDecorator {
-  return (_target, _name, descriptor) => {
+  return (_target, name, descriptor) => {
+    checkRouteOptions(options, `@HttpCached() on ${String(name)}`);
     if (typeof descriptor.value === 'function') routes.set(descriptor.value, options);
     return descriptor;
   };
