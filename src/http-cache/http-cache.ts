@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Cache } from '../cache/cache.js';
 import { type Reply, ResponseCapture, writeReply } from './capture.js';
-import { type StoredResponse, storedResponseSchema, toStored } from './entry.js';
+import { type CapturedResponse, type StoredResponse, storedResponseSchema, toStored } from './entry.js';
 import { normalizeTarget, type RequestInfo, requestKey } from './key.js';
 import { type HttpCacheOptions, parseHttpCacheOptions, type ResolvedHttpCacheOptions } from './options.js';
 import { etagMatches, notStorable, type StoragePolicy } from './policy.js';
@@ -102,7 +102,8 @@ export class HttpCache<Req = unknown> {
     const { cache, ttl, staleFor } = this.#options;
     let ran = false;
     let answered = false;
-    let capture: ResponseCapture | undefined;
+    // The handler's storable response until it is sent: whatever the cache does, it goes out.
+    let unsent: CapturedResponse | undefined;
     return new Promise<Decision>((resolve) => {
       const loader = async (): Promise<StoredResponse> => {
         if (answered) return this.#replay(info.headers, replay);
@@ -111,9 +112,12 @@ export class HttpCache<Req = unknown> {
         // would be stored as the resource. The cache answers conditionals itself.
         for (const name of CONDITIONAL) delete info.headers[name];
         res.setHeader('x-cache', 'MISS');
-        capture = new ResponseCapture(res, this.#options.maxBodySize);
+        const capture = new ResponseCapture(res, this.#options.maxBodySize);
         resolve({ kind: 'run' });
-        return this.#stored(await capture.done, res, authorized);
+        const result = await capture.done;
+        const stored = this.#stored(result, res, authorized);
+        if (result.kind === 'complete') unsent = result.response;
+        return stored;
       };
       const options = { ttl: ttl + staleFor, staleFor: 0, schema: storedResponseSchema, ...(tags && { tags }) };
       cache.getOrSet(key, loader, options).then(
@@ -125,17 +129,20 @@ export class HttpCache<Req = unknown> {
             resolve({ kind: 'hit', reply: this.#reply(stored, status, conditional, false), status });
             return;
           }
+          unsent = undefined;
           writeReply(res, this.#reply(stored, 'MISS', conditional, false));
         },
         (error: unknown) => {
+          if (!(error instanceof UncacheableResponse)) this.#report(error);
           if (ran) {
-            // The handler's own response (not storable): sent as it was, or already streamed.
-            if (!(error instanceof UncacheableResponse)) this.#report(error);
+            // Not storable: already sent as the handler made it, or streamed. Anything else
+            // (the cache failed after the handler answered): send the handler's response now.
+            if (unsent) writeReply(res, { ...unsent, headers: { ...unsent.headers, 'x-cache': 'MISS' } });
+            unsent = undefined;
             return;
           }
           answered = true;
           // A shared load whose response could not be stored: this request runs its own handler.
-          if (!(error instanceof UncacheableResponse)) this.#report(error);
           res.setHeader('x-cache', 'MISS');
           resolve({ kind: 'bypass' });
         },

@@ -357,6 +357,24 @@ describe('httpCache() for Express', () => {
     }
   });
 
+  it('still answers when the cache fails after the handler ran (a serializer that throws)', async () => {
+    const broken = {
+      serialize: () => {
+        throw new Error('cannot serialize');
+      },
+      deserialize: (text: string) => JSON.parse(text),
+    };
+    const instance = await pool.make({ serializer: broken });
+    const { app, runs, errors } = service(instance);
+    for (let i = 0; i < 2; i++) {
+      const response = await request(app).get('/html').expect(200);
+      expect(response.text).toBe('<p>héllo</p>');
+      expect(response.headers['x-cache']).toBe('MISS');
+    }
+    expect(runs.count).toBe(2);
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+  });
+
   it('treats a tampered entry in Redis as a miss, never replaying its headers', async () => {
     const instance = await pool.make();
     const { app, runs } = service(instance);
