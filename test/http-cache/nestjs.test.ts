@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HttpCached, HttpCacheInterceptor, RedscaleModule } from '../../src/adapters/nestjs/index.js';
 import { Cache, createClient, type Duration, InvalidOptionError, type RedisLike } from '../../src/index.js';
 import { quiet, unhandledRejections } from '../harness/context.js';
-import { RedisServer } from '../harness/index.js';
+import { RedisServer, waitUntil } from '../harness/index.js';
 import { get, instances, sleep } from './support.js';
 
 const rejections = unhandledRejections();
@@ -38,6 +38,13 @@ class ItemsController {
   session(@Res({ passthrough: true }) res: Response) {
     runs.count++;
     res.setHeader('Set-Cookie', `s=${runs.count}`);
+    return { n: runs.count };
+  }
+
+  @Get('stale')
+  @HttpCached({ ttl: '300ms', staleFor: '1m' })
+  stale() {
+    runs.count++;
     return { n: runs.count };
   }
 
@@ -148,6 +155,21 @@ describe('HttpCacheInterceptor for Nest', () => {
     expect(notModified.status).toBe(304);
     expect(runs.count).toBe(1);
   });
+
+  it.each(['express', 'fastify'] as const)(
+    'serves STALE on the %s platform while an internal request refreshes the entry',
+    async (platform) => {
+      const { url } = await nestApp((await pool.make()).redis, platform);
+      expect(JSON.parse((await get(`${url}/items/stale`)).text)).toEqual({ n: 1 });
+      await sleep(400);
+      const stale = await get(`${url}/items/stale`);
+      expect(stale.headers.get('x-cache')).toBe('STALE');
+      expect(JSON.parse(stale.text)).toEqual({ n: 1 });
+      await waitUntil('the refreshed entry', async () => JSON.parse((await get(`${url}/items/stale`)).text).n === 2);
+      expect((await get(`${url}/items/stale`)).headers.get('x-cache')).toBe('HIT');
+      expect(runs.count).toBe(2);
+    },
+  );
 
   it('with Redis killed, every request gets the handler’s 200 within the timeout', async () => {
     const server = await RedisServer.start();
