@@ -301,6 +301,23 @@ describe('httpCache() for Express', () => {
     expect(runs.count).toBe(2);
   });
 
+  it('refreshes a stale entry of a sub-app mounted under a path', async () => {
+    const instance = await pool.make();
+    const parent = express();
+    const sub = express();
+    let runs = 0;
+    sub.get('/stale', httpCache({ cache: instance.cache, ttl: '300ms', staleFor: '1m' }), (_req, res) => {
+      runs++;
+      res.json({ n: runs });
+    });
+    parent.use('/api', sub);
+    await request(parent).get('/api/stale').expect(200);
+    await sleep(400);
+    expect((await request(parent).get('/api/stale')).headers['x-cache']).toBe('STALE');
+    await waitUntil('the refreshed entry', async () => (await request(parent).get('/api/stale')).body.n === 2);
+    expect(runs).toBe(2);
+  });
+
   it('calls next() once per request, with Redis up and with Redis down', async () => {
     const server = await RedisServer.start();
     servers.push(server);

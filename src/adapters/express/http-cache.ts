@@ -26,7 +26,7 @@ export function httpCache(options: HttpCacheOptions<Request>): RequestHandler & 
       res,
       (headers) =>
         dispatchInternal(
-          req.app as unknown as (req: IncomingMessage, res: ServerResponse) => void,
+          rootApp(req.app) as unknown as (req: IncomingMessage, res: ServerResponse) => void,
           req.originalUrl,
           headers,
           req.socket?.remoteAddress,
@@ -36,4 +36,11 @@ export function httpCache(options: HttpCacheOptions<Request>): RequestHandler & 
     else next();
   };
   return Object.assign(middleware, { httpCache: core });
+}
+
+/** The top-level app: `originalUrl` is relative to it, also when this app is mounted in another. */
+function rootApp(app: Request['app']): unknown {
+  let root: { parent?: unknown } = app as unknown as { parent?: unknown };
+  while (root.parent) root = root.parent as { parent?: unknown };
+  return root;
 }
