@@ -21,3 +21,13 @@ export function dispatchInternal(
   req.push(null);
   listener(req, new ServerResponse(req));
 }
+
+/**
+ * The top-level app of an Express app (itself unless mounted with `parent.use(path, app)`):
+ * `req.originalUrl` is relative to it, so an internal request must start there.
+ */
+export function topLevelApp(app: unknown): unknown {
+  let root = app as { parent?: unknown };
+  while (root.parent) root = root.parent as { parent?: unknown };
+  return root;
+}

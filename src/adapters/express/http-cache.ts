@@ -3,7 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { writeReply } from '../../http-cache/capture.js';
 import { HttpCache } from '../../http-cache/http-cache.js';
 import type { HttpCacheOptions } from '../../http-cache/options.js';
-import { dispatchInternal } from '../../http-cache/replay.js';
+import { dispatchInternal, topLevelApp } from '../../http-cache/replay.js';
 
 /**
  * Express middleware that caches a route's responses in a redscale `Cache` (see
@@ -26,7 +26,7 @@ export function httpCache(options: HttpCacheOptions<Request>): RequestHandler & 
       res,
       (headers) =>
         dispatchInternal(
-          rootApp(req.app) as unknown as (req: IncomingMessage, res: ServerResponse) => void,
+          topLevelApp(req.app) as (req: IncomingMessage, res: ServerResponse) => void,
           req.originalUrl,
           headers,
           req.socket?.remoteAddress,
@@ -36,11 +36,4 @@ export function httpCache(options: HttpCacheOptions<Request>): RequestHandler & 
     else next();
   };
   return Object.assign(middleware, { httpCache: core });
-}
-
-/** The top-level app: `originalUrl` is relative to it, also when this app is mounted in another. */
-function rootApp(app: Request['app']): unknown {
-  let root: { parent?: unknown } = app as unknown as { parent?: unknown };
-  while (root.parent) root = root.parent as { parent?: unknown };
-  return root;
 }

@@ -6,7 +6,7 @@ import { InvalidOptionError } from '../../common/errors.js';
 import { writeReply } from '../../http-cache/capture.js';
 import { HttpCache, type Replay } from '../../http-cache/http-cache.js';
 import { checkRouteOptions, type HttpCacheOptions } from '../../http-cache/options.js';
-import { dispatchInternal } from '../../http-cache/replay.js';
+import { dispatchInternal, topLevelApp } from '../../http-cache/replay.js';
 
 /** A route's HTTP cache options: the module's `Cache` is used unless `cache` is given. */
 export type HttpCachedOptions = Omit<HttpCacheOptions<unknown>, 'cache'> & { cache?: Cache };
@@ -101,7 +101,7 @@ export class HttpCacheInterceptor implements NestInterceptor {
 function replayOf(req: PlatformRequest, url: string): Replay | undefined {
   const remote = req.ip ?? req.socket?.remoteAddress;
   if (typeof req.app === 'function') {
-    const listener = req.app as (req: IncomingMessage, res: ServerResponse) => void;
+    const listener = topLevelApp(req.app) as (req: IncomingMessage, res: ServerResponse) => void;
     return (headers) => dispatchInternal(listener, url, headers, remote);
   }
   const server = req.server;
