@@ -30,6 +30,7 @@ import { ceiling } from './scenarios/ceiling.js';
 import { clientDefaults } from './scenarios/client.js';
 import { health } from './scenarios/health.js';
 import { hotKey } from './scenarios/hot-key.js';
+import { httpCacheScenario } from './scenarios/http-cache.js';
 import { lockScenario, semaphoreScenario } from './scenarios/lock.js';
 import { patternInvalidation } from './scenarios/patterns.js';
 import { limiterBatching, limiterCheck, limiterFlood } from './scenarios/ratelimit.js';
@@ -53,6 +54,7 @@ const SCENARIOS: Array<Scenario | TrialScenario> = [
   health,
   scale,
   hotKey,
+  httpCacheScenario,
 ];
 
 const USAGE = `usage: npm run bench -- [scenario ...] [options]

@@ -17,6 +17,7 @@ export {
   type RedscaleErrorOptions,
 } from './common/errors.js';
 export * from './health/index.js';
+export * from './http-cache/index.js';
 export * from './lock/index.js';
 export * from './ratelimit/index.js';
 export { VERSION } from './scripts/registry.js';

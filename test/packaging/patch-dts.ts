@@ -24,3 +24,18 @@ writeFileSync(
     `$1import('./fastify.js', { with: { 'resolution-mode': 'import' } }).RedscaleDecoration;`,
   ),
 );
+
+// The route config's `httpCache` names `Cache` (a class with private fields, so nominal): it too
+// must be the ESM declaration's type in the `.d.cts`.
+const patched = readFileSync(file, 'utf8');
+const routeCache = /(interface FastifyContextConfig \{[^}]*?httpCache\?: )RouteHttpCache;/;
+if (!routeCache.test(patched)) {
+  console.error(
+    `patch-dts: the FastifyContextConfig httpCache augmentation was not found in ${file}; update this script.`,
+  );
+  process.exit(1);
+}
+writeFileSync(
+  file,
+  patched.replace(routeCache, `$1import('./fastify.js', { with: { 'resolution-mode': 'import' } }).RouteHttpCache;`),
+);

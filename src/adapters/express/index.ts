@@ -4,5 +4,6 @@
  * @packageDocumentation
  */
 export { healthRoutes } from './health.js';
+export { httpCache } from './http-cache.js';
 export { type RateLimitMiddlewareOptions, rateLimit } from './rate-limit.js';
 export { RedscaleStore, type RedscaleStoreOptions } from './store.js';

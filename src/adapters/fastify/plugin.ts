@@ -12,6 +12,7 @@ import { ipKey } from '../../ratelimit/ip.js';
 import { RateLimiter, type RateLimiterOptions } from '../../ratelimit/limiter.js';
 import type { LimitRule } from '../../ratelimit/rules.js';
 import { keySegment } from '../shared/keys.js';
+import { addHttpCache, type RouteHttpCache } from './http-cache.js';
 import { listed, type RequestList, routeLists } from './lists.js';
 import { parsePluginOptions, parseRouteLimit } from './options.js';
 
@@ -88,6 +89,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** redscale's route-level rate limit. */
     redscale?: RouteRateLimit;
+    /** redscale's route-level HTTP response caching (uses `app.redscale.cache` unless `cache` is given). */
+    httpCache?: RouteHttpCache;
   }
 }
 
@@ -115,6 +118,7 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
   };
   app.decorate('redscale', decoration);
 
+  app.addHook('onRoute', (route: RouteOptions) => addHttpCache(route, cache));
   app.addHook('onRoute', (route: RouteOptions) => {
     const given = (route.config as { redscale?: RouteRateLimit } | undefined)?.redscale;
     if (given === undefined) return;

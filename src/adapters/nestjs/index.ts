@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { RedisHealthIndicator } from './health-indicator.js';
+export { HttpCached, type HttpCachedOptions, HttpCacheInterceptor } from './http-cache.js';
 export { RedscaleModule, type RedscaleModuleAsyncOptions, type RedscaleModuleOptions } from './module.js';
 export {
   RedscaleThrottlerStorage,
