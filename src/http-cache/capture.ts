@@ -131,7 +131,9 @@ export class ResponseCapture {
 
 /** What to write to the client. */
 export interface Reply {
+  /** The HTTP status code to send (304 for a matching `If-None-Match`). */
   status: number;
+  /** The headers to send, including `X-Cache`, `Age` and `ETag`. */
   headers: Record<string, string | string[]>;
   /** `undefined` for no body (304, 204, HEAD). */
   body: Buffer | undefined;

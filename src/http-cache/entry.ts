@@ -3,8 +3,11 @@ import type { StandardSchemaV1 } from '../cache/schema.js';
 
 /** A response as the handler produced it: status, headers (names lowercased) and the whole body. */
 export interface CapturedResponse {
+  /** The HTTP status code. */
   status: number;
+  /** The response headers, names lowercased. */
   headers: Record<string, string | string[]>;
+  /** The whole body, as written. */
   body: Buffer;
 }
 

@@ -8,7 +8,10 @@ import type { HttpCacheOptions } from '../../http-cache/options.js';
  * Route-level response caching: `app.get('/x', { config: { httpCache: { ttl: '30s' } } }, handler)`.
  * The plugin's cache (`app.redscale.cache`) is used unless `cache` is given.
  */
-export type RouteHttpCache = Omit<HttpCacheOptions<FastifyRequest>, 'cache'> & { cache?: Cache };
+export type RouteHttpCache = Omit<HttpCacheOptions<FastifyRequest>, 'cache'> & {
+  /** The cache to store responses in, instead of the plugin's `app.redscale.cache`. */
+  cache?: Cache;
+};
 
 /**
  * The onRequest hook that caches a route's responses: a hit is sent through `reply` (so the

@@ -9,7 +9,10 @@ import { checkRouteOptions, type HttpCacheOptions } from '../../http-cache/optio
 import { dispatchInternal, topLevelApp } from '../../http-cache/replay.js';
 
 /** A route's HTTP cache options: the module's `Cache` is used unless `cache` is given. */
-export type HttpCachedOptions = Omit<HttpCacheOptions<unknown>, 'cache'> & { cache?: Cache };
+export type HttpCachedOptions = Omit<HttpCacheOptions<unknown>, 'cache'> & {
+  /** The cache to store responses in, instead of the module's. */
+  cache?: Cache;
+};
 
 const routes = new WeakMap<object, HttpCachedOptions>();
 
