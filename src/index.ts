@@ -18,6 +18,7 @@ export {
 } from './common/errors.js';
 export * from './health/index.js';
 export * from './lock/index.js';
+export * from './observability/index.js';
 export * from './ratelimit/index.js';
 export { VERSION } from './scripts/registry.js';
 export * from './shutdown/index.js';

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
+import { type CacheOperationMessage, traced, tracing } from '../observability/channels.js';
 import type { Coherence, Snapshot } from './coherence.js';
 import { FillLocks } from './fill-lock.js';
 import { Budget } from './gate.js';
@@ -270,7 +271,7 @@ export class Filler {
     const started = performance.now();
     let value: unknown;
     try {
-      value = await budget.excluding(() => call.loader());
+      value = await budget.excluding(() => this.#load(key, call));
       if (value === undefined) {
         throw new InvalidOptionError(
           'loader',
@@ -287,6 +288,14 @@ export class Filler {
     const loadMs = performance.now() - started;
     events.load(key, loadMs);
     return { value, loadMs };
+  }
+
+  /** Runs the loader, traced on `redscale:cache.load` when someone subscribed. */
+  #load(key: string, call: LoadSpec<unknown>): Promise<unknown> | unknown {
+    const channel = tracing.cacheLoad;
+    if (!traced(channel)) return call.loader();
+    const message: CacheOperationMessage = { prefix: this.#context.options.prefix, operation: 'load', key };
+    return channel.tracePromise(async () => call.loader(), message);
   }
 
   /** Loads without storing (Redis failing, the budget spent, or another instance holding the lock too long). */

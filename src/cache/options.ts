@@ -12,6 +12,7 @@ import {
   ratioSchema,
   redisClientSchema,
 } from '../common/options.js';
+import { type Logger, loggerSchema } from '../observability/logger.js';
 import { MAX_KEY_LENGTH } from './bus-protocol.js';
 import type { Loader, LoadSpec } from './filler.js';
 import { isStandardSchema, type StandardSchemaV1 } from './schema.js';
@@ -94,6 +95,11 @@ export interface CacheOptions {
    * `stats().redisErrors` and emitted as `redis-error`) and each dropped bus message.
    */
   onError?: (error: RedscaleError) => void;
+  /**
+   * A pino/console-like logger: absorbed Redis failures, dropped bus messages, bus drops and a
+   * circuit opening go to `warn`, a circuit closing to `debug`. Default: none (nothing is logged).
+   */
+  logger?: Logger;
 }
 
 /** Options of one read. */
@@ -156,6 +162,7 @@ export const cacheOptionsSchema = z.strictObject({
     )
     .default(jsonSerializer),
   onError: fn<(error: RedscaleError) => void>().optional(),
+  logger: loggerSchema.optional(),
 });
 
 /** Re-exported here for the options' users; defined in `serializer.ts`. */

@@ -27,6 +27,8 @@ export interface CacheStats {
   redisErrors: number;
   /** Redis calls not sent because their node's circuit breaker was open. */
   breakerSkips: number;
+  /** Times a node's circuit breaker opened. */
+  breakerOpens: number;
   /** Times the invalidation bus stopped delivering (a drop, or a missed heartbeat): L1 and remembered tag versions were flushed. */
   busDrops: number;
   /** Of those, the times a heartbeat did not come back (the subscription was open but deaf). */
@@ -52,6 +54,7 @@ export function emptyStats(): CacheStats {
     invalidatedPatternKeys: 0,
     redisErrors: 0,
     breakerSkips: 0,
+    breakerOpens: 0,
     busDrops: 0,
     heartbeatsMissed: 0,
     busMessagesDropped: 0,
@@ -59,7 +62,7 @@ export function emptyStats(): CacheStats {
   };
 }
 
-/** Events a Cache emits (listen with `cache.on(name, listener)`); emitted only when listened to. */
+/** Events a Cache emits (listen with `cache.on(name, listener)`); built only when listened to (or subscribed to on `redscale:cache`). */
 export interface CacheEvents {
   hit: [{ key: string; layer: 'l1' | 'l2'; stale: boolean }];
   miss: [{ key: string }];
@@ -72,4 +75,6 @@ export interface CacheEvents {
   'bus-drop': [{ cause: 'drop' | 'heartbeat' }];
   /** A bus message was dropped (malformed, too large, or of a newer format: reported once per format). */
   'bus-message-dropped': [{ error: import('./bus-protocol.js').BusMessageError }];
+  /** A node's circuit breaker opened (Redis is skipped there) or closed again. */
+  breaker: [{ node: string; state: 'open' | 'closed' }];
 }

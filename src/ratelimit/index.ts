@@ -20,3 +20,4 @@ export {
   type WhenExceeded,
   type WindowAnchor,
 } from './rules.js';
+export type { RateLimiterEvents, RateLimiterStats } from './stats.js';

@@ -4,6 +4,7 @@ import { type CircuitBreakerOption, circuitBreakerSchema } from '../common/circu
 import type { Duration } from '../common/duration.js';
 import { InvalidOptionError, type RedscaleError } from '../common/errors.js';
 import { durationSchema, MAX_TIMER_MS, positiveInt, prefixSchema, redisClientSchema } from '../common/options.js';
+import { type Logger, loggerSchema } from '../observability/logger.js';
 import type { BlockMode } from './algorithms.js';
 import { ruleSuffix } from './keys.js';
 import { type LimitRule, limitRuleSchema } from './rules.js';
@@ -86,6 +87,11 @@ export interface RateLimiterOptions {
   clock?: () => number;
   /** Called with every Redis failure the limiter absorbed (for logs and metrics). */
   onError?: (error: RedscaleError) => void;
+  /**
+   * A pino/console-like logger: Redis failures the limiter absorbed go to `warn`, a circuit
+   * breaker opening to `warn` and closing to `debug`. Default: none (nothing is logged).
+   */
+  logger?: Logger;
 }
 
 /** Options of one call. Unknown options are refused (a misspelt `costs` is an error, not 1). */
@@ -123,6 +129,7 @@ export const limiterOptionsSchema = z
       .transform((batch) => (batch === false ? false : { maxSize: batch === true ? 16 : batch.maxSize })),
     clock: fn<() => number>().optional(),
     onError: fn<(error: RedscaleError) => void>().optional(),
+    logger: loggerSchema.optional(),
   })
   .superRefine((options, ctx) => {
     const seen = new Map<string, number>();
