@@ -8,3 +8,4 @@ export {
   type OperationMessage,
 } from './channels.js';
 export type { Logger } from './logger.js';
+export { type BreakerStates, type PrimitivesReport, primitivesReport, type ReportedPrimitives } from './summary.js';

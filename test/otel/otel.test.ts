@@ -121,7 +121,9 @@ describe('redscale/otel', () => {
 
       const metrics = await otel.collect();
       const group = { 'redscale.key_group': 'user', 'db.system': 'redis', 'redscale.prefix': prefix };
-      expect(sum(metrics, 'redscale.ratelimit.decisions', { ...group, 'redscale.ratelimit.reason': 'allowed' })).toBe(2);
+      expect(sum(metrics, 'redscale.ratelimit.decisions', { ...group, 'redscale.ratelimit.reason': 'allowed' })).toBe(
+        2,
+      );
       expect(
         sum(metrics, 'redscale.ratelimit.decisions', {
           ...group,
@@ -150,7 +152,9 @@ describe('redscale/otel', () => {
       expect(sum(metrics, 'redscale.cache.load.duration', group)).toBe(1);
       expect(sum(metrics, 'redscale.cache.invalidations', { 'redscale.cache.invalidation': 'tags' })).toBe(1);
       expect(sum(metrics, 'redscale.cache.bus.drops')).toBeGreaterThanOrEqual(1);
-      expect(sum(metrics, 'redscale.cache.duration', { 'db.operation.name': 'getOrSet', 'redscale.cache.outcome': 'l1' })).toBe(1);
+      expect(
+        sum(metrics, 'redscale.cache.duration', { 'db.operation.name': 'getOrSet', 'redscale.cache.outcome': 'l1' }),
+      ).toBe(1);
       expect(sum(metrics, 'redscale.cache.duration', { 'db.operation.name': 'load' })).toBe(1);
 
       const job = { 'redscale.key_group': 'job' };
@@ -231,7 +235,10 @@ describe('redscale/otel', () => {
     const otel = setupOtel();
     const channel = tracingChannel(CHANNELS.limiterCheck);
     expect(channel.start.hasSubscribers).toBe(false);
-    const instrumentation = instrumentRedscale({ meterProvider: otel.meterProvider, tracerProvider: otel.tracerProvider });
+    const instrumentation = instrumentRedscale({
+      meterProvider: otel.meterProvider,
+      tracerProvider: otel.tracerProvider,
+    });
     expect(channel.start.hasSubscribers).toBe(true);
     instrumentation.close();
     expect(channel.start.hasSubscribers).toBe(false);

@@ -3,6 +3,6 @@
  *
  * @packageDocumentation
  */
-export { healthRoutes } from './health.js';
+export { type HealthRoutesExtras, healthRoutes } from './health.js';
 export { type RateLimitMiddlewareOptions, rateLimit } from './rate-limit.js';
 export { RedscaleStore, type RedscaleStoreOptions } from './store.js';
