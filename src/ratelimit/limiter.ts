@@ -245,8 +245,9 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       result = toResult(decision, this.limits, 'redis');
     } catch (error) {
       const wrapped = toRedisError('rate-limit check', error, { id });
-      if (breaker?.failure()) this.#breakerChanged(node, 'open');
+      const opened = breaker?.failure();
       this.#redisError(wrapped);
+      if (opened) this.#breakerChanged(node, 'open');
       return this.#fallback(node, mode, id, cost, wrapped);
     }
     if (breaker?.success()) this.#breakerChanged(node, 'closed');
