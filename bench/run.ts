@@ -29,6 +29,7 @@ import { cacheL1Hit, cacheL2Hit, cacheStampede } from './scenarios/cache.js';
 import { ceiling } from './scenarios/ceiling.js';
 import { clientDefaults } from './scenarios/client.js';
 import { health } from './scenarios/health.js';
+import { instrumentation } from './scenarios/instrumentation.js';
 import { lockScenario, semaphoreScenario } from './scenarios/lock.js';
 import { patternInvalidation } from './scenarios/patterns.js';
 import { limiterBatching, limiterCheck, limiterFlood } from './scenarios/ratelimit.js';
@@ -49,6 +50,7 @@ const SCENARIOS: Array<Scenario | TrialScenario> = [
   semaphoreScenario,
   writeBufferEnqueue,
   health,
+  instrumentation,
 ];
 
 const USAGE = `usage: npm run bench -- [scenario ...] [options]

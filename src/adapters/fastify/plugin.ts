@@ -7,6 +7,7 @@ import { type CreateClientOptions, createClient } from '../../client/create-clie
 import type { RedisLike } from '../../client/types.js';
 import { RedisHealth, type RedisHealthOptions } from '../../health/redis-health.js';
 import { Lock, type LockOptions } from '../../lock/lock.js';
+import { primitivesReport } from '../../observability/summary.js';
 import { type RateLimitHeaderMode, rateLimitHeaders } from '../../ratelimit/headers.js';
 import { ipKey } from '../../ratelimit/ip.js';
 import { RateLimiter, type RateLimiterOptions } from '../../ratelimit/limiter.js';
@@ -94,6 +95,8 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
       }),
   };
   app.decorate('redscale', decoration);
+  // The route limiters by route, for `/stats`.
+  const routeLimiters: Record<string, RateLimiter> = {};
 
   app.addHook('onRoute', (route: RouteOptions) => {
     const given = (route.config as { redscale?: RouteRateLimit } | undefined)?.redscale;
@@ -105,6 +108,7 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
       limits: config.limits,
       ...(config.blockFor !== undefined && { blockFor: config.blockFor }),
     });
+    routeLimiters[`${methods} ${route.url}`] = limiter;
     const keyOf = config.key ?? ((request: FastifyRequest) => ipKey(request.ip));
     const cost = config.cost ?? 1;
     const check = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -139,6 +143,16 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
       const { statusCode, body } = await health.readiness();
       return reply.code(statusCode).send(body);
     });
+    // No I/O: the cache's hit rate, every breaker's state per Redis node, and every counter.
+    app.get(`${base}/stats`, async (_request, reply) =>
+      reply.code(200).send(
+        primitivesReport({
+          ...(cache && { caches: { cache } }),
+          limiters: routeLimiters,
+          locks: { lock: decoration.lock },
+        }),
+      ),
+    );
   }
 
   app.addHook('onClose', async () => {
@@ -150,7 +164,8 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
 /**
  * The redscale Fastify plugin: decorates the instance with `app.redscale` (`redis`, `cache`,
  * `lock`, `health`, `limiter()`), rate-limits routes that set `config.redscale`, optionally
- * serves `/health/live` and `/health/ready`, and on close quits a client it created (never yours).
+ * serves `/health/live`, `/health/ready` and `/health/stats` (cache hit rate, breaker states,
+ * counters), and on close quits a client it created (never yours).
  *
  * @example
  * ```ts
