@@ -73,7 +73,15 @@ export function keyGrouper(
     const rules = keyGroups.map(
       ([pattern, name]) => [new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')), name] as const,
     );
-    return (key) => rules.find(([pattern]) => pattern.test(key))?.[1];
+    // Hot keys are grouped again and again: remember the last few thousand answers.
+    const known = new Map<string, string | undefined>();
+    return (key) => {
+      if (known.has(key)) return known.get(key);
+      const group = rules.find(([pattern]) => pattern.test(key))?.[1];
+      if (known.size >= 4_096) known.clear();
+      known.set(key, group);
+      return group;
+    };
   }
   const seen = new Set<string>();
   return (key) => {
