@@ -8,7 +8,7 @@ import { cyclingNames } from '../lib/names.js';
 import { readCounters } from '../lib/redis-stats.js';
 import type { BenchContext, Trial, TrialScenario } from '../lib/types.js';
 
-const ROUNDS = 3;
+const ROUNDS = 5;
 const LOAD = { concurrency: 64, durationMs: 1_000 };
 const KEYS = 1_000;
 

@@ -44,7 +44,7 @@ export interface RedscalePluginOptions {
   cache?: Omit<CacheOptions, 'redis'> | false;
   /** Options for `app.redscale.lock`. */
   lock?: Omit<LockOptions, 'redis'>;
-  /** Options for `app.redscale.health`, and `routes` to serve `<prefix>/live` and `<prefix>/ready`. */
+  /** Options for `app.redscale.health`, and `routes` to serve `<prefix>/live`, `<prefix>/ready` and `<prefix>/stats`. */
   health?: Omit<RedisHealthOptions, 'redis'> & { routes?: { prefix?: string } | false };
 }
 
