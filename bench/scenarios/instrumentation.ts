@@ -8,8 +8,8 @@ import { cyclingNames } from '../lib/names.js';
 import { readCounters } from '../lib/redis-stats.js';
 import type { BenchContext, Trial, TrialScenario } from '../lib/types.js';
 
-const ROUNDS = 5;
-const LOAD = { concurrency: 64, durationMs: 1_000 };
+const ROUNDS = 9;
+const LOAD = { concurrency: 64, durationMs: 500 };
 const KEYS = 1_000;
 
 /** What the scenario needs from a redscale build: the current one, or a copy of an older source tree. */
