@@ -115,7 +115,7 @@ export function instrumentRedscale(options: OtelOptions = {}): RedscaleInstrumen
   for (const definition of OPERATIONS) {
     const started = new WeakMap<object, number>();
     const handlers = {
-      start(message: OperationMessage) {
+      start: guarded((message: OperationMessage) => {
         started.set(message, performance.now());
         if (!spans) return;
         const attributes = definition.attributes(message);
@@ -126,15 +126,15 @@ export function instrumentRedscale(options: OtelOptions = {}): RedscaleInstrumen
           message,
           keyGroup ? { ...attributes, 'redscale.key_group': keyGroup } : attributes,
         );
-      },
+      }),
       end() {},
       asyncStart() {},
-      asyncEnd(message: OperationMessage) {
+      asyncEnd: guarded((message: OperationMessage) => {
         const since = started.get(message);
         started.delete(message);
         if (recorder && since !== undefined) definition.record(recorder, message, (performance.now() - since) / 1000);
         spans?.end(message);
-      },
+      }),
       error() {},
     };
     const tracer = tracingChannel<unknown, OperationMessage>(definition.channel);
@@ -149,7 +149,7 @@ export function instrumentRedscale(options: OtelOptions = {}): RedscaleInstrumen
       [CHANNELS.lockEvents, (message) => recorder.lockEvent(message)],
     ];
     for (const [name, handle] of events) {
-      const listener = (message: unknown) => handle(message as EventMessage);
+      const listener = guarded((message: unknown) => handle(message as EventMessage));
       channel(name).subscribe(listener);
       unsubscribes.push(() => channel(name).unsubscribe(listener));
     }
@@ -162,6 +162,21 @@ export function instrumentRedscale(options: OtelOptions = {}): RedscaleInstrumen
       closed = true;
       for (const unsubscribe of unsubscribes) unsubscribe();
     },
+  };
+}
+
+/**
+ * A subscriber that never throws: diagnostics_channel rethrows a subscriber's error on the next
+ * tick, where it would crash the process — for a malformed message someone else published on a
+ * redscale channel, or a failing SDK. Telemetry is dropped instead.
+ */
+function guarded<A extends unknown[]>(handler: (...args: A) => void): (...args: A) => void {
+  return (...args) => {
+    try {
+      handler(...args);
+    } catch {
+      // Dropped: observability must never take the service down.
+    }
   };
 }
 

@@ -1,4 +1,4 @@
-import { tracingChannel } from 'node:diagnostics_channel';
+import { channel, tracingChannel } from 'node:diagnostics_channel';
 import type { Attributes } from '@opentelemetry/api';
 import {
   AggregationTemporality,
@@ -264,6 +264,32 @@ describe('redscale/otel', () => {
       expect(groups).toEqual(new Set(['id:0', 'id:1', 'id:2', 'other']));
       expect(sum(await otel.collect(), 'redscale.ratelimit.decisions', { 'redscale.key_group': 'other' })).toBe(7);
     } finally {
+      instrumentation.close();
+    }
+  });
+
+  it('drops malformed messages published on its channels instead of throwing (which would crash the process)', async () => {
+    const otel = setupOtel();
+    const instrumentation = instrumentRedscale({
+      meterProvider: otel.meterProvider,
+      tracerProvider: otel.tracerProvider,
+    });
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      for (const name of [CHANNELS.cacheEvents, CHANNELS.limiterEvents, CHANNELS.lockEvents]) {
+        for (const message of [null, 42, { event: 'hit' }, { prefix: 'x', event: 'decision', payload: null }]) {
+          channel(name).publish(message);
+        }
+      }
+      const tracer = tracingChannel(CHANNELS.lockAcquire);
+      tracer.start.publish({ prefix: 'x' });
+      tracer.asyncEnd.publish({ prefix: 'x' });
+      await new Promise((resolve) => setTimeout(resolve, 20)); // a rethrown subscriber error would surface now
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
       instrumentation.close();
     }
   });
