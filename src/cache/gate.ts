@@ -98,11 +98,11 @@ export class RedisGate {
       );
     }
     try {
-      const result = await untilDeadline(run(), budget.deadline, budget.timeoutMs, operation, context);
+      const result = await untilDeadline(run(), budget.deadline, budget.timeoutMs, operation, { node, ...context });
       if (breaker?.success()) this.#sink.breaker?.(node, 'closed');
       return result;
     } catch (error) {
-      const wrapped = toRedisError(operation, error, context);
+      const wrapped = toRedisError(operation, error, { node, ...context });
       if (breaker?.failure()) this.#sink.breaker?.(node, 'open');
       this.#sink.redisError(wrapped);
       throw wrapped;

@@ -238,13 +238,11 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
         deadline,
         timeout,
         'rate-limit check',
-        {
-          id,
-        },
+        { id, node: node.name },
       );
       result = toResult(decision, this.limits, 'redis');
     } catch (error) {
-      const wrapped = toRedisError('rate-limit check', error, { id });
+      const wrapped = toRedisError('rate-limit check', error, { id, node: node.name });
       const opened = breaker?.failure();
       this.#redisError(wrapped);
       if (opened) this.#breakerChanged(node, 'open');
