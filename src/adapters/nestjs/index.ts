@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+export { CacheHealthIndicator } from './cache-indicator.js';
 export { RedisHealthIndicator } from './health-indicator.js';
 export { RedscaleModule, type RedscaleModuleAsyncOptions, type RedscaleModuleOptions } from './module.js';
 export {
