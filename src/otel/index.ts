@@ -4,9 +4,9 @@
  *
  * @packageDocumentation
  */
-import { channel, tracingChannel } from 'node:diagnostics_channel';
+import { type Channel, channel, tracingChannel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import { metrics as metricsApi, trace } from '@opentelemetry/api';
+import { type Context, context, metrics as metricsApi, trace } from '@opentelemetry/api';
 import { parseOptions } from '../common/options.js';
 import {
   type CacheOperationMessage,
@@ -117,15 +117,6 @@ export function instrumentRedscale(options: OtelOptions = {}): RedscaleInstrumen
     const handlers = {
       start: guarded((message: OperationMessage) => {
         started.set(message, performance.now());
-        if (!spans) return;
-        const attributes = definition.attributes(message);
-        const key = keyOf(message);
-        const keyGroup = key === undefined ? undefined : group?.(key);
-        spans.start(
-          definition.name(message),
-          message,
-          keyGroup ? { ...attributes, 'redscale.key_group': keyGroup } : attributes,
-        );
       }),
       end() {},
       asyncStart() {},
@@ -140,6 +131,28 @@ export function instrumentRedscale(options: OtelOptions = {}): RedscaleInstrumen
     const tracer = tracingChannel<unknown, OperationMessage>(definition.channel);
     tracer.subscribe(handlers as never);
     unsubscribes.push(() => tracer.unsubscribe(handlers as never));
+    if (spans) {
+      // The span starts as the operation's context is entered, so what the operation runs (a
+      // loader under getOrSet) starts its own spans under it.
+      const start = tracer.start as unknown as Channel<Context, unknown>;
+      start.bindStore(spans.current, (message) => {
+        const parent = spans.current.getStore() ?? context.active();
+        try {
+          const operation = message as OperationMessage;
+          const attributes = definition.attributes(operation);
+          const key = keyOf(operation);
+          const keyGroup = key === undefined ? undefined : group?.(key);
+          return spans.start(
+            definition.name(operation),
+            operation,
+            keyGroup ? { ...attributes, 'redscale.key_group': keyGroup } : attributes,
+          );
+        } catch {
+          return parent; // a malformed message: no span, the caller's context unchanged
+        }
+      });
+      unsubscribes.push(() => start.unbindStore(spans.current));
+    }
   }
 
   if (recorder) {

@@ -1,30 +1,49 @@
-import { type Attributes, context, type Span, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  type Attributes,
+  type Context,
+  context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import type { LockOperationMessage, OperationMessage } from '../observability/channels.js';
 import { errorType } from './metrics.js';
 
 /**
- * One span per traced operation: started on the channel's `start` (as a child of the active
+ * One span per traced operation: started as the operation starts (a child of the redscale
+ * operation it runs in — a `cache load` under its `cache getOrSet` — else of the active
  * context), annotated with what the operation found, ended when it settles.
  */
 export class RedscaleSpans {
   readonly #tracer: Tracer;
   readonly #spans = new WeakMap<object, Span>();
+  /**
+   * The context of the redscale operation running now, bound to the tracing channels' `start`
+   * (so it follows the operation's async work); OpenTelemetry's own context is not reachable
+   * from a channel subscriber.
+   */
+  readonly current = new AsyncLocalStorage<Context>();
 
   constructor(tracer: Tracer) {
     this.#tracer = tracer;
   }
 
-  /** Starts the span of `message`. */
-  start(name: string, message: OperationMessage, attributes: Attributes): void {
+  /** Starts the span of `message`; returns the context the operation runs in. */
+  start(name: string, message: OperationMessage, attributes: Attributes): Context {
+    const parent = this.current.getStore() ?? context.active();
     const span = this.#tracer.startSpan(
       name,
       {
         kind: SpanKind.INTERNAL,
         attributes: { 'db.system': 'redis', 'redscale.prefix': message.prefix, ...attributes },
       },
-      context.active(),
+      parent,
     );
     this.#spans.set(message, span);
+    return trace.setSpan(parent, span);
   }
 
   /** Ends the span of `message` with what the operation found. */

@@ -216,6 +216,11 @@ describe('redscale/otel', () => {
         'redscale.key_group': 'user',
         'redscale.ratelimit.outcome': 'refused',
       });
+      // A loader's span is a child of the getOrSet that ran it.
+      const load = spans.find((span) => span.name === 'cache load');
+      const parent = spans.find((span) => span.spanContext().spanId === load?.parentSpanContext?.spanId);
+      expect(parent?.name).toBe('cache getOrSet');
+      expect(parent?.attributes['redscale.cache.outcome']).toBe('miss');
       const acquired = spans.find((span) => span.name === 'lock acquire' && span.status.code !== 2);
       expect(acquired?.attributes['redscale.lock.fence']).toBeTypeOf('number');
       const busy = spans.find((span) => span.name === 'lock acquire' && span.status.code === 2);
