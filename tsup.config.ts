@@ -9,6 +9,7 @@ export default defineConfig({
     nestjs: 'src/adapters/nestjs/index.ts',
     express: 'src/adapters/express/index.ts',
     fastify: 'src/adapters/fastify/index.ts',
+    otel: 'src/otel/index.ts',
   },
   format: ['esm', 'cjs'],
   target: 'node20',

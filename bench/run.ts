@@ -31,6 +31,7 @@ import { clientDefaults } from './scenarios/client.js';
 import { health } from './scenarios/health.js';
 import { hotKey } from './scenarios/hot-key.js';
 import { httpCacheScenario } from './scenarios/http-cache.js';
+import { instrumentation } from './scenarios/instrumentation.js';
 import { lockScenario, semaphoreScenario } from './scenarios/lock.js';
 import { patternInvalidation } from './scenarios/patterns.js';
 import { limiterBatching, limiterCheck, limiterFlood } from './scenarios/ratelimit.js';
@@ -55,6 +56,7 @@ const SCENARIOS: Array<Scenario | TrialScenario> = [
   scale,
   hotKey,
   httpCacheScenario,
+  instrumentation,
 ];
 
 const USAGE = `usage: npm run bench -- [scenario ...] [options]

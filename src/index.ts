@@ -19,6 +19,7 @@ export {
 export * from './health/index.js';
 export * from './http-cache/index.js';
 export * from './lock/index.js';
+export * from './observability/index.js';
 export * from './ratelimit/index.js';
 export { VERSION } from './scripts/registry.js';
 export * from './shutdown/index.js';

@@ -1,21 +1,34 @@
 /**
- * A Fastify API using redscale: the plugin (cache, lock, health routes, route-level limits)
- * and @fastify/rate-limit running on redscaleStore. It calls itself to show the results, then
+ * A Fastify API using redscale: the plugin (cache, lock, health routes with `/health/stats`,
+ * route-level limits), @fastify/rate-limit running on redscaleStore, and OpenTelemetry metrics
+ * for Prometheus at `/metrics`. It calls itself to show the results, then
  * exits; `SERVE=1` keeps it serving.
  *
  *   npm run example:fastify
  */
 import fastifyRateLimit from '@fastify/rate-limit';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import Fastify from 'fastify';
 import { createClient, slidingWindow } from 'redscale';
 import { redscale, redscaleStore } from 'redscale/fastify';
+import { instrumentRedscale } from 'redscale/otel';
 import { findOrStartRedis } from '../../test/harness/find-redis.js';
 
 const found = await findOrStartRedis();
 const redis = createClient(found.url);
 const prefix = `example-fastify-${process.pid}`;
 
+// Prometheus in one step: the exporter is the reader of the MeterProvider redscale records to.
+const exporter = new PrometheusExporter({ preventServerStart: true });
+const meterProvider = new MeterProvider({ readers: [exporter] });
+const instrumentation = instrumentRedscale({ meterProvider, traces: false, keyGroups: [[/^product:/, 'product']] });
+
 const app = Fastify();
+app.get('/metrics', { config: { rateLimit: false } }, (request, reply) => {
+  reply.hijack(); // the exporter writes the response itself
+  exporter.getMetricsRequestHandler(request.raw, reply.raw);
+});
 await app.register(redscale, { redis, prefix, health: { routes: { prefix: '/health' } } });
 // Routes without their own limits share @fastify/rate-limit's, counted in Redis by redscale.
 await app.register(fastifyRateLimit, {
@@ -54,8 +67,14 @@ console.log(
 );
 const ready = await fetch(`${base}/health/ready`);
 console.log(`GET /health/ready: ${ready.status}`);
+const stats = (await (await fetch(`${base}/health/stats`)).json()) as { caches: { cache: { hitRate: number } } };
+console.log(`GET /health/stats: cache hit rate ${stats.caches.cache.hitRate.toFixed(2)}`);
+const metrics = await (await fetch(`${base}/metrics`)).text();
+console.log(`GET /metrics: ${metrics.split('\n').find((line) => line.startsWith('redscale_cache_hits_total'))}`);
 
 if (!process.env.SERVE) {
+  instrumentation.close();
+  await meterProvider.shutdown();
   await app.close();
   redis.disconnect();
   await found.stop();

@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { InvalidOptionError, RedscaleError } from '../common/errors.js';
 import { parseOptions } from '../common/options.js';
+import { type CacheOperationMessage, eventChannels, traced, tracing } from '../observability/channels.js';
+import { EventSink } from '../observability/events.js';
+import { logError, logLine } from '../observability/logger.js';
 import { InvalidationBus } from './bus.js';
 import { type BusMessage, MAX_KEY_LENGTH, MAX_PATTERN_LENGTH } from './bus-protocol.js';
 import { Coherence } from './coherence.js';
@@ -42,6 +45,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   readonly #bus: InvalidationBus | undefined;
   readonly #filler: Filler;
   readonly #stats = emptyStats();
+  readonly #events: EventSink<CacheEvents>;
   /** What {@link Cache}'s many-key methods work with. */
   protected readonly many: ManyContext;
   #closed = false;
@@ -52,9 +56,11 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     const resolved = parseOptions(cacheOptionsSchema, options, 'Cache');
     this.#options = resolved;
     const { redis, prefix } = resolved;
+    this.#events = new EventSink<CacheEvents>(this, eventChannels.cache, prefix);
     this.#gate = new RedisGate(redis, resolved.circuitBreaker, {
       redisError: (error) => this.#redisError(error),
       skipped: () => this.#stats.breakerSkips++,
+      breaker: (node, state) => this.#breakerChanged(node, state),
     });
     this.#tags = new TagVersions(this.#gate, prefix, this.#coherence, resolved.maxRememberedTags);
     const locks = new FillLocks(this.#gate, prefix, resolved.lock.ttl);
@@ -71,10 +77,10 @@ export class CacheCore extends EventEmitter<CacheEvents> {
       },
       events: {
         load: (key, durationMs) => {
-          if (this.listenerCount('load')) this.emit('load', { key, durationMs });
+          if (this.#events.wants('load')) this.#events.send('load', { key, durationMs });
         },
         loadError: (key, error) => {
-          if (this.listenerCount('load-error')) this.emit('load-error', { key, error });
+          if (this.#events.wants('load-error')) this.#events.send('load-error', { key, error });
         },
       },
     });
@@ -87,8 +93,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
       publish: async (message, budget) => {
         await this.#bus?.publish(message, budget);
       },
-      hit: (key, layer) => this.#countHit(key, layer, false),
-      miss: (key) => this.#countMiss(key),
+      hit: (key, layer) => this.#countHit(key, layer, false, undefined),
+      miss: (key) => this.#countMiss(key, undefined),
       checkKey,
     };
     if (resolved.bus) {
@@ -103,7 +109,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
             this.#stats.busMessagesDropped++;
             if (!report) return;
             this.#options.onError?.(error);
-            if (this.listenerCount('bus-message-dropped')) this.emit('bus-message-dropped', { error });
+            logError(this.#options.logger, 'warn', error, { prefix });
+            if (this.#events.wants('bus-message-dropped')) this.#events.send('bus-message-dropped', { error });
           },
           redisError: (error) => this.#redisError(error),
         },
@@ -134,20 +141,42 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     return { ...this.#stats, rememberedTags: this.#tags.size };
   }
 
+  /**
+   * Share of reads answered from the cache (L1, L2 and stale hits over hits and misses) since it
+   * was created, or `null` before the first read. For health endpoints and dashboards.
+   */
+  hitRate(): number | null {
+    const { l1Hits, l2Hits, misses } = this.#stats;
+    const reads = l1Hits + l2Hits + misses;
+    return reads === 0 ? null : (l1Hits + l2Hits) / reads;
+  }
+
+  /** Each Redis node's circuit breaker state, by node address (`'standalone'` for one Redis). */
+  circuitBreakers(): Record<string, 'closed' | 'open' | 'half-open'> {
+    return this.#gate.breakerStates();
+  }
+
   /** The fresh value of `key`, or `undefined` (absent, expired, invalidated, invalid, or Redis failed). */
-  async get<S extends StandardSchemaV1 | undefined = undefined, T = unknown>(
+  get<S extends StandardSchemaV1 | undefined = undefined, T = unknown>(
     key: string,
     options: ReadOptions<NonNullable<S>> = {},
   ): Promise<ValueOf<S, T> | undefined> {
+    const channel = tracing.cacheGet;
+    if (!traced(channel)) return this.#get(key, options, undefined) as Promise<ValueOf<S, T> | undefined>;
+    const message = this.#message('get', key);
+    return channel.tracePromise(this.#get, message, this, key, options, message) as Promise<ValueOf<S, T> | undefined>;
+  }
+
+  async #get(key: string, options: ReadOptions, message: CacheOperationMessage | undefined): Promise<unknown> {
     checkKey(key, 'Cache.get()');
     const { schema } = this.#resolve(options, 'Cache.get()', noLoader);
     const budget = new Budget(this.#options.timeout);
     const read = await this.#store.read(key, schema, budget, this.#coherence.snapshot()).catch(() => MISS);
     if (read.state === 'fresh' && read.entry.kind === 'value') {
-      this.#countHit(key, read.layer, false);
-      return read.entry.value as ValueOf<S, T>;
+      this.#countHit(key, read.layer, false, message);
+      return read.entry.value;
     }
-    this.#countMiss(key);
+    this.#countMiss(key, message);
     return undefined;
   }
 
@@ -164,7 +193,13 @@ export class CacheCore extends EventEmitter<CacheEvents> {
    * @throws InvalidOptionError for `undefined` or bad options; RedscaleError ERR_SERIALIZATION
    * for a value the serializer cannot store (the default JSON one names the path).
    */
-  async set(key: string, value: unknown, options: WriteOptions = {}): Promise<boolean> {
+  set(key: string, value: unknown, options: WriteOptions = {}): Promise<boolean> {
+    const channel = tracing.cacheSet;
+    if (!traced(channel)) return this.#set(key, value, options);
+    return channel.tracePromise(this.#set, this.#message('set', key), this, key, value, options);
+  }
+
+  async #set(key: string, value: unknown, options: WriteOptions): Promise<boolean> {
     checkKey(key, 'Cache.set()');
     const call = this.#resolve(options, 'Cache.set()', () => value);
     const prepared = this.#store.prepare(key, value);
@@ -190,7 +225,14 @@ export class CacheCore extends EventEmitter<CacheEvents> {
    * one of them that is running anywhere will not write its value back. Resolves how many Redis
    * had. @throws a RedscaleError when Redis or the bus failed (the caller must know).
    */
-  async delete(keys: string | string[]): Promise<number> {
+  delete(keys: string | string[]): Promise<number> {
+    const channel = tracing.cacheInvalidate;
+    if (!traced(channel)) return this.#delete(keys);
+    const message = this.#message('delete', Array.isArray(keys) ? keys[0] : keys);
+    return channel.tracePromise(this.#delete, message, this, keys);
+  }
+
+  async #delete(keys: string | string[]): Promise<number> {
     const list = typeof keys === 'string' ? [keys] : keys;
     if (!Array.isArray(list) || list.length === 0) {
       throw new InvalidOptionError('keys', keys, 'a key or a non-empty array of keys', 'Cache.delete()');
@@ -204,7 +246,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     this.#filler.wake(list, 'written');
     this.#stats.deletedKeys += deleted;
     await this.#bus?.publish({ k: list }, budget);
-    if (this.listenerCount('invalidate')) this.emit('invalidate', { keys: list });
+    if (this.#events.wants('invalidate')) this.#events.send('invalidate', { keys: list });
     return deleted;
   }
 
@@ -221,11 +263,23 @@ export class CacheCore extends EventEmitter<CacheEvents> {
    * @throws LoaderTimeoutError past `hardTimeout`; the loader's error (to every caller waiting on that load; not cached unless
    * `errorTtl`); InvalidOptionError naming the key when the loader returns `undefined`.
    */
-  async getOrSet<T, S extends StandardSchemaV1 | undefined = undefined>(
+  getOrSet<T, S extends StandardSchemaV1 | undefined = undefined>(
     key: string,
     loader: Loader<T>,
     options: GetOrSetOptions<NonNullable<S>> = {},
   ): Promise<ValueOf<S, T>> {
+    const channel = tracing.cacheGetOrSet;
+    if (!traced(channel)) return this.#getOrSet(key, loader, options, undefined) as Promise<ValueOf<S, T>>;
+    const message = this.#message('getOrSet', key);
+    return channel.tracePromise(this.#getOrSet, message, this, key, loader, options, message) as Promise<ValueOf<S, T>>;
+  }
+
+  async #getOrSet(
+    key: string,
+    loader: Loader<unknown>,
+    options: GetOrSetOptions,
+    message: CacheOperationMessage | undefined,
+  ): Promise<unknown> {
     checkKey(key, 'Cache.getOrSet()');
     if (typeof loader !== 'function') {
       throw new InvalidOptionError('loader', loader, 'a function that loads the value', 'Cache.getOrSet()');
@@ -233,10 +287,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     const call = resolveCall(this.#options, options, 'Cache.getOrSet()', loader, true);
     const budget = new Budget(this.#options.timeout);
     if (call.forceFresh) {
-      this.#countMiss(key);
-      return this.#withinHardTimeout(key, call, loadFresh(this.#store, this.#filler, key, call, budget)) as Promise<
-        ValueOf<S, T>
-      >;
+      this.#countMiss(key, message);
+      return this.#withinHardTimeout(key, call, loadFresh(this.#store, this.#filler, key, call, budget));
     }
     const since = this.#coherence.snapshot();
     let read: ReadResult = MISS;
@@ -249,33 +301,38 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     if (read.state !== 'miss' && read.entry.kind === 'error') {
       if (read.state === 'fresh') throw new CachedLoaderError(key, String(read.entry.value));
     } else if (read.state === 'fresh') {
-      this.#countHit(key, read.layer, false);
+      this.#countHit(key, read.layer, false, message);
       if (this.#filler.shouldRefreshEarly(read.entry)) void this.#filler.refreshInBackground(key, call);
-      return read.entry.value as ValueOf<S, T>;
+      return read.entry.value;
     } else if (read.state === 'stale') {
       const refresh = this.#filler.refreshInBackground(key, call);
       // softTimeout: wait that long for the refresh, then serve the stale value (it goes on).
       const soft = Math.min(call.softTimeoutMs, call.hardTimeoutMs ?? call.softTimeoutMs);
       const refreshed = soft > 0 ? await settleWithin(refresh, soft) : undefined;
       if (refreshed) {
-        this.#countMiss(key);
-        return refreshed.value as ValueOf<S, T>;
+        this.#countMiss(key, message);
+        return refreshed.value;
       }
-      this.#countHit(key, read.layer, true);
-      return read.entry.value as ValueOf<S, T>;
+      this.#countHit(key, read.layer, true, message);
+      return read.entry.value;
     }
-    this.#countMiss(key);
+    this.#countMiss(key, message);
     const seen = read.state === 'miss' ? read.seen : null;
-    return this.#withinHardTimeout(key, call, this.#filler.load(key, call, { budget, redisFailed, seen })) as Promise<
-      ValueOf<S, T>
-    >;
+    return this.#withinHardTimeout(key, call, this.#filler.load(key, call, { budget, redisFailed, seen }));
   }
 
   /**
    * Makes every entry carrying one of `tags` stale, on every instance: one command per hash slot
    * of the tags, however many entries carry them. @throws a RedscaleError when Redis or the bus failed.
    */
-  async invalidateTags(tags: string[]): Promise<void> {
+  invalidateTags(tags: string[]): Promise<void> {
+    const channel = tracing.cacheInvalidate;
+    if (!traced(channel)) return this.#invalidateTags(tags);
+    const message: CacheOperationMessage = { prefix: this.#options.prefix, operation: 'invalidateTags', tags };
+    return channel.tracePromise(this.#invalidateTags, message, this, tags);
+  }
+
+  async #invalidateTags(tags: string[]): Promise<void> {
     if (
       !Array.isArray(tags) ||
       tags.length === 0 ||
@@ -293,7 +350,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     const versions = await this.#tags.invalidate([...new Set(tags)], lifetime, budget, this.#coherence.snapshot());
     this.#stats.invalidatedTags += versions.size;
     await this.#bus?.publish({ t: Object.fromEntries(versions) }, budget);
-    if (this.listenerCount('invalidate')) this.emit('invalidate', { tags });
+    if (this.#events.wants('invalidate')) this.#events.send('invalidate', { tags });
   }
 
   /**
@@ -303,7 +360,14 @@ export class CacheCore extends EventEmitter<CacheEvents> {
    * cache's `timeout`. The prefix is escaped, so keys outside it never match. Resolves how many
    * were deleted. @throws a RedscaleError when Redis or the bus failed.
    */
-  async invalidatePattern(pattern: string): Promise<number> {
+  invalidatePattern(pattern: string): Promise<number> {
+    const channel = tracing.cacheInvalidate;
+    if (!traced(channel)) return this.#invalidatePattern(pattern);
+    const message: CacheOperationMessage = { prefix: this.#options.prefix, operation: 'invalidatePattern', pattern };
+    return channel.tracePromise(this.#invalidatePattern, message, this, pattern);
+  }
+
+  async #invalidatePattern(pattern: string): Promise<number> {
     if (typeof pattern !== 'string' || pattern === '' || pattern.length > MAX_PATTERN_LENGTH) {
       throw new InvalidOptionError(
         'pattern',
@@ -319,7 +383,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     this.#forgetMatching(matches);
     this.#stats.invalidatedPatternKeys += deleted;
     await this.#bus?.publish({ p: pattern }, new Budget(timeout));
-    if (this.listenerCount('invalidate')) this.emit('invalidate', { pattern });
+    if (this.#events.wants('invalidate')) this.#events.send('invalidate', { pattern });
     return deleted;
   }
 
@@ -337,7 +401,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     this.#forgetMatching(all);
     this.#stats.invalidatedPatternKeys += deleted;
     await this.#bus?.publish({ p: '*' }, new Budget(timeout));
-    if (this.listenerCount('invalidate')) this.emit('invalidate', { pattern: '*' });
+    if (this.#events.wants('invalidate')) this.#events.send('invalidate', { pattern: '*' });
     return deleted;
   }
 
@@ -392,26 +456,49 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     if (this.#closed) return;
     this.#stats.busDrops++;
     if (cause === 'heartbeat') this.#stats.heartbeatsMissed++;
-    if (this.listenerCount('bus-drop')) this.emit('bus-drop', { cause });
+    logLine(this.#options.logger, 'warn', 'redscale: cache invalidation bus stopped delivering: L1 flushed', {
+      prefix: this.#options.prefix,
+      cause,
+    });
+    if (this.#events.wants('bus-drop')) this.#events.send('bus-drop', { cause });
   }
 
   /** The one place Redis failures are counted and reported. */
   #redisError(error: RedscaleError): void {
     this.#stats.redisErrors++;
     this.#options.onError?.(error);
-    if (this.listenerCount('redis-error')) this.emit('redis-error', { error });
+    logError(this.#options.logger, 'warn', error, { prefix: this.#options.prefix });
+    if (this.#events.wants('redis-error')) this.#events.send('redis-error', { error });
   }
 
-  #countHit(key: string, layer: 'l1' | 'l2', stale: boolean): void {
+  #breakerChanged(node: string, state: 'open' | 'closed'): void {
+    if (state === 'open') this.#stats.breakerOpens++;
+    const fields = { prefix: this.#options.prefix, node };
+    if (state === 'open')
+      logLine(this.#options.logger, 'warn', `redscale: cache skips Redis node ${node} (circuit open)`, fields);
+    else
+      logLine(this.#options.logger, 'debug', `redscale: cache uses Redis node ${node} again (circuit closed)`, fields);
+    if (this.#events.wants('breaker')) this.#events.send('breaker', { node, state });
+  }
+
+  #message(operation: CacheOperationMessage['operation'], key: string | undefined): CacheOperationMessage {
+    return key === undefined
+      ? { prefix: this.#options.prefix, operation }
+      : { prefix: this.#options.prefix, operation, key };
+  }
+
+  #countHit(key: string, layer: 'l1' | 'l2', stale: boolean, message: CacheOperationMessage | undefined): void {
     if (layer === 'l1') this.#stats.l1Hits++;
     else this.#stats.l2Hits++;
     if (stale) this.#stats.staleServed++;
-    if (this.listenerCount('hit')) this.emit('hit', { key, layer, stale });
+    if (message) message.outcome = stale ? 'stale' : layer;
+    if (this.#events.wants('hit')) this.#events.send('hit', { key, layer, stale });
   }
 
-  #countMiss(key: string): void {
+  #countMiss(key: string, message: CacheOperationMessage | undefined): void {
     this.#stats.misses++;
-    if (this.listenerCount('miss')) this.emit('miss', { key });
+    if (message) message.outcome = 'miss';
+    if (this.#events.wants('miss')) this.#events.send('miss', { key });
   }
 }
 

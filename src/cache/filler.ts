@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { InvalidOptionError, messageOf } from '../common/errors.js';
+import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
+import { type CacheOperationMessage, traced, tracing } from '../observability/channels.js';
 import type { Coherence, Snapshot } from './coherence.js';
 import { isBinaryKind, type Stored } from './envelope.js';
 import { FillLocks, headerOf } from './fill-lock.js';
@@ -300,7 +301,7 @@ export class Filler {
     const control = new LoadControl(key, call);
     let value: unknown;
     try {
-      value = await budget.excluding(() => call.loader(control));
+      value = await budget.excluding(() => this.#load(key, call, control));
       if (value === undefined) {
         throw new InvalidOptionError(
           'loader',
@@ -317,6 +318,14 @@ export class Filler {
     const loadMs = performance.now() - started;
     events.load(key, loadMs);
     return { value, loadMs, control };
+  }
+
+  /** Runs the loader, traced on `redscale:cache.load` when someone subscribed. */
+  #load(key: string, call: LoadSpec<unknown>, control: LoadControl): Promise<unknown> | unknown {
+    const channel = tracing.cacheLoad;
+    if (!traced(channel)) return call.loader(control);
+    const message: CacheOperationMessage = { prefix: this.#context.options.prefix, operation: 'load', key };
+    return channel.tracePromise(async () => call.loader(control), message);
   }
 
   /** Loads without storing (Redis failing, the budget spent, or another instance holding the lock too long). */

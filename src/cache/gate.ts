@@ -44,6 +44,8 @@ export interface GateSink {
   redisError(error: RedscaleError): void;
   /** A call was not sent because its node's circuit is open. */
   skipped(): void;
+  /** A node's circuit opened or closed again. */
+  breaker?(node: string, state: 'open' | 'closed'): void;
 }
 
 /**
@@ -96,15 +98,20 @@ export class RedisGate {
       );
     }
     try {
-      const result = await untilDeadline(run(), budget.deadline, budget.timeoutMs, operation, context);
-      breaker?.success();
+      const result = await untilDeadline(run(), budget.deadline, budget.timeoutMs, operation, { node, ...context });
+      if (breaker?.success()) this.#sink.breaker?.(node, 'closed');
       return result;
     } catch (error) {
-      const wrapped = toRedisError(operation, error, context);
-      breaker?.failure();
+      const wrapped = toRedisError(operation, error, { node, ...context });
+      if (breaker?.failure()) this.#sink.breaker?.(node, 'open');
       this.#sink.redisError(wrapped);
       throw wrapped;
     }
+  }
+
+  /** Every node's circuit breaker state, by node address (empty without breakers). */
+  breakerStates(): Record<string, 'closed' | 'open' | 'half-open'> {
+    return this.#breakers?.states() ?? {};
   }
 
   /** Learns a node's server time from a script's reply (see {@link ServerClock.learn}). */

@@ -12,6 +12,7 @@ import {
   ratioSchema,
   redisClientSchema,
 } from '../common/options.js';
+import { type Logger, loggerSchema } from '../observability/logger.js';
 import { MAX_KEY_LENGTH } from './bus-protocol.js';
 import type { Loader, LoadSpec } from './load.js';
 import { MAX_INFLATED_BYTES } from './payload.js';
@@ -115,6 +116,11 @@ export interface CacheOptions {
    * `stats().redisErrors` and emitted as `redis-error`) and each dropped bus message.
    */
   onError?: (error: RedscaleError) => void;
+  /**
+   * A pino/console-like logger: absorbed Redis failures, dropped bus messages, bus drops and a
+   * circuit opening go to `warn`, a circuit closing to `debug`. Default: none (nothing is logged).
+   */
+  logger?: Logger;
 }
 
 /** Options of one read. */
@@ -200,6 +206,7 @@ export const cacheOptionsSchema = z.strictObject({
     ])
     .default(false)
     .transform((value) => (value === false ? false : value === true ? { threshold: 1_024, level: -1 } : value)),
+  logger: loggerSchema.optional(),
 });
 
 /** Re-exported here for the options' users; defined in `serializer.ts`. */

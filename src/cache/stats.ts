@@ -29,6 +29,8 @@ export interface CacheStats {
   redisErrors: number;
   /** Redis calls not sent because their node's circuit breaker was open. */
   breakerSkips: number;
+  /** Times a node's circuit breaker opened. */
+  breakerOpens: number;
   /** Times the invalidation bus stopped delivering (a drop, or a missed heartbeat): L1 and remembered tag versions were flushed. */
   busDrops: number;
   /** Of those, the times a heartbeat did not come back (the subscription was open but deaf). */
@@ -55,6 +57,7 @@ export function emptyStats(): CacheStats {
     invalidatedPatternKeys: 0,
     redisErrors: 0,
     breakerSkips: 0,
+    breakerOpens: 0,
     busDrops: 0,
     heartbeatsMissed: 0,
     busMessagesDropped: 0,
@@ -62,7 +65,7 @@ export function emptyStats(): CacheStats {
   };
 }
 
-/** Events a Cache emits (listen with `cache.on(name, listener)`); emitted only when listened to. */
+/** Events a Cache emits (listen with `cache.on(name, listener)`); built only when listened to (or subscribed to on `redscale:cache`). */
 export interface CacheEvents {
   /** A value was served: from L1 or L2 (Redis), fresh or `stale`. */
   hit: [{ key: string; layer: 'l1' | 'l2'; stale: boolean }];
@@ -80,4 +83,6 @@ export interface CacheEvents {
   'bus-drop': [{ cause: 'drop' | 'heartbeat' }];
   /** A bus message was dropped (malformed, too large, or of a newer format: reported once per format). */
   'bus-message-dropped': [{ error: import('./bus-protocol.js').BusMessageError }];
+  /** A node's circuit breaker opened (Redis is skipped there) or closed again. */
+  breaker: [{ node: string; state: 'open' | 'closed' }];
 }

@@ -7,6 +7,7 @@ import { withTimeout } from '../common/deadline.js';
 import type { Duration } from '../common/duration.js';
 import { messageOf } from '../common/errors.js';
 import { durationSchema, parseOptions, prefixSchema, ratioSchema, redisClientSchema } from '../common/options.js';
+import { traced, tracing } from '../observability/channels.js';
 import { runScript } from '../scripts/registry.js';
 import { assessNodeInfo, type Counters, clusterHealth, mergeClusterNodes, round } from './assess.js';
 import { type HealthHttpResponse, healthHttpResponse, type LivenessBody, livenessHttpResponse } from './http.js';
@@ -86,7 +87,7 @@ export class RedisHealth {
    * share the check in flight.
    */
   check(): Promise<HealthReport> {
-    this.#inFlight ??= this.#check().finally(() => {
+    this.#inFlight ??= this.#traced().finally(() => {
       this.#inFlight = undefined;
     });
     return this.#inFlight;
@@ -133,6 +134,13 @@ export class RedisHealth {
       problems,
       nodes: [],
     };
+  }
+
+  /** The check, traced on `redscale:health.check` when someone subscribed. */
+  #traced(): Promise<HealthReport> {
+    const channel = tracing.healthCheck;
+    if (!traced(channel)) return this.#check();
+    return channel.tracePromise(this.#check, { prefix: this.#options.prefix }, this);
   }
 
   async #check(): Promise<HealthReport> {

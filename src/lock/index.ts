@@ -10,3 +10,4 @@ export {
   type SemaphoreContext,
   type SemaphoreOptions,
 } from './semaphore.js';
+export type { LockEvents, LockStats } from './stats.js';

@@ -32,6 +32,8 @@ export interface LeaseSettings {
   onError: ((error: RedscaleError) => void) | undefined;
   /** How to extend and release it in Redis. */
   operations: LeaseOperations;
+  /** Told once when the lease is lost while held (for counters and events). */
+  onLost?: ((error: LockLostError) => void) | undefined;
 }
 
 /** A ttl a timer can wait for (a longer one would fire `setTimeout` at once). */
@@ -227,6 +229,7 @@ export class Lease {
     if (this.#lost) return;
     this.#lost = error;
     this.#controller?.abort(error);
+    this.#settings.onLost?.(error);
   }
 }
 

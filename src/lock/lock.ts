@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import type { RedisLike } from '../client/types.js';
@@ -6,12 +7,16 @@ import type { Duration } from '../common/duration.js';
 import type { RedscaleError } from '../common/errors.js';
 import { parseOptions } from '../common/options.js';
 import { ServerClocks } from '../common/server-clock.js';
-import { LockNotReplicatedError, LockTimeoutError } from './errors.js';
+import { eventChannels, type LockOperationMessage, traced, tracing } from '../observability/channels.js';
+import { EventSink } from '../observability/events.js';
+import { type Logger, logError } from '../observability/logger.js';
+import { type LockLostError, LockNotReplicatedError, LockTimeoutError } from './errors.js';
 import { LockHandle, MultiLockHandle } from './handle.js';
 import { LockSet } from './lock-set.js';
 import { acquireOptionsShape, checkFunction, checkResource, checkResources, leaseOptionsShape } from './options.js';
 import { acknowledgedReplicas } from './replication.js';
 import { runWhileHeld } from './run-held.js';
+import { emptyLockStats, type LockEvents, type LockStats } from './stats.js';
 import { acquireWithin } from './waiting.js';
 
 /** Options for {@link Lock}. Per-call options override `ttl`, `wait` and `autoExtend`. */
@@ -40,6 +45,11 @@ export interface LockOptions {
   replicationTimeout?: Duration;
   /** Called with Redis failures the lock absorbed (a failed auto-extension it will retry). */
   onError?: (error: RedscaleError) => void;
+  /**
+   * A pino/console-like logger: absorbed Redis failures go to `warn`, a lock lost while held to
+   * `error`. Default: none (nothing is logged).
+   */
+  logger?: Logger;
 }
 
 /** Options of one acquisition. */
@@ -75,6 +85,13 @@ export interface MultiLockContext {
 }
 
 const optionsSchema = z.strictObject(leaseOptionsShape);
+
+/** What a successful acquisition attempt yields. */
+interface Taken {
+  token: string;
+  sentAt: number;
+  fences: ReadonlyMap<string, number>;
+}
 const acquireSchema = z.strictObject(acquireOptionsShape);
 
 type Resolved = z.output<typeof optionsSchema>;
@@ -105,14 +122,30 @@ type Resolved = z.output<typeof optionsSchema>;
  * await using held = await lock.acquire('report')   // released when the scope exits
  * ```
  */
-export class Lock {
+export class Lock extends EventEmitter<LockEvents> {
   readonly #options: Resolved;
   readonly #clocks: ServerClocks;
+  readonly #stats = emptyLockStats();
+  readonly #events: EventSink<LockEvents>;
+  /** Every absorbed Redis failure goes through here: counted, then to `onError`, the logger and the events. */
+  readonly #absorbed = (error: RedscaleError): void => {
+    this.#stats.redisErrors++;
+    this.#options.onError?.(error);
+    logError(this.#options.logger, 'warn', error, { prefix: this.#options.prefix });
+    if (this.#events.wants('redis-error')) this.#events.send('redis-error', { error });
+  };
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: LockOptions) {
+    super();
     this.#options = parseOptions(optionsSchema, options, 'Lock');
     this.#clocks = new ServerClocks(this.#options.redis);
+    this.#events = new EventSink<LockEvents>(this, eventChannels.lock, this.#options.prefix);
+  }
+
+  /** Counters since the lock was created (one source with the events). */
+  stats(): LockStats {
+    return { ...this.#stats };
   }
 
   /**
@@ -156,7 +189,7 @@ export class Lock {
       },
       handle,
     };
-    return runWhileHeld(handle, resource, context, fn, this.#options.onError);
+    return runWhileHeld(handle, resource, context, fn, this.#absorbed);
   }
 
   /**
@@ -200,38 +233,83 @@ export class Lock {
       },
       handle,
     };
-    return runWhileHeld(handle, handle.resources.join(', '), context, fn, this.#options.onError);
+    return runWhileHeld(handle, handle.resources.join(', '), context, fn, this.#absorbed);
   }
 
-  async #single(resource: string, call: z.output<typeof acquireSchema>): Promise<LockHandle> {
-    const { set, token, fences, sentAt, settings } = await this.#take([resource], call);
+  #single(resource: string, call: z.output<typeof acquireSchema>): Promise<LockHandle> {
+    const channel = tracing.lockAcquire;
+    if (!traced(channel)) return this.#takeOne(resource, call, undefined);
+    const message = this.#message('acquire', [resource]);
+    return channel.tracePromise(this.#takeOne, message, this, resource, call, message);
+  }
+
+  #multi(resources: string[], call: z.output<typeof acquireSchema>): Promise<MultiLockHandle> {
+    const channel = tracing.lockAcquire;
+    if (!traced(channel)) return this.#takeAll(resources, call, undefined);
+    const message = this.#message('acquire', resources);
+    return channel.tracePromise(this.#takeAll, message, this, resources, call, message);
+  }
+
+  async #takeOne(
+    resource: string,
+    call: z.output<typeof acquireSchema>,
+    message: LockOperationMessage | undefined,
+  ): Promise<LockHandle> {
+    const { set, token, fences, sentAt, settings } = await this.#take([resource], call, message);
     return new LockHandle({ ...settings, resource, token, fence: fences.get(resource) ?? 0, sentAt, name: set.name });
   }
 
-  async #multi(resources: string[], call: z.output<typeof acquireSchema>): Promise<MultiLockHandle> {
-    const { set, token, fences, sentAt, settings } = await this.#take(resources, call);
+  async #takeAll(
+    resources: string[],
+    call: z.output<typeof acquireSchema>,
+    message: LockOperationMessage | undefined,
+  ): Promise<MultiLockHandle> {
+    const { set, token, fences, sentAt, settings } = await this.#take(resources, call, message);
     return new MultiLockHandle({ ...settings, resources: set.resources, token, fences, sentAt, name: set.name });
   }
 
-  async #take(resources: string[], call: z.output<typeof acquireSchema>) {
-    const { redis, prefix, timeout, retryDelay, onError } = this.#options;
+  #message(operation: LockOperationMessage['operation'], resources: readonly string[]): LockOperationMessage {
+    return { prefix: this.#options.prefix, operation, resources };
+  }
+
+  async #take(resources: string[], call: z.output<typeof acquireSchema>, message: LockOperationMessage | undefined) {
+    const { redis, prefix, timeout, retryDelay } = this.#options;
+    const onError = this.#absorbed;
     const ttl = call.ttl ?? this.#options.ttl;
     const wait = call.wait ?? this.#options.wait;
     const set = new LockSet({ redis, clocks: this.#clocks, prefix, timeoutMs: timeout, onError }, resources);
+    const started = performance.now();
     // One deadline for the whole call: every attempt starts within `wait` and gets `timeout`.
-    const callDeadline = performance.now() + wait + timeout;
-    const taken = await acquireWithin(
-      { name: set.name, operation: 'lock acquire', waitMs: wait, retryDelay, signal: call.signal },
-      async () => {
-        // A fresh token per attempt: whatever an earlier attempt left is released by its own.
-        const token = randomUUID();
-        const sentAt = performance.now();
-        const result = await set.acquire(token, ttl, Math.min(sentAt + timeout, callDeadline));
-        return 'acquired' in result ? { acquired: { token, sentAt, fences: result.acquired } } : result;
-      },
-    );
+    const callDeadline = started + wait + timeout;
+    let attempts = 0;
+    let taken: Taken;
+    try {
+      taken = await acquireWithin(
+        { name: set.name, operation: 'lock acquire', waitMs: wait, retryDelay, signal: call.signal },
+        async () => {
+          attempts++;
+          // A fresh token per attempt: whatever an earlier attempt left is released by its own.
+          const token = randomUUID();
+          const sentAt = performance.now();
+          const result = await set.acquire(token, ttl, Math.min(sentAt + timeout, callDeadline));
+          if (!('acquired' in result) && attempts === 1) this.#contended(set.resources);
+          return 'acquired' in result ? { acquired: { token, sentAt, fences: result.acquired } } : result;
+        },
+      );
+    } catch (error) {
+      this.#acquireFailed(set.resources, error, performance.now() - started, message, attempts);
+      throw error;
+    }
     const { token } = taken;
-    await this.#confirmReplicated(set, token);
+    try {
+      await this.#confirmReplicated(set, token);
+    } catch (error) {
+      // A grant too few replicas have was given back: it counts as a failed acquisition.
+      this.#acquireFailed(set.resources, error, performance.now() - started, message, attempts);
+      throw error;
+    }
+    const waitedMs = performance.now() - started;
+    this.#acquired(set.resources, waitedMs, attempts, taken.fences, message);
     return {
       set,
       ...taken,
@@ -240,9 +318,10 @@ export class Lock {
         timeoutMs: timeout,
         autoExtend: call.autoExtend ?? false,
         onError,
+        onLost: (error: LockLostError) => this.#lost(set.resources, error),
         operations: {
-          extend: (ttlMs: number, deadline: number) => set.extend(token, ttlMs, deadline),
-          release: (deadline: number) => set.release(token, deadline),
+          extend: (ttlMs: number, deadline: number) => this.#extend(set, token, ttlMs, deadline),
+          release: (deadline: number) => this.#release(set, token, deadline),
         },
       },
     };
@@ -273,6 +352,90 @@ export class Lock {
       set.undo(token);
       throw new LockNotReplicatedError(set.name, replicas, acknowledged, replicationTimeout);
     }
+  }
+
+  #extend(set: LockSet, token: string, ttlMs: number, deadline: number): Promise<boolean> {
+    const channel = tracing.lockExtend;
+    if (!traced(channel)) return this.#extendNow(set, token, ttlMs, deadline);
+    return channel.tracePromise(
+      this.#extendNow,
+      this.#message('extend', set.resources),
+      this,
+      set,
+      token,
+      ttlMs,
+      deadline,
+    );
+  }
+
+  async #extendNow(set: LockSet, token: string, ttlMs: number, deadline: number): Promise<boolean> {
+    const extended = await set.extend(token, ttlMs, deadline);
+    if (extended) {
+      this.#stats.extended++;
+      if (this.#events.wants('extend')) this.#events.send('extend', { resources: set.resources, ttlMs });
+    }
+    return extended;
+  }
+
+  #release(set: LockSet, token: string, deadline: number): Promise<boolean> {
+    const channel = tracing.lockRelease;
+    if (!traced(channel)) return this.#releaseNow(set, token, deadline);
+    return channel.tracePromise(this.#releaseNow, this.#message('release', set.resources), this, set, token, deadline);
+  }
+
+  async #releaseNow(set: LockSet, token: string, deadline: number): Promise<boolean> {
+    const held = await set.release(token, deadline);
+    if (held) this.#stats.released++;
+    if (this.#events.wants('release')) this.#events.send('release', { resources: set.resources, held });
+    return held;
+  }
+
+  #contended(resources: readonly string[]): void {
+    this.#stats.contended++;
+    if (this.#events.wants('contention')) this.#events.send('contention', { resources });
+  }
+
+  #acquired(
+    resources: readonly string[],
+    waitedMs: number,
+    attempts: number,
+    fences: ReadonlyMap<string, number>,
+    message: LockOperationMessage | undefined,
+  ): void {
+    this.#stats.acquired++;
+    if (message) {
+      message.waitedMs = waitedMs;
+      message.attempts = attempts;
+    }
+    if (this.#events.wants('acquire')) {
+      const fence = fences.get(resources[0] ?? '') ?? 0;
+      this.#events.send('acquire', { resources, waitedMs, attempts, fence });
+    }
+  }
+
+  #acquireFailed(
+    resources: readonly string[],
+    error: unknown,
+    waitedMs: number,
+    message: LockOperationMessage | undefined,
+    attempts: number,
+  ): void {
+    if (message) {
+      message.waitedMs = waitedMs;
+      message.attempts = attempts;
+    }
+    if (!(error instanceof LockTimeoutError)) {
+      this.#stats.failures++;
+      return;
+    }
+    this.#stats.timeouts++;
+    if (this.#events.wants('timeout')) this.#events.send('timeout', { resources, waitedMs });
+  }
+
+  #lost(resources: readonly string[], error: LockLostError): void {
+    this.#stats.lost++;
+    logError(this.#options.logger, 'error', error, { prefix: this.#options.prefix });
+    if (this.#events.wants('lost')) this.#events.send('lost', { resources, error });
   }
 }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { RedscaleError } from '../common/errors.js';
 import { InvalidOptionError } from '../common/errors.js';
 import { durationSchema, MAX_TIMER_MS, prefixSchema, redisClientSchema } from '../common/options.js';
+import { loggerSchema } from '../observability/logger.js';
 import { ttlSchema } from './lease.js';
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
@@ -31,6 +32,7 @@ export const leaseOptionsShape = {
     .default(0),
   replicationTimeout: durationSchema({ max: MAX_TIMER_MS }).default(500),
   onError: fn<(error: RedscaleError) => void>().optional(),
+  logger: loggerSchema.optional(),
 };
 
 /** Per-call options every acquire shares. */

@@ -13,6 +13,7 @@ import {
 } from '../common/errors.js';
 import { parseOptions, positiveInt } from '../common/options.js';
 import { ServerClocks } from '../common/server-clock.js';
+import { type Logger, logError } from '../observability/logger.js';
 import { runScript } from '../scripts/registry.js';
 import { LockNotReplicatedError, LockTimeoutError } from './errors.js';
 import { SemaphoreHandle } from './handle.js';
@@ -63,6 +64,8 @@ export interface SemaphoreOptions {
   replicationTimeout?: Duration;
   /** Called with Redis failures the semaphore absorbed (a failed auto-extension it will retry). */
   onError?: (error: RedscaleError) => void;
+  /** A pino/console-like logger: absorbed Redis failures go to `warn`. Default: none. */
+  logger?: Logger;
 }
 
 /** Options of one semaphore acquisition. */
@@ -121,7 +124,18 @@ export class Semaphore {
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: SemaphoreOptions) {
-    this.#options = parseOptions(optionsSchema, options, 'Semaphore');
+    const parsed = parseOptions(optionsSchema, options, 'Semaphore');
+    const { logger, onError, prefix } = parsed;
+    // Absorbed failures reach the logger through the same path as `onError`.
+    this.#options = logger
+      ? {
+          ...parsed,
+          onError: (error: RedscaleError) => {
+            onError?.(error);
+            logError(logger, 'warn', error, { prefix });
+          },
+        }
+      : parsed;
     this.#clocks = new ServerClocks(this.#options.redis);
   }
 

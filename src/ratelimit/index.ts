@@ -24,3 +24,4 @@ export {
   type WhenExceeded,
   type WindowAnchor,
 } from './rules.js';
+export type { RateLimiterEvents, RateLimiterStats } from './stats.js';

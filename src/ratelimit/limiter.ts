@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { nodeOf } from '../client/cluster.js';
 import { isCluster } from '../client/types.js';
@@ -7,6 +8,9 @@ import { InvalidOptionError, RedscaleError, toRedisError } from '../common/error
 import { hashTag } from '../common/keys.js';
 import { parseOptions } from '../common/options.js';
 import { ServerClock } from '../common/server-clock.js';
+import { eventChannels, type LimiterCheckMessage, traced, tracing } from '../observability/channels.js';
+import { EventSink } from '../observability/events.js';
+import { logError, logLine } from '../observability/logger.js';
 import type { Mode } from './algorithms.js';
 import { LocalDenyCache } from './deny-cache.js';
 import { type BackendConfig, MemoryBackend } from './memory-backend.js';
@@ -20,7 +24,8 @@ import {
 } from './options.js';
 import { type CallTiming, RedisBackend } from './redis-backend.js';
 import { listResult, policyResult, type RateLimitResult, toResult } from './result.js';
-import type { LimitRule } from './rules.js';
+import { algorithmCode, type LimitRule } from './rules.js';
+import { emptyLimiterStats, type RateLimiterEvents, type RateLimiterStats } from './stats.js';
 import { type Variant, Variants } from './variants.js';
 
 export type { ConsumeOptions, IdentityList, RateLimiterOptions, RedisErrorPolicy } from './options.js';
@@ -37,6 +42,8 @@ async function onList(list: ResolvedList, id: string): Promise<boolean> {
 
 /** What the limiter keeps per Redis node: its breaker, its clock, and the fallback's counts. */
 interface NodeState {
+  /** The node's address (`host:port`), `'standalone'` or `'memory'`. */
+  name: string;
   breaker: CircuitBreaker | undefined;
   clock: ServerClock;
   /** The in-memory fallback's counts for this node's keys, while the node is failing. */
@@ -59,7 +66,7 @@ interface NodeState {
  * if (!result.allowed) reply.status(429).header('Retry-After', Math.ceil(result.retryAfter / 1000))
  * ```
  */
-export class RateLimiter {
+export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   /** The limits, in the order given. */
   readonly limits: readonly LimitRule[];
   readonly #options: ResolvedLimiterOptions;
@@ -71,11 +78,15 @@ export class RateLimiter {
   /** The one node of a standalone client (no slot to compute). */
   readonly #onlyNode: NodeState | undefined;
   #memory: MemoryBackend | undefined;
+  readonly #stats = emptyLimiterStats();
+  readonly #events: EventSink<RateLimiterEvents>;
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: RateLimiterOptions) {
+    super();
     const resolved = parseOptions(limiterOptionsSchema, options, 'RateLimiter');
     this.#options = resolved;
+    this.#events = new EventSink<RateLimiterEvents>(this, eventChannels.limiter, resolved.prefix);
     const redis = resolved.redis;
     const common = {
       base: `${resolved.prefix}:rl:`,
@@ -110,23 +121,22 @@ export class RateLimiter {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.#options.allowList || this.#options.denyList) return this.#listedOr('consume', id, cost, variant);
-    return this.#decide('consume', id, cost, variant);
+    return this.#check('consume', id, cost, variant);
   }
 
   /** Says whether `cost` would be admitted now, without counting anything. */
   async peek(id: string, options?: ConsumeOptions): Promise<RateLimitResult> {
     const variant = this.#variants.of(options?.limits, 'RateLimiter.peek()');
     const cost = checkCall(id, options, variant.capacity, 'RateLimiter.peek()');
-    if (this.#options.allowList || this.#options.denyList) return this.#listedOr('peek', id, cost, variant);
-    return this.#decide('peek', id, cost, variant);
+    return this.#check('peek', id, cost, variant);
   }
 
   /** Answers from the deny list, then the allow list, before any count (no round trip). */
   async #listedOr(mode: Mode, id: string, cost: number, variant: Variant): Promise<RateLimitResult> {
     const { allowList, denyList } = this.#options;
-    if (denyList && (await onList(denyList, id))) return listResult('deny-list', variant.rules);
-    if (allowList && (await onList(allowList, id))) return listResult('allow-list', variant.rules);
+    if (denyList && (await onList(denyList, id))) return this.#done(mode, id, listResult('deny-list', variant.rules));
+    if (allowList && (await onList(allowList, id)))
+      return this.#done(mode, id, listResult('allow-list', variant.rules));
     return this.#decide(mode, id, cost, variant);
   }
 
@@ -147,7 +157,7 @@ export class RateLimiter {
         'RateLimiter.hit()',
       );
     }
-    return this.#decide('hit', id, cost, variant);
+    return this.#check('hit', id, cost, variant);
   }
 
   /**
@@ -197,9 +207,37 @@ export class RateLimiter {
       await redis.resetAll();
     } catch (error) {
       const wrapped = toRedisError('rate-limit resetAll', error);
-      this.#options.onError?.(wrapped);
+      this.#redisError(wrapped);
       throw wrapped;
     }
+  }
+
+  /** Counters since the limiter was created (one source with the events). */
+  stats(): RateLimiterStats {
+    return { ...this.#stats };
+  }
+
+  /** Each Redis node's circuit breaker state, by node address (`'standalone'` for one Redis). */
+  circuitBreakers(): Record<string, 'closed' | 'open' | 'half-open'> {
+    const states: Record<string, 'closed' | 'open' | 'half-open'> = {};
+    for (const node of this.#nodes.values()) if (node.breaker) states[node.name] = node.breaker.state;
+    return states;
+  }
+
+  /** A check, traced on `redscale:limiter.check` when someone subscribed (and nothing built otherwise). */
+  #check(mode: Mode, id: string, cost: number, variant: Variant): Promise<RateLimitResult> {
+    const channel = tracing.limiterCheck;
+    if (!traced(channel)) return this.#answer(mode, id, cost, variant);
+    const message: LimiterCheckMessage = { prefix: this.#options.prefix, operation: mode, id, cost };
+    return channel.tracePromise(this.#answer, message, this, mode, id, cost, variant);
+  }
+
+  /** `hit` counts for drop-in stores whatever the lists say; `consume` and `peek` ask them first. */
+  #answer(mode: Mode, id: string, cost: number, variant: Variant): Promise<RateLimitResult> {
+    if (mode !== 'hit' && (this.#options.allowList || this.#options.denyList)) {
+      return this.#listedOr(mode, id, cost, variant);
+    }
+    return this.#decide(mode, id, cost, variant);
   }
 
   /** Remembered refusals are per identity and limits: another plan's call must ask again. */
@@ -211,13 +249,20 @@ export class RateLimiter {
     const denyKey = this.#denied ? this.#denyKey(id, variant) : id;
     if (mode === 'consume' && this.#denied) {
       const denied = this.#denied.get(denyKey, cost);
-      if (denied) return denied;
+      if (denied) return this.#done(mode, id, denied);
     }
     const redis = variant.redis;
-    if (!redis) return toResult(this.#memoryBackend().decide(id, mode, cost, variant), variant.rules, 'memory');
+    if (!redis) {
+      return this.#done(
+        mode,
+        id,
+        toResult(this.#memoryBackend().decide(id, mode, cost, variant), variant.rules, 'memory'),
+      );
+    }
     const node = this.#nodeFor(id);
     const breaker = node.breaker;
     if (breaker && !breaker.tryPass()) {
+      this.#stats.breakerSkips++;
       const error = new RedscaleError(
         'ERR_REDIS',
         `redscale: Redis is skipped for ${breaker.retryInMs} ms after failing (circuit open)`,
@@ -235,22 +280,61 @@ export class RateLimiter {
         deadline,
         timeout,
         'rate-limit check',
-        {
-          id,
-        },
+        { id, node: node.name },
       );
       result = toResult(decision, variant.rules, 'redis');
     } catch (error) {
-      const wrapped = toRedisError('rate-limit check', error, { id });
-      breaker?.failure();
-      this.#options.onError?.(wrapped);
+      const wrapped = toRedisError('rate-limit check', error, { id, node: node.name });
+      const opened = breaker?.failure();
+      this.#redisError(wrapped);
+      if (opened) this.#breakerChanged(node, 'open');
       return this.#fallback(node, mode, id, cost, variant, wrapped);
     }
-    breaker?.success();
+    if (breaker?.success()) this.#breakerChanged(node, 'closed');
     // Back on Redis: what the fallback counted for this node is stale, and would be wrong next outage.
     if (node.fallback) node.fallback = undefined;
     if (!result.allowed && mode === 'consume') this.#denied?.remember(denyKey, cost, result);
+    return this.#done(mode, id, result);
+  }
+
+  /** Counts an answer and reports it: the one place the decision counters and events come from. */
+  #done(mode: Mode, id: string, result: RateLimitResult): RateLimitResult {
+    const stats = this.#stats;
+    if (result.error) stats.fallbacks++;
+    if (result.allowed) stats.allowed++;
+    else if (result.reason === 'limit') stats.limited++;
+    else if (result.reason === 'blocked') stats.blocked++;
+    else if (result.reason === 'local-block') stats.localBlocked++;
+    if (this.#events.wants('decision')) this.#events.send('decision', { id, operation: mode, result });
     return result;
+  }
+
+  /** The one place Redis failures are counted and reported. */
+  #redisError(error: RedscaleError): void {
+    this.#stats.redisErrors++;
+    this.#options.onError?.(error);
+    logError(this.#options.logger, 'warn', error, { prefix: this.#options.prefix });
+    if (this.#events.wants('redis-error')) this.#events.send('redis-error', { error });
+  }
+
+  #breakerChanged(node: NodeState, state: 'open' | 'closed'): void {
+    if (state === 'open') this.#stats.breakerOpens++;
+    const fields = { prefix: this.#options.prefix, node: node.name };
+    if (state === 'open')
+      logLine(
+        this.#options.logger,
+        'warn',
+        `redscale: rate limiter skips Redis node ${node.name} (circuit open)`,
+        fields,
+      );
+    else
+      logLine(
+        this.#options.logger,
+        'debug',
+        `redscale: rate limiter uses Redis node ${node.name} again (circuit closed)`,
+        fields,
+      );
+    if (this.#events.wants('breaker')) this.#events.send('breaker', { node: node.name, state });
   }
 
   #fallback(
@@ -266,9 +350,13 @@ export class RateLimiter {
       node.fallback ??= new MemoryBackend(this.#config, this.#options.memory.maxEntries);
       const result = toResult(node.fallback.decide(id, mode, cost, variant), variant.rules, 'memory');
       result.error = error;
-      return result;
+      return this.#done(mode, id, result);
     }
-    return policyResult(policy === 'allow', variant.rules, error, node.breaker?.retryInMs || 1_000);
+    return this.#done(
+      mode,
+      id,
+      policyResult(policy === 'allow', variant.rules, error, node.breaker?.retryInMs || 1_000),
+    );
   }
 
   /** Runs a state-changing call (refund, reset) under one deadline, carried to Redis. */
@@ -290,7 +378,7 @@ export class RateLimiter {
       );
     } catch (error) {
       const wrapped = toRedisError(operation, error, { id });
-      this.#options.onError?.(wrapped);
+      this.#redisError(wrapped);
       throw wrapped;
     }
   }
@@ -306,6 +394,7 @@ export class RateLimiter {
     if (!node) {
       const breaker = this.#options.circuitBreaker;
       node = {
+        name,
         breaker: breaker ? new CircuitBreaker(breaker) : undefined,
         clock: new ServerClock(),
         fallback: undefined,

@@ -4,6 +4,7 @@ import { type CircuitBreakerOption, circuitBreakerSchema } from '../common/circu
 import type { Duration } from '../common/duration.js';
 import { InvalidOptionError, type RedscaleError } from '../common/errors.js';
 import { durationSchema, MAX_TIMER_MS, positiveInt, prefixSchema, redisClientSchema } from '../common/options.js';
+import { type Logger, loggerSchema } from '../observability/logger.js';
 import type { BlockMode } from './algorithms.js';
 import { ruleSuffix } from './keys.js';
 import { type LimitRule, limitRuleSchema } from './rules.js';
@@ -105,6 +106,11 @@ export interface RateLimiterOptions {
    * `allowList`, so an identity on both is refused. Default none.
    */
   denyList?: IdentityList;
+  /**
+   * A pino/console-like logger: Redis failures the limiter absorbed go to `warn`, a circuit
+   * breaker opening to `warn` and closing to `debug`. Default: none (nothing is logged).
+   */
+  logger?: Logger;
 }
 
 /** Options of one call. Unknown options are refused (a misspelt `costs` is an error, not 1). */
@@ -193,6 +199,7 @@ export const limiterOptionsSchema = z
     onError: fn<(error: RedscaleError) => void>().optional(),
     allowList: listSchema.optional(),
     denyList: listSchema.optional(),
+    logger: loggerSchema.optional(),
   })
   .superRefine((options, ctx) => refineDistinct(options.limits, ctx, ['limits']));
 

@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-export { healthRoutes } from './health.js';
+export { type HealthRoutesExtras, healthRoutes } from './health.js';
 export { httpCache } from './http-cache.js';
 export { type RateLimitMiddlewareOptions, rateLimit } from './rate-limit.js';
 export { RedscaleStore, type RedscaleStoreOptions } from './store.js';

@@ -7,6 +7,7 @@ import { type CreateClientOptions, createClient } from '../../client/create-clie
 import type { RedisLike } from '../../client/types.js';
 import { RedisHealth, type RedisHealthOptions } from '../../health/redis-health.js';
 import { Lock, type LockOptions } from '../../lock/lock.js';
+import { primitivesReport } from '../../observability/summary.js';
 import { type RateLimitHeaderMode, rateLimitHeaders } from '../../ratelimit/headers.js';
 import { ipKey } from '../../ratelimit/ip.js';
 import { RateLimiter, type RateLimiterOptions } from '../../ratelimit/limiter.js';
@@ -64,7 +65,7 @@ export interface RedscalePluginOptions {
   cache?: Omit<CacheOptions, 'redis'> | false;
   /** Options for `app.redscale.lock`. */
   lock?: Omit<LockOptions, 'redis'>;
-  /** Options for `app.redscale.health`, and `routes` to serve `<prefix>/live` and `<prefix>/ready`. */
+  /** Options for `app.redscale.health`, and `routes` to serve `<prefix>/live`, `<prefix>/ready` and `<prefix>/stats`. */
   health?: Omit<RedisHealthOptions, 'redis'> & { routes?: { prefix?: string } | false };
 }
 
@@ -117,6 +118,8 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
       }),
   };
   app.decorate('redscale', decoration);
+  // The route limiters by route, for `/stats`.
+  const routeLimiters: Record<string, RateLimiter> = {};
 
   app.addHook('onRoute', (route: RouteOptions) => addHttpCache(route, cache));
   app.addHook('onRoute', (route: RouteOptions) => {
@@ -129,6 +132,7 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
       limits: config.limits,
       ...(config.blockFor !== undefined && { blockFor: config.blockFor }),
     });
+    routeLimiters[`${methods} ${route.url}`] = limiter;
     const keyOf = config.key ?? ((request: FastifyRequest) => ipKey(request.ip));
     const cost = config.cost ?? 1;
     const lists = routeLists(config.allowList ?? allowList, config.denyList ?? denyList);
@@ -171,6 +175,16 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
       const { statusCode, body } = await health.readiness();
       return reply.code(statusCode).send(body);
     });
+    // No I/O: the cache's hit rate, every breaker's state per Redis node, and every counter.
+    app.get(`${base}/stats`, async (_request, reply) =>
+      reply.code(200).send(
+        primitivesReport({
+          ...(cache && { caches: { cache } }),
+          limiters: routeLimiters,
+          locks: { lock: decoration.lock },
+        }),
+      ),
+    );
   }
 
   app.addHook('onClose', async () => {
@@ -182,7 +196,8 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
 /**
  * The redscale Fastify plugin: decorates the instance with `app.redscale` (`redis`, `cache`,
  * `lock`, `health`, `limiter()`), rate-limits routes that set `config.redscale`, optionally
- * serves `/health/live` and `/health/ready`, and on close quits a client it created (never yours).
+ * serves `/health/live`, `/health/ready` and `/health/stats` (cache hit rate, breaker states,
+ * counters), and on close quits a client it created (never yours).
  *
  * @example
  * ```ts

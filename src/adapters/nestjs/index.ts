@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+export { CacheHealthIndicator } from './cache-indicator.js';
 export { RedisHealthIndicator } from './health-indicator.js';
 export { HttpCached, type HttpCachedOptions, HttpCacheInterceptor } from './http-cache.js';
 export { RedscaleModule, type RedscaleModuleAsyncOptions, type RedscaleModuleOptions } from './module.js';

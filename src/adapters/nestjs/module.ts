@@ -15,6 +15,7 @@ import type { RedisLike } from '../../client/types.js';
 import { InvalidOptionError } from '../../common/errors.js';
 import { RedisHealth, type RedisHealthOptions } from '../../health/redis-health.js';
 import { Lock, type LockOptions } from '../../lock/lock.js';
+import { CacheHealthIndicator } from './cache-indicator.js';
 import { RedisHealthIndicator } from './health-indicator.js';
 import { RedscaleThrottlerStorage, type RedscaleThrottlerStorageOptions } from './throttler-storage.js';
 import { REDSCALE_OPTIONS, REDSCALE_REDIS } from './tokens.js';
@@ -122,6 +123,7 @@ function providers(options: Provider): Provider[] {
         }),
     },
     RedisHealthIndicator,
+    CacheHealthIndicator,
     RedscaleShutdown,
   ];
 }
@@ -134,11 +136,13 @@ const EXPORTS = [
   RedisHealth,
   RedscaleThrottlerStorage,
   RedisHealthIndicator,
+  CacheHealthIndicator,
 ];
 
 /**
  * Provides redscale to a Nest application: the Redis client (`REDSCALE_REDIS`), `Cache`, `Lock`,
- * `RedisHealth`, `RedscaleThrottlerStorage` and `RedisHealthIndicator`, all injectable by class.
+ * `RedisHealth`, `RedscaleThrottlerStorage`, `RedisHealthIndicator` and `CacheHealthIndicator`, all
+ * injectable by class.
  * A client it created from `url` is quit on application shutdown; a client you gave is left alone.
  *
  * @example
