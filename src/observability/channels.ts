@@ -50,8 +50,11 @@ export interface OperationMessage {
 
 /** Message of `redscale:limiter.check`. `id` is the raw identity: never use it as a metric label. */
 export interface LimiterCheckMessage extends OperationMessage {
+  /** The limiter method that made the check. */
   operation: 'consume' | 'peek' | 'hit';
+  /** The identity checked. */
   id: string;
+  /** Units the call costs. */
   cost: number;
   /** The `RateLimitResult` once resolved. */
   result?: import('../ratelimit/result.js').RateLimitResult;
@@ -59,11 +62,13 @@ export interface LimiterCheckMessage extends OperationMessage {
 
 /** Message of the `redscale:cache.*` channels. `key` is the raw key: never use it as a metric label. */
 export interface CacheOperationMessage extends OperationMessage {
+  /** The cache method (or `load`: the loader's run inside `getOrSet`). */
   operation: 'get' | 'set' | 'getOrSet' | 'load' | 'delete' | 'invalidateTags' | 'invalidatePattern';
   /** The key (`delete`: the first key; `invalidateTags`, `invalidatePattern`: absent). */
   key?: string;
   /** `invalidateTags`: the tags; `invalidatePattern`: the pattern. */
   tags?: string[];
+  /** `invalidatePattern`: the pattern. */
   pattern?: string;
   /** For `get` and `getOrSet`: where the answer came from, set before the operation settles. */
   outcome?: 'l1' | 'l2' | 'stale' | 'miss';
@@ -71,10 +76,13 @@ export interface CacheOperationMessage extends OperationMessage {
 
 /** Message of the `redscale:lock.*` channels. `resources` are raw names: never use them as metric labels. */
 export interface LockOperationMessage extends OperationMessage {
+  /** The lock operation. */
   operation: 'acquire' | 'extend' | 'release';
+  /** The resources of the lock (one, or several taken together). */
   resources: readonly string[];
-  /** For `acquire`: how long it waited, in ms, and how many attempts it made; set before it settles. */
+  /** For `acquire`: how long it waited, in ms; set before it settles. */
   waitedMs?: number;
+  /** For `acquire`: how many attempts it made. */
   attempts?: number;
 }
 

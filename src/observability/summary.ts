@@ -10,15 +10,21 @@ export type BreakerStates = Record<string, 'closed' | 'open' | 'half-open'>;
 
 /** The primitives a {@link primitivesReport} covers, each under a name of your choosing. */
 export interface ReportedPrimitives {
+  /** Caches to report, by name. */
   caches?: Record<string, Cache>;
+  /** Rate limiters to report, by name. */
   limiters?: Record<string, RateLimiter>;
+  /** Locks to report, by name. */
   locks?: Record<string, Lock>;
 }
 
 /** What {@link primitivesReport} returns: counters, the cache hit rate and breaker states, JSON-ready. */
 export interface PrimitivesReport {
+  /** Each cache's hit rate, breaker states and counters. */
   caches: Record<string, { hitRate: number | null; circuitBreakers: BreakerStates; stats: CacheStats }>;
+  /** Each limiter's breaker states and counters. */
   limiters: Record<string, { circuitBreakers: BreakerStates; stats: RateLimiterStats }>;
+  /** Each lock's counters. */
   locks: Record<string, { stats: LockStats }>;
 }
 
