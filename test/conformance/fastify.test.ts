@@ -132,6 +132,43 @@ describe('@fastify/rate-limit: the stores answer alike', () => {
     });
   });
 
+  it('continueExceeding: each request past max restarts the window, globally and on a route', async () => {
+    const routes = (app: FastifyInstance) => {
+      app.get('/', async () => 'global');
+      app.get(
+        '/route',
+        { config: { rateLimit: { max: 1, timeWindow: 1_500, continueExceeding: true } } },
+        async () => 'r',
+      );
+    };
+    await conform(
+      ALL,
+      { max: 2, timeWindow: 1_500, continueExceeding: true },
+      async ({ hit }) => {
+        await hit('1');
+        await hit('2');
+        await hit('over: the window restarts');
+        await sleep(1_000);
+        await hit('still refused: restarted again');
+        await hit('route 1', '/route');
+        await hit('route over', '/route');
+        await sleep(1_600);
+        await hit('a fresh window');
+      },
+      routes,
+    );
+  });
+
+  it('exponentialBackoff: the window doubles with each request past max', async () => {
+    await conform(ALL, { max: 1, timeWindow: 1_000, exponentialBackoff: true }, async ({ hit }) => {
+      await hit('1');
+      await hit('over: 1 s');
+      await hit('over again: 2 s');
+      await hit('and again: 4 s');
+      await hit('and again: 8 s');
+    });
+  });
+
   it('routes with their own limits count apart; a groupId shares one count', async () => {
     const routes = (app: FastifyInstance) => {
       app.get('/', async () => 'global');
