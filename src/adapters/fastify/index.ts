@@ -5,4 +5,5 @@
  * @packageDocumentation
  */
 export { type RedscaleDecoration, type RedscalePluginOptions, type RouteRateLimit, redscale } from './plugin.js';
+export type { RateLimitHooks, RateLimitRedisError, RefusalContext } from './refusal.js';
 export { type FastifyRateLimitStore, type FastifyStoreOptions, redscaleStore } from './store.js';

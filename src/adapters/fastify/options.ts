@@ -10,12 +10,32 @@ import type { RedisHealthOptions } from '../../health/redis-health.js';
 import type { LockOptions } from '../../lock/lock.js';
 import type { RateLimitHeaderMode } from '../../ratelimit/headers.js';
 import type { LimitRule } from '../../ratelimit/rules.js';
+import type { RateLimitHooks } from './refusal.js';
 
 const WHERE = 'the redscale Fastify plugin';
 
 const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { message: 'a function' });
 // Sub-options of the primitives are validated by their own constructors, at registration too.
 const subOptions = z.record(z.string(), z.unknown());
+
+// @fastify/rate-limit's hooks, accepted in the plugin's `rateLimit` and in a route's config.
+const hookFields = {
+  errorResponseBuilder: fn<RateLimitHooks['errorResponseBuilder']>().optional(),
+  onExceeding: fn<RateLimitHooks['onExceeding']>().optional(),
+  onExceeded: fn<RateLimitHooks['onExceeded']>().optional(),
+  skipOnError: z.boolean().optional(),
+};
+
+/** `skipOnError` is `onRedisError` in the peer's words: both at once would contradict each other. */
+function oneErrorPolicy(options: { skipOnError?: boolean; onRedisError?: string }, ctx: z.RefinementCtx): void {
+  if (options.skipOnError !== undefined && options.onRedisError !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['skipOnError'],
+      message: `skipOnError or onRedisError, not both (skipOnError: true is onRedisError: 'allow')`,
+    });
+  }
+}
 
 const pluginSchema = z
   .strictObject({
@@ -30,7 +50,9 @@ const pluginSchema = z
           .union([z.literal(false), z.strictObject({ maxEntries: positiveInt().optional() })])
           .optional(),
         headers: z.union([z.enum(['draft-6', 'draft-7', 'draft-8', 'legacy']), z.literal(false)]).default('draft-7'),
+        ...hookFields,
       })
+      .superRefine(oneErrorPolicy)
       .prefault({}),
     cache: z.union([z.literal(false), subOptions]).optional(),
     lock: subOptions.optional(),
@@ -61,7 +83,7 @@ export interface ParsedPluginOptions {
   redis: RedisLike | undefined;
   url: string | CreateClientOptions | undefined;
   prefix: string;
-  rateLimit: {
+  rateLimit: RateLimitHooks & {
     onRedisError?: 'allow' | 'deny' | 'memory';
     timeout?: number;
     localDenyCache?: false | { maxEntries?: number };
@@ -82,7 +104,7 @@ export function parsePluginOptions(options: unknown): ParsedPluginOptions {
 }
 
 /** A route's `config.redscale` after validation. */
-export interface ParsedRouteLimit {
+export interface ParsedRouteLimit extends RateLimitHooks {
   limits: LimitRule | LimitRule[];
   key?: (request: FastifyRequest) => string | number | Promise<string | number>;
   cost?: number | ((request: FastifyRequest) => number | Promise<number>);
@@ -95,6 +117,7 @@ const routeSchema = z.strictObject({
   key: fn<ParsedRouteLimit['key']>().optional(),
   cost: z.union([positiveInt(), fn<(request: FastifyRequest) => number>()]).optional(),
   blockFor: durationSchema({ allowZero: true }).optional(),
+  ...hookFields,
 });
 
 /** Validates a route's `config.redscale` when the route is registered. */

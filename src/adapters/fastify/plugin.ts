@@ -13,9 +13,13 @@ import { RateLimiter, type RateLimiterOptions } from '../../ratelimit/limiter.js
 import type { LimitRule } from '../../ratelimit/rules.js';
 import { keySegment } from '../shared/keys.js';
 import { parsePluginOptions, parseRouteLimit } from './options.js';
+import { type RateLimitHooks, refuse } from './refusal.js';
 
-/** Route-level rate limiting: `app.get('/x', { config: { redscale: { limits } } }, handler)`. */
-export interface RouteRateLimit {
+/**
+ * Route-level rate limiting: `app.get('/x', { config: { redscale: { limits } } }, handler)`. The
+ * hooks ({@link RateLimitHooks}) given here replace the plugin's for this route.
+ */
+export interface RouteRateLimit extends RateLimitHooks {
   /** The route's limits, checked and counted together (see `RateLimiter`). */
   limits: LimitRule | LimitRule[];
   /** Who is limited. Default: the client IP, IPv6 grouped by /56. */
@@ -35,10 +39,11 @@ export interface RedscalePluginOptions {
   /** Namespace for every primitive's keys. Default `'redscale'`. */
   prefix?: string;
   /** Rate-limit defaults for routes with `config.redscale`. */
-  rateLimit?: Pick<RateLimiterOptions, 'onRedisError' | 'timeout' | 'localDenyCache'> & {
-    /** Which headers to send (`false`: none; `retry-after` is sent on 429 regardless). Default `'draft-7'`. */
-    headers?: RateLimitHeaderMode | false;
-  };
+  rateLimit?: Pick<RateLimiterOptions, 'onRedisError' | 'timeout' | 'localDenyCache'> &
+    RateLimitHooks & {
+      /** Which headers to send (`false`: none; `retry-after` is sent on 429 regardless). Default `'draft-7'`. */
+      headers?: RateLimitHeaderMode | false;
+    };
   /** Options for `app.redscale.cache`; `false` for no cache. */
   cache?: Omit<CacheOptions, 'redis'> | false;
   /** Options for `app.redscale.lock`. */
@@ -75,7 +80,8 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
   const options = parsePluginOptions(given);
   const redis = options.redis ?? createClient(options.url);
   const { prefix } = options;
-  const { headers, ...limitDefaults } = options.rateLimit;
+  const { headers, errorResponseBuilder, onExceeding, onExceeded, skipOnError, ...limitDefaults } = options.rateLimit;
+  const pluginHooks: RateLimitHooks = { errorResponseBuilder, onExceeding, onExceeded, skipOnError };
   const cache = options.cache === false ? undefined : new Cache({ ...options.cache, redis, prefix });
   const { routes: healthRoutes = false, ...healthOptions } = options.health ?? {};
   const health = new RedisHealth({ ...healthOptions, redis, prefix });
@@ -100,30 +106,24 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
     if (given === undefined) return;
     const methods = Array.isArray(route.method) ? route.method.join(',') : route.method;
     const config = parseRouteLimit(given, `${methods} ${route.url}`);
+    const hooks = routeHooks(pluginHooks, config);
     const limiter = decoration.limiter({
       prefix: `${prefix}:route:${keySegment(`${methods}:${route.url}`)}`,
       limits: config.limits,
       ...(config.blockFor !== undefined && { blockFor: config.blockFor }),
+      // skipOnError false still refuses in the core ('deny'); refuse() hands the error to Fastify.
+      ...(hooks.skipOnError !== undefined && { onRedisError: hooks.skipOnError ? 'allow' : 'deny' }),
     });
     const keyOf = config.key ?? ((request: FastifyRequest) => ipKey(request.ip));
     const cost = config.cost ?? 1;
     const check = async (request: FastifyRequest, reply: FastifyReply) => {
       const units = typeof cost === 'function' ? await cost(request) : cost;
       // A key generator may return a number (an account id): any key is a string to the limiter.
-      const result = await limiter.consume(String(await keyOf(request)), { cost: units });
+      const key = String(await keyOf(request));
+      const result = await limiter.consume(key, { cost: units });
       if (headers) reply.headers(rateLimitHeaders(result, headers, { legacyReset: 'delta-seconds' }));
-      if (result.allowed) return;
-      const retryAfter = Math.max(1, Math.ceil(result.retryAfter / 1_000));
-      const status = result.reason === 'redis-error' ? 503 : 429;
-      return reply
-        .code(status)
-        .header('retry-after', String(retryAfter))
-        .send({
-          statusCode: status,
-          error: status === 503 ? 'Service Unavailable' : 'Too Many Requests',
-          message: status === 503 ? 'Rate limiting is unavailable.' : `Rate limit exceeded, retry in ${retryAfter} s.`,
-          retryAfter,
-        });
+      if (!result.allowed) return refuse(request, reply, key, result, hooks);
+      hooks.onExceeding?.(request, key);
     };
     const existing = route.onRequest ? (Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]) : [];
     route.onRequest = [check, ...existing] as RouteOptions['onRequest'];
@@ -145,6 +145,19 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
     await cache?.close();
     if (!options.redis) await closeClient(redis);
   });
+}
+
+/**
+ * A route's hooks: its own where it sets them, else the plugin's. A route's `skipOnError` also
+ * replaces the plugin's `onRedisError` (the route limiter is built with the mapped policy).
+ */
+function routeHooks(plugin: RateLimitHooks, route: RateLimitHooks): RateLimitHooks {
+  return {
+    errorResponseBuilder: route.errorResponseBuilder ?? plugin.errorResponseBuilder,
+    onExceeding: route.onExceeding ?? plugin.onExceeding,
+    onExceeded: route.onExceeded ?? plugin.onExceeded,
+    skipOnError: route.skipOnError ?? plugin.skipOnError,
+  };
 }
 
 /**
