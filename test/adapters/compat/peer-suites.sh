@@ -39,8 +39,9 @@ version="$(installed @fastify/rate-limit)"
   && tar xzf fastify-rate-limit-*.tgz -C suite --strip-components=1)
 suite="$work/suite"
 
-# The suite's runtime and test dependencies, then the tools pinned to the repository's versions.
-(cd "$suite" && npm install --no-audit --no-fund --loglevel=error --omit=peer \
+# The suite's runtime and test dependencies, then the tools pinned to the repository's versions
+# (--legacy-peer-deps: redscale's optional peers, Nest and Express, are not needed here).
+(cd "$suite" && npm install --no-audit --no-fund --loglevel=error --legacy-peer-deps \
   "@sinonjs/fake-timers@$(node -p "require('$suite/package.json').devDependencies['@sinonjs/fake-timers']")" \
   "fastify@$(installed fastify)" "ioredis@$(installed ioredis5)" \
   "$(ls "$work"/redscale-*.tgz)" \
