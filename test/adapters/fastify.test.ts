@@ -251,6 +251,7 @@ describe('redscaleStore and the plugin validate their options like every redscal
     ['continueExceeding', { continueExceeding: true }, { anchor: 'clock' as const }],
     ['exponentialBackoff', { exponentialBackoff: true }, { anchor: 'clock' as const }],
     ['timeWindow', { timeWindow: 0 }, {}],
+    ['timeWindow', { timeWindow: '285421 years' }, {}],
   ])(
     'refuses %s where it cannot count it, at registration, globally or on a route',
     async (option, settings, store) => {

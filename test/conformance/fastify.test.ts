@@ -1,7 +1,7 @@
 import fastifyRateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { afterAll, describe, inject, it } from 'vitest';
+import { afterAll, describe, inject, it, vi } from 'vitest';
 import { redscaleStore } from '../../src/adapters/fastify/index.js';
 import { createClient, type RedisLike } from '../../src/index.js';
 import { connect, deletePrefix, quiet, randomPrefix } from '../harness/context.js';
@@ -166,6 +166,19 @@ describe('@fastify/rate-limit: the stores answer alike', () => {
       await hit('over again: 2 s');
       await hit('and again: 4 s');
       await hit('and again: 8 s');
+    });
+  });
+
+  it("a test suite's fake timers (Date frozen at 0) do not change what the Redis stores answer", async () => {
+    await conform(['redis', 'redscale'], { max: 2, timeWindow: 10_000 }, async ({ hit }) => {
+      vi.useFakeTimers({ toFake: ['Date'], now: 0 });
+      try {
+        await hit('first');
+        await hit('second');
+        await hit('refused');
+      } finally {
+        vi.useRealTimers();
+      }
     });
   });
 

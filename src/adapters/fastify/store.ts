@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { RedisLike } from '../../client/types.js';
 import type { Duration } from '../../common/duration.js';
 import { InvalidOptionError, type RedscaleError } from '../../common/errors.js';
-import { parseOptions, prefixSchema, redisClientSchema } from '../../common/options.js';
+import { MAX_DURATION_MS, parseOptions, prefixSchema, redisClientSchema } from '../../common/options.js';
 import {
   type Count,
   type CounterAnchor,
@@ -160,16 +160,16 @@ const NOTHING = Object.freeze({ current: 0, ttl: 0 });
  * What a request past `max` does to the window, from the plugin's options (global, or a route's
  * merged ones): `continueExceeding` restarts it (it wins over `exponentialBackoff`, as in the
  * plugin's own stores), `exponentialBackoff` restarts it doubled. Checked where the plugin builds
- * the store, at registration: an epoch-aligned window cannot restart, and a window of 0 would
- * never count anything.
+ * the store, at registration: an epoch-aligned window cannot restart, a window of 0 would never
+ * count anything, and one over 10 years (every redscale duration's bound) would fail every request.
  */
 function whenExceeded(options: PluginOptions | undefined, anchor: CounterAnchor): CounterExceeded['mode'] | undefined {
   const window = options?.timeWindow;
-  if (typeof window === 'number' && (!Number.isInteger(window) || window < 1)) {
+  if (typeof window === 'number' && (!Number.isInteger(window) || window < 1 || window > MAX_DURATION_MS)) {
     throw new InvalidOptionError(
       'timeWindow',
       window,
-      'a window of 1 ms or more (0 would never count anything)',
+      `a window from 1 ms (0 would never count anything) to ${MAX_DURATION_MS} ms (10 years)`,
       PLUGIN,
     );
   }
