@@ -274,9 +274,8 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const deadline = performance.now() + timeout;
     let result: RateLimitResult;
     try {
-      const timing: CallTiming = { deadline: node.clock.serverTimeAt(deadline), clock: node.clock };
       const decision = await untilDeadline(
-        redis.decide(id, mode, cost, timing),
+        onServerTime(node, deadline, (timing) => redis.decide(id, mode, cost, timing)),
         deadline,
         timeout,
         'rate-limit check',
@@ -369,13 +368,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const timeout = this.#options.timeout;
     const deadline = performance.now() + timeout;
     try {
-      await untilDeadline(
-        call({ deadline: node.clock.serverTimeAt(deadline), clock: node.clock }),
-        deadline,
-        timeout,
-        operation,
-        { id },
-      );
+      await untilDeadline(onServerTime(node, deadline, call), deadline, timeout, operation, { id });
     } catch (error) {
       const wrapped = toRedisError(operation, error, { id });
       this.#redisError(wrapped);
@@ -407,5 +400,27 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   #memoryBackend(): MemoryBackend {
     this.#memory ??= new MemoryBackend(this.#config, this.#options.memory.maxEntries);
     return this.#memory;
+  }
+}
+
+/**
+ * Runs a call with its deadline in the server's time. Until a node's first reply, the deadline is
+ * reckoned on this host's wall clock; when that clock is behind the server's (skewed, or frozen by
+ * a test's fake timers), the script finds it past, does nothing, and answers with its own time.
+ * Then, and only then, the call is sent once more on the time just learned, within the same
+ * local deadline: the first run had no effect, so nothing can count twice.
+ */
+async function onServerTime<T>(
+  node: NodeState,
+  deadline: number,
+  call: (timing: CallTiming) => Promise<T>,
+): Promise<T> {
+  const learned = node.clock.learned;
+  try {
+    return await call({ deadline: node.clock.serverTimeAt(deadline), clock: node.clock });
+  } catch (error) {
+    const ranLate = error instanceof RedscaleError && error.context.ranAfterDeadline === true;
+    if (learned || !ranLate || !node.clock.learned || performance.now() >= deadline) throw error;
+    return call({ deadline: node.clock.serverTimeAt(deadline), clock: node.clock });
   }
 }

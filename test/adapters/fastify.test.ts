@@ -248,23 +248,27 @@ describe('redscaleStore and the plugin validate their options like every redscal
   });
 
   it.each([
-    ['continueExceeding', { continueExceeding: true }],
-    ['exponentialBackoff', { exponentialBackoff: true }],
-    ['timeWindow', { timeWindow: 0 }],
-  ])('refuses %s at registration, globally or on a route, never ignoring it', async (option, settings) => {
-    const global = Fastify();
-    await expect(
-      global.register(fastifyRateLimit, { store: redscaleStore(redis), ...settings }).ready(),
-    ).rejects.toThrow(new RegExp(`invalid option "${option}" for @fastify/rate-limit with redscaleStore\\(\\)`));
-    await global.close();
-    const route = Fastify();
-    await route.register(fastifyRateLimit, { store: redscaleStore(redis) });
-    // Routes are registered through the plugin's onRoute hook: the route's registration throws.
-    expect(() => route.get('/', { config: { rateLimit: { max: 2, ...settings } } }, async () => 'ok')).toThrow(
-      new RegExp(`invalid option "${option}"`),
-    );
-    await route.close();
-  });
+    ['continueExceeding', { continueExceeding: true }, { anchor: 'clock' as const }],
+    ['exponentialBackoff', { exponentialBackoff: true }, { anchor: 'clock' as const }],
+    ['timeWindow', { timeWindow: 0 }, {}],
+    ['timeWindow', { timeWindow: '285421 years' }, {}],
+  ])(
+    'refuses %s where it cannot count it, at registration, globally or on a route',
+    async (option, settings, store) => {
+      const global = Fastify();
+      await expect(
+        global.register(fastifyRateLimit, { store: redscaleStore(redis, store), ...settings }).ready(),
+      ).rejects.toThrow(new RegExp(`invalid option "${option}" for @fastify/rate-limit with redscaleStore\\(\\)`));
+      await global.close();
+      const route = Fastify();
+      await route.register(fastifyRateLimit, { store: redscaleStore(redis, store) });
+      // Routes are registered through the plugin's onRoute hook: the route's registration throws.
+      expect(() => route.get('/', { config: { rateLimit: { max: 2, ...settings } } }, async () => 'ok')).toThrow(
+        new RegExp(`invalid option "${option}"`),
+      );
+      await route.close();
+    },
+  );
 
   it('the plugin refuses unknown or misplaced options, unknown header modes and bad route limits', async () => {
     const register = async (options: Record<string, unknown>) => {

@@ -1,7 +1,7 @@
 import fastifyRateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { afterAll, describe, inject, it } from 'vitest';
+import { afterAll, describe, inject, it, vi } from 'vitest';
 import { redscaleStore } from '../../src/adapters/fastify/index.js';
 import { createClient, type RedisLike } from '../../src/index.js';
 import { connect, deletePrefix, quiet, randomPrefix } from '../harness/context.js';
@@ -129,6 +129,56 @@ describe('@fastify/rate-limit: the stores answer alike', () => {
       await hit('still banned');
       await sleep(1_600);
       await hit('window over');
+    });
+  });
+
+  it('continueExceeding: each request past max restarts the window, globally and on a route', async () => {
+    const routes = (app: FastifyInstance) => {
+      app.get('/', async () => 'global');
+      app.get(
+        '/route',
+        { config: { rateLimit: { max: 1, timeWindow: 1_500, continueExceeding: true } } },
+        async () => 'r',
+      );
+    };
+    await conform(
+      ALL,
+      { max: 2, timeWindow: 1_500, continueExceeding: true },
+      async ({ hit }) => {
+        await hit('1');
+        await hit('2');
+        await hit('over: the window restarts');
+        await sleep(1_000);
+        await hit('still refused: restarted again');
+        await hit('route 1', '/route');
+        await hit('route over', '/route');
+        await sleep(1_600);
+        await hit('a fresh window');
+      },
+      routes,
+    );
+  });
+
+  it('exponentialBackoff: the window doubles with each request past max', async () => {
+    await conform(ALL, { max: 1, timeWindow: 1_000, exponentialBackoff: true }, async ({ hit }) => {
+      await hit('1');
+      await hit('over: 1 s');
+      await hit('over again: 2 s');
+      await hit('and again: 4 s');
+      await hit('and again: 8 s');
+    });
+  });
+
+  it("a test suite's fake timers (Date frozen at 0) do not change what the Redis stores answer", async () => {
+    await conform(['redis', 'redscale'], { max: 2, timeWindow: 10_000 }, async ({ hit }) => {
+      vi.useFakeTimers({ toFake: ['Date'], now: 0 });
+      try {
+        await hit('first');
+        await hit('second');
+        await hit('refused');
+      } finally {
+        vi.useRealTimers();
+      }
     });
   });
 

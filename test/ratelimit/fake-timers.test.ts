@@ -14,6 +14,7 @@ describe.each<Topology>(['standalone', 'cluster'])('a limiter under fake timers,
   const prefix = randomPrefix('fake-timers');
   afterEach(() => {
     vi.useRealTimers();
+    vi.restoreAllMocks();
     mock.timers.reset();
   });
   afterAll(async () => {
@@ -39,5 +40,34 @@ describe.each<Topology>(['standalone', 'cluster'])('a limiter under fake timers,
     mock.timers.enable({ apis: ['setImmediate', 'setTimeout', 'setInterval'] });
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => rl.consume(`node:${i % 4}`)));
     expect(results.filter((result) => result.allowed)).toHaveLength(20);
+  });
+
+  // Until a node's first reply, a call's deadline is reckoned on the host's wall clock: a clock
+  // behind the server's (frozen at 0 by fake timers, or skewed) made every fresh limiter's first
+  // call run "late" and fail (a 500 or a 503 for the first request of each app in a test suite).
+  it.each([
+    ['frozen at 0 by fake timers', () => vi.useFakeTimers({ toFake: ['Date'], now: 0 })],
+    [
+      'a minute behind the server',
+      () => vi.spyOn(Date, 'now').mockImplementation(() => performance.timeOrigin + performance.now() - 60_000),
+    ],
+  ])('counts the first call of a fresh limiter with the host clock %s', async (_name, skew) => {
+    skew();
+    const errors: unknown[] = [];
+    const rl = new RateLimiter({
+      redis,
+      prefix,
+      limits: fixedWindow({ limit: 2, window: '1h', anchor: 'first-hit' }),
+      onRedisError: 'deny',
+      onError: (error) => errors.push(error),
+    });
+    const id = `skew:${Math.random()}`;
+    const results = [await rl.consume(id), await rl.consume(id), await rl.consume(id)];
+    expect(results.map((result) => [result.allowed, result.source])).toEqual([
+      [true, 'redis'],
+      [true, 'redis'],
+      [false, 'redis'],
+    ]);
+    expect(errors).toEqual([]);
   });
 });

@@ -5,5 +5,6 @@
  */
 export { type HealthRoutesExtras, healthRoutes } from './health.js';
 export { httpCache } from './http-cache.js';
+export { PROXY_WARNING_TYPE, type ProxyChecks, type ProxyWarningCode } from './proxy-check.js';
 export { type RateLimitMiddlewareOptions, rateLimit } from './rate-limit.js';
 export { RedscaleStore, type RedscaleStoreOptions } from './store.js';

@@ -5,6 +5,7 @@ import { ipKey } from '../../ratelimit/ip.js';
 import { RateLimiter, type RateLimiterOptions } from '../../ratelimit/limiter.js';
 import type { RateLimitResult } from '../../ratelimit/result.js';
 import type { LimitRule } from '../../ratelimit/rules.js';
+import { checkProxySetup, type ProxyChecks } from './proxy-check.js';
 
 /** Options for {@link rateLimit}: a limiter (or what to build one from) and how to use it per request. */
 export interface RateLimitMiddlewareOptions extends Partial<RateLimiterOptions> {
@@ -34,6 +35,13 @@ export interface RateLimitMiddlewareOptions extends Partial<RateLimiterOptions> 
   statusCode?: number;
   /** Replaces the default response for a refused request (deny-listed ones too: see `result.reason`). */
   handler?: (req: Request, res: Response, next: NextFunction, result: RateLimitResult) => void;
+  /**
+   * With the default key (`req.ip`), warn once per app when the proxy setup makes `req.ip` wrong
+   * (`trust proxy` true, `X-Forwarded-For` while it is false, `Forwarded`, no `req.ip`), as
+   * express-rate-limit's validations do: a process warning with a `code` (see `ProxyChecks`).
+   * `false` turns the checks off; an object turns off those set to `false`. Default `true`.
+   */
+  validate?: boolean | ProxyChecks;
 }
 
 declare global {
@@ -65,6 +73,7 @@ export function rateLimit(options: RateLimitMiddlewareOptions): RequestHandler &
     headers = 'draft-7',
     statusCode = 429,
     handler,
+    validate = true,
     ...limiterOptions
   } = options;
   if (limitsFor !== undefined && typeof limitsFor !== 'function') {
@@ -81,8 +90,15 @@ export function rateLimit(options: RateLimitMiddlewareOptions): RequestHandler &
       'rateLimit()',
     );
   }
+  const checks = proxyChecks(validate);
   const limiter = given ?? new RateLimiter(limiterOptions as RateLimiterOptions);
-  const keyOf = keyGenerator ?? ((req: Request) => ipKey(req.ip));
+  const keyOf =
+    keyGenerator ??
+    ((req: Request) => {
+      // Only the default key reads req.ip: a keyGenerator of your own is yours to check.
+      if (checks) checkProxySetup(req, checks);
+      return ipKey(req.ip);
+    });
 
   const middleware = async function redscaleRateLimit(req: Request, res: Response, next: NextFunction) {
     try {
@@ -111,4 +127,22 @@ export function rateLimit(options: RateLimitMiddlewareOptions): RequestHandler &
     }
   };
   return Object.assign(middleware, { limiter });
+}
+
+const CHECK_NAMES = ['trustProxy', 'xForwardedFor', 'forwarded', 'ip'];
+
+/** `validate` as the checks to run, `undefined` for none; anything else is an InvalidOptionError. */
+function proxyChecks(validate: unknown): ProxyChecks | undefined {
+  if (validate === false) return undefined;
+  if (validate === true) return {};
+  const entries = validate !== null && typeof validate === 'object' ? Object.entries(validate) : undefined;
+  if (!entries?.every(([name, on]) => CHECK_NAMES.includes(name) && typeof on === 'boolean')) {
+    throw new InvalidOptionError(
+      'validate',
+      validate,
+      `true, false, or an object of booleans named ${CHECK_NAMES.join(', ')}`,
+      'rateLimit()',
+    );
+  }
+  return validate as ProxyChecks;
 }

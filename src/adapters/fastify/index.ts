@@ -8,4 +8,5 @@
 export type { RouteHttpCache } from './http-cache.js';
 export type { RequestList } from './lists.js';
 export { type RedscaleDecoration, type RedscalePluginOptions, type RouteRateLimit, redscale } from './plugin.js';
+export type { RateLimitHooks, RateLimitRedisError, RefusalContext } from './refusal.js';
 export { type FastifyRateLimitStore, type FastifyStoreOptions, redscaleStore } from './store.js';

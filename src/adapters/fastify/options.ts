@@ -11,6 +11,7 @@ import type { LockOptions } from '../../lock/lock.js';
 import type { RateLimitHeaderMode } from '../../ratelimit/headers.js';
 import type { LimitRule } from '../../ratelimit/rules.js';
 import type { RequestList } from './lists.js';
+import type { RateLimitHooks } from './refusal.js';
 
 const WHERE = 'the redscale Fastify plugin';
 
@@ -22,6 +23,25 @@ const requestList = z.union([
 ]);
 // Sub-options of the primitives are validated by their own constructors, at registration too.
 const subOptions = z.record(z.string(), z.unknown());
+
+// @fastify/rate-limit's hooks, accepted in the plugin's `rateLimit` and in a route's config.
+const hookFields = {
+  errorResponseBuilder: fn<RateLimitHooks['errorResponseBuilder']>().optional(),
+  onExceeding: fn<RateLimitHooks['onExceeding']>().optional(),
+  onExceeded: fn<RateLimitHooks['onExceeded']>().optional(),
+  skipOnError: z.boolean().optional(),
+};
+
+/** `skipOnError` is `onRedisError` in the peer's words: both at once would contradict each other. */
+function oneErrorPolicy(options: { skipOnError?: boolean; onRedisError?: string }, ctx: z.RefinementCtx): void {
+  if (options.skipOnError !== undefined && options.onRedisError !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['skipOnError'],
+      message: `skipOnError or onRedisError, not both (skipOnError: true is onRedisError: 'allow')`,
+    });
+  }
+}
 
 const pluginSchema = z
   .strictObject({
@@ -38,7 +58,9 @@ const pluginSchema = z
         headers: z.union([z.enum(['draft-6', 'draft-7', 'draft-8', 'legacy']), z.literal(false)]).default('draft-7'),
         allowList: requestList.optional(),
         denyList: requestList.optional(),
+        ...hookFields,
       })
+      .superRefine(oneErrorPolicy)
       .prefault({}),
     cache: z.union([z.literal(false), subOptions]).optional(),
     lock: subOptions.optional(),
@@ -69,7 +91,7 @@ export interface ParsedPluginOptions {
   redis: RedisLike | undefined;
   url: string | CreateClientOptions | undefined;
   prefix: string;
-  rateLimit: {
+  rateLimit: RateLimitHooks & {
     onRedisError?: 'allow' | 'deny' | 'memory';
     timeout?: number;
     localDenyCache?: false | { maxEntries?: number };
@@ -92,7 +114,7 @@ export function parsePluginOptions(options: unknown): ParsedPluginOptions {
 }
 
 /** A route's `config.redscale` after validation. */
-export interface ParsedRouteLimit {
+export interface ParsedRouteLimit extends RateLimitHooks {
   limits: LimitRule | LimitRule[];
   key?: (request: FastifyRequest) => string | number | Promise<string | number>;
   cost?: number | ((request: FastifyRequest) => number | Promise<number>);
@@ -113,6 +135,7 @@ const routeSchema = z.strictObject({
   limitsFor: fn<ParsedRouteLimit['limitsFor']>().optional(),
   allowList: requestList.optional(),
   denyList: requestList.optional(),
+  ...hookFields,
 });
 
 /** Validates a route's `config.redscale` when the route is registered. */

@@ -16,9 +16,13 @@ import { keySegment } from '../shared/keys.js';
 import { addHttpCache, type RouteHttpCache } from './http-cache.js';
 import { listed, type RequestList, routeLists } from './lists.js';
 import { parsePluginOptions, parseRouteLimit } from './options.js';
+import { type RateLimitHooks, refuse } from './refusal.js';
 
-/** Route-level rate limiting: `app.get('/x', { config: { redscale: { limits } } }, handler)`. */
-export interface RouteRateLimit {
+/**
+ * Route-level rate limiting: `app.get('/x', { config: { redscale: { limits } } }, handler)`. The
+ * hooks ({@link RateLimitHooks}) given here replace the plugin's for this route.
+ */
+export interface RouteRateLimit extends RateLimitHooks {
   /** The route's limits, checked and counted together (see `RateLimiter`). */
   limits: LimitRule | LimitRule[];
   /** Who is limited. Default: the client IP, IPv6 grouped by /56. */
@@ -50,17 +54,18 @@ export interface RedscalePluginOptions {
   /** Namespace for every primitive's keys. Default `'redscale'`. */
   prefix?: string;
   /** Rate-limit defaults for routes with `config.redscale`. */
-  rateLimit?: Pick<RateLimiterOptions, 'onRedisError' | 'timeout' | 'localDenyCache'> & {
-    /** Which headers to send (`false`: none; `retry-after` is sent on 429 regardless). Default `'draft-7'`. */
-    headers?: RateLimitHeaderMode | false;
-    /**
-     * Keys, or `(request, key) => boolean | Promise<boolean>` (as @fastify/rate-limit's
-     * `allowList`), that skip every route limit: nothing counted, no Redis, no headers.
-     */
-    allowList?: RequestList;
-    /** Keys, or a predicate like `allowList`, refused at once with a 403 and no rate-limit headers; checked before `allowList`. */
-    denyList?: RequestList;
-  };
+  rateLimit?: Pick<RateLimiterOptions, 'onRedisError' | 'timeout' | 'localDenyCache'> &
+    RateLimitHooks & {
+      /** Which headers to send (`false`: none; `retry-after` is sent on 429 regardless). Default `'draft-7'`. */
+      headers?: RateLimitHeaderMode | false;
+      /**
+       * Keys, or `(request, key) => boolean | Promise<boolean>` (as @fastify/rate-limit's
+       * `allowList`), that skip every route limit: nothing counted, no Redis, no headers.
+       */
+      allowList?: RequestList;
+      /** Keys, or a predicate like `allowList`, refused at once with a 403 and no rate-limit headers; checked before `allowList`. */
+      denyList?: RequestList;
+    };
   /** Options for `app.redscale.cache`; `false` for no cache. */
   cache?: Omit<CacheOptions, 'redis'> | false;
   /** Options for `app.redscale.lock`. */
@@ -99,7 +104,9 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
   const options = parsePluginOptions(given);
   const redis = options.redis ?? createClient(options.url);
   const { prefix } = options;
-  const { headers, allowList, denyList, ...limitDefaults } = options.rateLimit;
+  const { headers, allowList, denyList, errorResponseBuilder, onExceeding, onExceeded, skipOnError, ...limitDefaults } =
+    options.rateLimit;
+  const pluginHooks: RateLimitHooks = { errorResponseBuilder, onExceeding, onExceeded, skipOnError };
   const cache = options.cache === false ? undefined : new Cache({ ...options.cache, redis, prefix });
   const { routes: healthRoutes = false, ...healthOptions } = options.health ?? {};
   const health = new RedisHealth({ ...healthOptions, redis, prefix });
@@ -127,10 +134,13 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
     if (given === undefined) return;
     const methods = Array.isArray(route.method) ? route.method.join(',') : route.method;
     const config = parseRouteLimit(given, `${methods} ${route.url}`);
+    const hooks = routeHooks(pluginHooks, config);
     const limiter = decoration.limiter({
       prefix: `${prefix}:route:${keySegment(`${methods}:${route.url}`)}`,
       limits: config.limits,
       ...(config.blockFor !== undefined && { blockFor: config.blockFor }),
+      // skipOnError false still refuses in the core ('deny'); refuse() hands the error to Fastify.
+      ...(hooks.skipOnError !== undefined && { onRedisError: hooks.skipOnError ? 'allow' : 'deny' }),
     });
     routeLimiters[`${methods} ${route.url}`] = limiter;
     const keyOf = config.key ?? ((request: FastifyRequest) => ipKey(request.ip));
@@ -148,18 +158,8 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
       const limits = config.limitsFor ? await config.limitsFor(request) : undefined;
       const result = await limiter.consume(key, { cost: units, ...(limits && { limits }) });
       if (headers) reply.headers(rateLimitHeaders(result, headers, { legacyReset: 'delta-seconds' }));
-      if (result.allowed) return;
-      const retryAfter = Math.max(1, Math.ceil(result.retryAfter / 1_000));
-      const status = result.reason === 'redis-error' ? 503 : 429;
-      return reply
-        .code(status)
-        .header('retry-after', String(retryAfter))
-        .send({
-          statusCode: status,
-          error: status === 503 ? 'Service Unavailable' : 'Too Many Requests',
-          message: status === 503 ? 'Rate limiting is unavailable.' : `Rate limit exceeded, retry in ${retryAfter} s.`,
-          retryAfter,
-        });
+      if (!result.allowed) return refuse(request, reply, key, result, hooks);
+      hooks.onExceeding?.(request, key);
     };
     const existing = route.onRequest ? (Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]) : [];
     route.onRequest = [check, ...existing] as RouteOptions['onRequest'];
@@ -191,6 +191,19 @@ async function redscalePlugin(app: FastifyInstance, given: RedscalePluginOptions
     await cache?.close();
     if (!options.redis) await closeClient(redis);
   });
+}
+
+/**
+ * A route's hooks: its own where it sets them, else the plugin's. A route's `skipOnError` also
+ * replaces the plugin's `onRedisError` (the route limiter is built with the mapped policy).
+ */
+function routeHooks(plugin: RateLimitHooks, route: RateLimitHooks): RateLimitHooks {
+  return {
+    errorResponseBuilder: route.errorResponseBuilder ?? plugin.errorResponseBuilder,
+    onExceeding: route.onExceeding ?? plugin.onExceeding,
+    onExceeded: route.onExceeded ?? plugin.onExceeded,
+    skipOnError: route.skipOnError ?? plugin.skipOnError,
+  };
 }
 
 /**

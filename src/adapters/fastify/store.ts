@@ -3,11 +3,12 @@ import { z } from 'zod';
 import type { RedisLike } from '../../client/types.js';
 import type { Duration } from '../../common/duration.js';
 import { InvalidOptionError, type RedscaleError } from '../../common/errors.js';
-import { parseOptions, prefixSchema, redisClientSchema } from '../../common/options.js';
+import { MAX_DURATION_MS, parseOptions, prefixSchema, redisClientSchema } from '../../common/options.js';
 import {
   type Count,
   type CounterAnchor,
   type CounterErrorPolicy,
+  type CounterExceeded,
   type CounterOptions,
   counterFields,
   WindowCounter,
@@ -82,8 +83,9 @@ const PLUGIN = '@fastify/rate-limit with redscaleStore()';
  * Counts as the plugin's own stores do — a client's window starts at its first request and lasts
  * `timeWindow`, and counting continues past `max` (bans depend on it) — in one round trip per
  * request, with Redis server time and Cluster-safe keys; `read` backs `{ increment: false }`, and
- * each route with its own limits gets its own keys through `child()`. `continueExceeding` and
- * `exponentialBackoff` are refused when the plugin is registered (an `InvalidOptionError`).
+ * each route with its own limits gets its own keys through `child()`. `continueExceeding` (a
+ * request past `max` restarts the window) and `exponentialBackoff` (it restarts it doubled for
+ * each further request) count as the plugin's own stores do; both need `anchor: 'first-hit'`.
  *
  * @throws InvalidOptionError when `redis` is not an ioredis client or an option is invalid.
  */
@@ -99,34 +101,37 @@ export function redscaleStore(
 
   class RedscaleFastifyStore implements FastifyRateLimitStore {
     readonly #options: CounterOptions;
-    // @fastify/rate-limit passes the window on every call (it may be a function of the request).
-    readonly #counters = new LRUCache<number, WindowCounter>({ max: 1_000 });
+    readonly #exceeded: CounterExceeded['mode'] | undefined;
+    // @fastify/rate-limit passes the window and max on every call (they may depend on the request).
+    readonly #counters = new LRUCache<string, WindowCounter>({ max: 1_000 });
 
     constructor(pluginOptions?: unknown, prefix = base.prefix) {
-      refuseUnsupported(pluginOptions as PluginOptions | undefined);
       this.#options = { ...base, prefix };
+      this.#exceeded = whenExceeded(pluginOptions as PluginOptions | undefined, base.anchor);
     }
 
-    incr(key: string | number, callback: Callback, timeWindow: number): void {
-      this.#answer(callback, () => this.#counter(timeWindow).hit(String(key)));
+    incr(key: string | number, callback: Callback, timeWindow: number, max: number): void {
+      this.#answer(callback, () => this.#counter(timeWindow, max).hit(String(key)));
     }
 
-    read(key: string | number, callback: Callback, timeWindow: number): void {
-      this.#answer(callback, () => this.#counter(timeWindow).peek(String(key)));
+    read(key: string | number, callback: Callback, timeWindow: number, max: number): void {
+      this.#answer(callback, () => this.#counter(timeWindow, max).peek(String(key)));
     }
 
     child(routeOptions: PluginOptions): FastifyRateLimitStore {
-      refuseUnsupported(routeOptions);
       const method = String(routeOptions.routeInfo?.method ?? routeOptions.method);
       const url = String(routeOptions.routeInfo?.url ?? routeOptions.url);
-      return new RedscaleFastifyStore(undefined, `${this.#options.prefix}:${keySegment(`${method}${url}`)}`);
+      return new RedscaleFastifyStore(routeOptions, `${this.#options.prefix}:${keySegment(`${method}${url}`)}`);
     }
 
-    #counter(timeWindow: number): WindowCounter {
-      let counter = this.#counters.get(timeWindow);
+    #counter(timeWindow: number, max: number): WindowCounter {
+      // Only a window that reacts to the limit needs one counter per limit (same keys either way).
+      const exceeded = this.#exceeded && { mode: this.#exceeded, limit: max };
+      const id = exceeded ? `${timeWindow}:${max}` : String(timeWindow);
+      let counter = this.#counters.get(id);
       if (!counter) {
-        counter = new WindowCounter(this.#options, timeWindow, `${PLUGIN} (timeWindow)`);
-        this.#counters.set(timeWindow, counter);
+        counter = new WindowCounter(this.#options, timeWindow, `${PLUGIN} (timeWindow)`, exceeded);
+        this.#counters.set(id, counter);
       }
       return counter;
     }
@@ -152,29 +157,32 @@ export function redscaleStore(
 const NOTHING = Object.freeze({ current: 0, ttl: 0 });
 
 /**
- * The peer's `continueExceeding` and `exponentialBackoff` restart or stretch the window on every
- * request past `max`; redscale's window is fixed, so they are refused where the plugin builds
- * the store (at registration, for global and route options alike), never silently ignored.
+ * What a request past `max` does to the window, from the plugin's options (global, or a route's
+ * merged ones): `continueExceeding` restarts it (it wins over `exponentialBackoff`, as in the
+ * plugin's own stores), `exponentialBackoff` restarts it doubled. Checked where the plugin builds
+ * the store, at registration: an epoch-aligned window cannot restart, a window of 0 would never
+ * count anything, and one over 10 years (every redscale duration's bound) would fail every request.
  */
-function refuseUnsupported(options: PluginOptions | undefined): void {
-  for (const option of ['continueExceeding', 'exponentialBackoff'] as const) {
-    if (options?.[option] === true) {
-      throw new InvalidOptionError(
-        option,
-        true,
-        'false or unset: redscaleStore counts in a fixed window and does not extend it past max ' +
-          '(use @fastify/rate-limit `ban`, or redscale’s own plugin with blockFor)',
-        PLUGIN,
-      );
-    }
-  }
+function whenExceeded(options: PluginOptions | undefined, anchor: CounterAnchor): CounterExceeded['mode'] | undefined {
   const window = options?.timeWindow;
-  if (typeof window === 'number' && (!Number.isInteger(window) || window < 1)) {
+  if (typeof window === 'number' && (!Number.isInteger(window) || window < 1 || window > MAX_DURATION_MS)) {
     throw new InvalidOptionError(
       'timeWindow',
       window,
-      'a window of 1 ms or more (0 would never count anything)',
+      `a window from 1 ms (0 would never count anything) to ${MAX_DURATION_MS} ms (10 years)`,
       PLUGIN,
     );
   }
+  const mode =
+    options?.continueExceeding === true ? 'restart' : options?.exponentialBackoff === true ? 'backoff' : undefined;
+  if (mode && anchor === 'clock') {
+    throw new InvalidOptionError(
+      mode === 'restart' ? 'continueExceeding' : 'exponentialBackoff',
+      true,
+      "false or unset with redscaleStore({ anchor: 'clock' }): an epoch-aligned window cannot restart " +
+        "(use the default anchor, 'first-hit')",
+      PLUGIN,
+    );
+  }
+  return mode;
 }

@@ -5,7 +5,7 @@ import { InvalidOptionError, type RedscaleError } from '../../common/errors.js';
 import { durationSchema, MAX_DURATION_MS } from '../../common/options.js';
 import { RateLimiter } from '../../ratelimit/limiter.js';
 import type { RateLimitResult } from '../../ratelimit/result.js';
-import { fixedWindow } from '../../ratelimit/rules.js';
+import { fixedWindow, type WhenExceeded } from '../../ratelimit/rules.js';
 
 /**
  * What a counting store does when Redis fails or does not answer in time:
@@ -47,16 +47,27 @@ export const counterFields = {
 };
 
 /**
+ * What a hit past `limit` does to a first-hit window (@fastify/rate-limit's `continueExceeding`
+ * is `'restart'`, its `exponentialBackoff` is `'backoff'`); without it the window is kept.
+ */
+export interface CounterExceeded {
+  /** The framework's limit (`max`): a hit that leaves the count above it changes the window. */
+  limit: number;
+  mode: Exclude<WhenExceeded, 'keep'>;
+}
+
+/**
  * A pure counter over the core limiter: one fixed window per client, counted with `hit()` (which
  * keeps counting past any limit, as express-rate-limit and @fastify/rate-limit expect: they
- * compare the count with their own, maybe per-request, limit). One instance per window length.
+ * compare the count with their own, maybe per-request, limit). One instance per window length
+ * (and, with `exceeded`, per limit: the keys are the same, so counts carry across them).
  */
 export class WindowCounter {
   readonly #options: CounterOptions;
   readonly #limiter: RateLimiter;
 
   /** @throws InvalidOptionError when `windowMs` is not a window length. */
-  constructor(options: CounterOptions, windowMs: number, where: string) {
+  constructor(options: CounterOptions, windowMs: number, where: string, exceeded?: CounterExceeded) {
     this.#options = options;
     if (!Number.isInteger(windowMs) || windowMs < 1 || windowMs > MAX_DURATION_MS) {
       throw new InvalidOptionError(
@@ -69,7 +80,13 @@ export class WindowCounter {
     this.#limiter = new RateLimiter({
       redis: options.redis,
       prefix: options.prefix,
-      limits: fixedWindow({ limit: Number.MAX_SAFE_INTEGER, window: windowMs, anchor: options.anchor }),
+      limits: fixedWindow({
+        // A limit of 0 refuses everything: a first hit over it restarts what it starts anyway.
+        limit: exceeded ? Math.max(1, exceeded.limit) : Number.MAX_SAFE_INTEGER,
+        window: windowMs,
+        anchor: options.anchor,
+        ...(exceeded && { whenExceeded: exceeded.mode }),
+      }),
       // 'error' and 'allow' both need the failure reported, not answered: the store decides.
       onRedisError: options.onRedisError === 'memory' ? 'memory' : 'allow',
       timeout: options.timeout,
