@@ -6,7 +6,7 @@ import { type CircuitBreaker, NodeBreakers } from '../common/circuit-breaker.js'
 import { withTimeout } from '../common/deadline.js';
 import { InvalidOptionError, messageOf, RedscaleError, toRedisError } from '../common/errors.js';
 import { parseOptions, positiveInt } from '../common/options.js';
-import { acknowledgedReplicas } from '../lock/replication.js';
+import { acknowledgedReplicas, connectionOf } from '../lock/replication.js';
 import { ScriptCaller } from './calls.js';
 import { BufferConsumer } from './consumer.js';
 import {
@@ -252,6 +252,8 @@ export class WriteBuffer<T = unknown> {
     const shard = this.#pickShard();
     const breaker = this.#breakers?.of(shard.stream);
     const context = { buffer: this.name, shard: shard.index, ids };
+    // The socket the items should travel on: `WAIT` counts only that socket's writes (see below).
+    const socket = this.#options.replicas > 0 ? this.#socketOf(shard) : undefined;
     let reply: Awaited<ReturnType<ScriptCaller['stamped']>>;
     try {
       reply = await this.#caller.stamped(
@@ -270,7 +272,7 @@ export class WriteBuffer<T = unknown> {
       breaker?.success();
       throw new WriteBufferFullError(this.name, 'backlog', shard.index, this.#maxPerShard, ids);
     }
-    await this.#confirmReplicated(shard, ids, context, breaker);
+    await this.#confirmReplicated(shard, socket, ids, context, breaker);
     breaker?.success();
     return ids;
   }
@@ -281,6 +283,7 @@ export class WriteBuffer<T = unknown> {
    */
   async #confirmReplicated(
     shard: ShardKeys,
+    socket: unknown,
     ids: string[],
     context: Record<string, unknown>,
     breaker: CircuitBreaker | undefined,
@@ -300,9 +303,21 @@ export class WriteBuffer<T = unknown> {
       breaker?.failure();
       throw toRedisError('write buffer replication wait', error, context);
     }
+    // ioredis resends a command across a reconnection (after a failover, to the new primary), where
+    // `WAIT` would count another socket's writes: when the socket changed, nothing is proven.
+    if (socket === undefined || this.#socketOf(shard) !== socket) acknowledged = 0;
     if (acknowledged < replicas) {
       breaker?.success(); // the node answered: too few replicas is not a failing node
       throw new WriteBufferNotReplicatedError(this.name, shard.index, ids, replicas, acknowledged, replicationTimeout);
+    }
+  }
+
+  /** The socket a shard's commands travel on now (on a Cluster, its master's), if there is one. */
+  #socketOf(shard: ShardKeys): unknown {
+    try {
+      return connectionOf(this.#options.redis, shard.stream).stream ?? undefined;
+    } catch {
+      return undefined; // no connection to the shard's master (yet): nothing can be proven
     }
   }
 
