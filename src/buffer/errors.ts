@@ -1,3 +1,4 @@
+import { formatDuration } from '../common/duration.js';
 import { RedscaleError } from '../common/errors.js';
 
 /**
@@ -28,5 +29,38 @@ export class WriteBufferFullError extends RedscaleError {
     this.stream = stream;
     this.shard = shard;
     this.limit = limit;
+  }
+}
+
+/**
+ * An `enqueue` (or `enqueueMany`) reached the primary, but fewer replicas than the buffer's
+ * `replicas` option asks for acknowledged it within `replicationTimeout` (Redis `WAIT`). The items
+ * were **still written** to the primary and may well be delivered; a failover right now could also
+ * lose them, which is what the option guards against. Delivery stays at least once: retry with
+ * the same ids (`context.ids`, also {@link ids}) and let `flush` drop the duplicates by id.
+ */
+export class WriteBufferNotReplicatedError extends RedscaleError {
+  /** The buffer's name. */
+  readonly buffer: string;
+  /** The shard the items went to. */
+  readonly shard: number;
+  /** The ids of the items, in order: retry with them. */
+  readonly ids: readonly string[];
+  /** Replicas the buffer asks for. */
+  readonly required: number;
+  /** Replicas that acknowledged in time. */
+  readonly acknowledged: number;
+
+  constructor(buffer: string, shard: number, ids: string[], required: number, acknowledged: number, timeoutMs: number) {
+    super(
+      'ERR_NOT_REPLICATED',
+      `redscale: write buffer "${buffer}" wrote ${ids.length} item${ids.length === 1 ? '' : 's'} to the primary, but only ${acknowledged} of the ${required} replica${required === 1 ? '' : 's'} asked for acknowledged within ${formatDuration(timeoutMs)}; a failover could lose ${ids.length === 1 ? 'it' : 'them'}: retry with the same ids`,
+      { context: { buffer, shard, ids, required, acknowledged, timeoutMs } },
+    );
+    this.buffer = buffer;
+    this.shard = shard;
+    this.ids = ids;
+    this.required = required;
+    this.acknowledged = acknowledged;
   }
 }

@@ -1,7 +1,7 @@
 export { BufferConsumer } from './consumer.js';
 export type { ConsumerStats } from './context.js';
 export type { DeadLetter, DeadLettersOptions, ReplayOptions, ReplayResult } from './dead-letters.js';
-export { WriteBufferFullError } from './errors.js';
+export { WriteBufferFullError, WriteBufferNotReplicatedError } from './errors.js';
 export type { ShardKeys } from './keys.js';
 export type {
   BufferedItem,

@@ -5,7 +5,8 @@ import type { RedisLike } from '../client/types.js';
 import { type CircuitBreakerOption, circuitBreakerSchema } from '../common/circuit-breaker.js';
 import type { Duration } from '../common/duration.js';
 import type { RedscaleError } from '../common/errors.js';
-import { durationSchema, positiveInt, prefixSchema, redisClientSchema } from '../common/options.js';
+import { durationSchema, MAX_TIMER_MS, positiveInt, prefixSchema, redisClientSchema } from '../common/options.js';
+import { replicasSchema } from '../lock/options.js';
 import { MAX_ID_LENGTH } from './entries.js';
 
 /** Options for {@link WriteBuffer}. Producers and consumers of one buffer must agree on `prefix`, `name` and `shards`. */
@@ -34,6 +35,17 @@ export interface WriteBufferOptions<T = unknown> {
   timeout?: Duration;
   /** `enqueue` skips a shard whose Redis node keeps failing (and fails fast when all do). Default `{ failureThreshold: 3, failureWindow: '1s', cooldown: '1s' }`. */
   circuitBreaker?: false | CircuitBreakerOption;
+  /**
+   * Replicas that must acknowledge an item (Redis `WAIT`) before `enqueue`/`enqueueMany` resolve.
+   * `0` resolves once the primary has it: a failover before it reached a replica loses it. `1`
+   * (behind Sentinel: a primary and one replica or more) means an item whose enqueue resolved
+   * survives a failover to an acknowledging replica. When fewer acknowledge within
+   * `replicationTimeout`, the call rejects with a {@link WriteBufferNotReplicatedError}. Costs one
+   * more round trip per call. Default `0`.
+   */
+  replicas?: number;
+  /** How long Redis waits for `replicas` to acknowledge an enqueue (1 ms or more). Default `'500ms'`. */
+  replicationTimeout?: Duration;
   /** How items are stored. Default JSON. */
   serializer?: Serializer;
   /** Validates items read back; an item that fails goes to the dead letters without reaching `flush`. */
@@ -144,6 +156,8 @@ export const writeBufferSchema = z.strictObject({
   maxDeadLetters: positiveInt().default(100_000),
   timeout: durationSchema().default(1_000),
   circuitBreaker: circuitBreakerSchema,
+  replicas: replicasSchema,
+  replicationTimeout: durationSchema({ max: MAX_TIMER_MS }).default(500),
   serializer: z
     .custom<Serializer>(
       (value) =>

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import type { StandardSchemaV1 } from '../cache/schema.js';
-import { NodeBreakers } from '../common/circuit-breaker.js';
+import { type CircuitBreaker, NodeBreakers } from '../common/circuit-breaker.js';
 import { withTimeout } from '../common/deadline.js';
 import { InvalidOptionError, messageOf, RedscaleError, toRedisError } from '../common/errors.js';
 import { parseOptions, positiveInt } from '../common/options.js';
+import { acknowledgedReplicas, connectionOf } from '../lock/replication.js';
 import { ScriptCaller } from './calls.js';
 import { BufferConsumer } from './consumer.js';
 import {
@@ -14,7 +16,7 @@ import {
   type ReplayOptions,
   type ReplayResult,
 } from './dead-letters.js';
-import { WriteBufferFullError } from './errors.js';
+import { WriteBufferFullError, WriteBufferNotReplicatedError } from './errors.js';
 import { GROUP, type ShardKeys, shardKeys } from './keys.js';
 import {
   type ConsumerOptions,
@@ -66,6 +68,10 @@ const enqueueManySchema = z.strictObject({ ids: z.array(itemIdSchema).optional()
  * writing it but before acknowledging it, and an `enqueue` that timed out may have buffered the
  * item. Every delivery carries the item's stable `id`: make the write idempotent on it.
  *
+ * Behind Sentinel, Redis replicates asynchronously: an item the primary took but no replica had
+ * yet is lost when the primary fails over. Set `replicas: 1` to have `enqueue` resolve only once
+ * a replica has the item too.
+ *
  * @example
  * ```ts
  * const buffer = new WriteBuffer<Message>({ redis, name: 'chat-messages' })
@@ -116,9 +122,12 @@ export class WriteBuffer<T = unknown> {
 
   /**
    * Adds an item in one round trip and resolves with its id once Redis has it (durably as far as
-   * Redis' persistence goes). Rejects with a {@link WriteBufferFullError} when the backlog is at
-   * `maxBacklog`; with `ERR_TIMEOUT`/`ERR_REDIS` when Redis fails (`context.ids` holds the id:
-   * the item may still have been buffered, so retry with `{ id }` and let `flush` drop duplicates).
+   * Redis' persistence goes; with `replicas`, once that many replicas have it too, one more round
+   * trip). Rejects with a {@link WriteBufferFullError} when the backlog is at `maxBacklog`; with
+   * `ERR_TIMEOUT`/`ERR_REDIS` when Redis fails, or a {@link WriteBufferNotReplicatedError}
+   * (`ERR_NOT_REPLICATED`) when too few replicas acknowledged in time. After those, the item may
+   * still have been buffered (`context.ids` holds the id): retry with `{ id }` and let `flush`
+   * drop duplicates (at least once).
    */
   async enqueue(item: T, options: EnqueueOptions = {}): Promise<string> {
     const { id } = parseOptions(enqueueSchema, options, 'WriteBuffer.enqueue()');
@@ -128,7 +137,8 @@ export class WriteBuffer<T = unknown> {
 
   /**
    * Adds up to 1,000 items in one round trip, all or none (one shard takes them all). Resolves
-   * with their ids, in order.
+   * with their ids, in order. Rejects as {@link WriteBuffer.enqueue} does (with `replicas`, one
+   * `WAIT` covers the whole batch).
    */
   async enqueueMany(items: readonly T[], options: EnqueueManyOptions = {}): Promise<string[]> {
     const where = 'WriteBuffer.enqueueMany()';
@@ -242,6 +252,8 @@ export class WriteBuffer<T = unknown> {
     const shard = this.#pickShard();
     const breaker = this.#breakers?.of(shard.stream);
     const context = { buffer: this.name, shard: shard.index, ids };
+    // The socket the items should travel on: `WAIT` counts only that socket's writes (see below).
+    const socket = this.#options.replicas > 0 ? this.#socketOf(shard) : undefined;
     let reply: Awaited<ReturnType<ScriptCaller['stamped']>>;
     try {
       reply = await this.#caller.stamped(
@@ -256,9 +268,57 @@ export class WriteBuffer<T = unknown> {
       breaker?.failure();
       throw toRedisError('write buffer enqueue', error, context);
     }
+    if (reply.status === -1) {
+      breaker?.success();
+      throw new WriteBufferFullError(this.name, 'backlog', shard.index, this.#maxPerShard, ids);
+    }
+    await this.#confirmReplicated(shard, socket, ids, context, breaker);
     breaker?.success();
-    if (reply.status === -1) throw new WriteBufferFullError(this.name, 'backlog', shard.index, this.#maxPerShard, ids);
     return ids;
+  }
+
+  /**
+   * With `replicas`, waits (Redis `WAIT`, on the connection the items were written on) until
+   * enough replicas have them, and rejects when they do not: a failover could lose them.
+   */
+  async #confirmReplicated(
+    shard: ShardKeys,
+    socket: unknown,
+    ids: string[],
+    context: Record<string, unknown>,
+    breaker: CircuitBreaker | undefined,
+  ): Promise<void> {
+    const { redis, replicas, replicationTimeout, timeout } = this.#options;
+    if (replicas === 0) return;
+    let acknowledged: number;
+    try {
+      acknowledged = await acknowledgedReplicas(
+        redis,
+        [shard.stream],
+        { replicas, timeoutMs: replicationTimeout },
+        performance.now() + replicationTimeout + timeout,
+        context,
+      );
+    } catch (error) {
+      breaker?.failure();
+      throw toRedisError('write buffer replication wait', error, context);
+    }
+    // ioredis resends a command across a reconnection (after a failover, to the new primary), where
+    // `WAIT` would count another socket's writes: when the socket changed, nothing is proven.
+    if (socket === undefined || this.#socketOf(shard) !== socket) acknowledged = 0;
+    if (acknowledged < replicas) {
+      breaker?.success(); // the node answered: too few replicas is not a failing node
+      throw new WriteBufferNotReplicatedError(this.name, shard.index, ids, replicas, acknowledged, replicationTimeout);
+    }
+  }
+
+  /** The socket a shard's commands travel on now (on a Cluster, its master's), if there is one. */
+  #socketOf(shard: ShardKeys): unknown {
+    try {
+      return connectionOf(this.#options.redis, shard.stream).stream ?? undefined;
+    } catch {
+      return undefined; // no connection to the shard's master (yet): nothing can be proven
+    }
   }
 
   /** The next shard in turn whose node's circuit is closed (or may be probed). */

@@ -15,7 +15,7 @@ export type RedscaleErrorCode =
   | 'ERR_LOCK_TIMEOUT'
   /** A lock that was held is no longer held (expired, or taken over). */
   | 'ERR_LOCK_LOST'
-  /** A lock or permits were granted, but fewer replicas than asked for acknowledged the grant in time. */
+  /** A lock or permits were granted, or write-buffer items written, but fewer replicas than asked for acknowledged in time. */
   | 'ERR_NOT_REPLICATED'
   /** The operation was aborted through an AbortSignal. */
   | 'ERR_ABORTED'

@@ -10,6 +10,14 @@ const fn = <T>() => z.custom<T>((value) => typeof value === 'function', { messag
 /** Most replicas a lock can ask to acknowledge a grant (a sanity bound, far above real deployments). */
 export const MAX_REPLICAS = 100;
 
+/** The `replicas` option (locks, semaphores, write buffers): how many replicas `WAIT` asks for. */
+export const replicasSchema = z
+  .number()
+  .refine((n) => Number.isInteger(n) && n >= 0 && n <= MAX_REPLICAS, {
+    message: `an integer from 0 to ${MAX_REPLICAS} (0: do not wait for replicas)`,
+  })
+  .default(0);
+
 /** Constructor options every lock kind shares (`Lock`, `Semaphore`), with their defaults. */
 export const leaseOptionsShape = {
   redis: redisClientSchema,
@@ -24,12 +32,7 @@ export const leaseOptionsShape = {
     .refine((delay) => delay.min <= delay.max, { message: 'min not greater than max' })
     .prefault({}),
   timeout: durationSchema().default(1_000),
-  replicas: z
-    .number()
-    .refine((n) => Number.isInteger(n) && n >= 0 && n <= MAX_REPLICAS, {
-      message: `an integer from 0 to ${MAX_REPLICAS} (0: do not wait for replicas)`,
-    })
-    .default(0),
+  replicas: replicasSchema,
   replicationTimeout: durationSchema({ max: MAX_TIMER_MS }).default(500),
   onError: fn<(error: RedscaleError) => void>().optional(),
   logger: loggerSchema.optional(),

@@ -17,7 +17,7 @@ export interface ReplicationPolicy {
  * owns the key's slot. `WAIT` only counts writes sent on the connection it is sent on, so it must
  * follow the grant there.
  */
-function connectionOf(redis: RedisLike, key: string): Redis {
+export function connectionOf(redis: RedisLike, key: string): Redis {
   if (!isCluster(redis)) return redis;
   const address = nodeOf(redis, key);
   const node = redis.nodes('master').find((candidate) => addressOf(candidate) === address);
