@@ -38,10 +38,16 @@ export async function acknowledgedReplicas(
   deadline: number,
   context: Record<string, unknown>,
 ): Promise<number> {
+  // The socket each WAIT leaves on. Callers send it right after their writes were answered (no
+  // I/O in between), so it is the socket that carried them.
+  const sent = keys.map((key) => {
+    const connection = connectionOf(redis, key);
+    return { connection, socket: connection.stream };
+  });
   const replies = await Promise.all(
-    keys.map((key) =>
+    sent.map(({ connection }) =>
       untilDeadline(
-        connectionOf(redis, key).wait(policy.replicas, policy.timeoutMs),
+        connection.wait(policy.replicas, policy.timeoutMs),
         deadline,
         policy.timeoutMs,
         'replication wait',
@@ -49,5 +55,12 @@ export async function acknowledgedReplicas(
       ),
     ),
   );
-  return Math.min(...replies.map((reply) => (typeof reply === 'number' && Number.isSafeInteger(reply) ? reply : 0)));
+  return Math.min(
+    ...replies.map((reply, index) => {
+      // ioredis resends an unanswered WAIT on the new socket after a reconnection, where it counts
+      // that socket's writes (none) and answers at once: a changed socket proves nothing.
+      if (sent[index]?.connection.stream !== sent[index]?.socket) return 0;
+      return typeof reply === 'number' && Number.isSafeInteger(reply) ? reply : 0;
+    }),
+  );
 }

@@ -42,7 +42,10 @@ export interface RateLimitHooks {
 }
 
 /** A refusal handed to Fastify's error handler under `skipOnError: false`. */
-export type RateLimitRedisError = Error & { statusCode: number };
+export type RateLimitRedisError = Error & {
+  /** 503: the limit could not be checked; Fastify's error handler decides what the client sees. */
+  statusCode: number;
+};
 
 /**
  * Answers a refused request: runs `onExceeded`, then replies with the builder's body (or the
