@@ -1,9 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { InvalidOptionError, RedscaleError } from '../common/errors.js';
 import { parseOptions } from '../common/options.js';
-import { type CacheOperationMessage, eventChannels, traced, tracing } from '../observability/channels.js';
-import { EventSink } from '../observability/events.js';
-import { logError, logLine } from '../observability/logger.js';
+import { type CacheOperationMessage, traced, tracing } from '../observability/channels.js';
 import { InvalidationBus } from './bus.js';
 import { type BusMessage, MAX_KEY_LENGTH, MAX_PATTERN_LENGTH } from './bus-protocol.js';
 import { Coherence } from './coherence.js';
@@ -25,8 +23,9 @@ import {
   whenReadySchema,
 } from './options.js';
 import { compileGlob, unlinkEntries } from './patterns.js';
+import { CacheReporter } from './reporter.js';
 import type { InferOutput, StandardSchemaV1 } from './schema.js';
-import { type CacheEvents, type CacheStats, emptyStats } from './stats.js';
+import type { CacheEvents, CacheStats } from './stats.js';
 import { EntryStore, type ReadResult } from './store.js';
 import { TagVersions } from './tags.js';
 
@@ -44,8 +43,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   readonly #store: EntryStore;
   readonly #bus: InvalidationBus | undefined;
   readonly #filler: Filler;
-  readonly #stats = emptyStats();
-  readonly #events: EventSink<CacheEvents>;
+  readonly #report: CacheReporter;
   /** What {@link Cache}'s many-key methods work with. */
   protected readonly many: ManyContext;
   #closed = false;
@@ -56,11 +54,11 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     const resolved = parseOptions(cacheOptionsSchema, options, 'Cache');
     this.#options = resolved;
     const { redis, prefix } = resolved;
-    this.#events = new EventSink<CacheEvents>(this, eventChannels.cache, prefix);
+    this.#report = new CacheReporter(this, resolved);
     this.#gate = new RedisGate(redis, resolved.circuitBreaker, {
-      redisError: (error) => this.#redisError(error),
-      skipped: () => this.#stats.breakerSkips++,
-      breaker: (node, state) => this.#breakerChanged(node, state),
+      redisError: (error) => this.#report.redisError(error),
+      skipped: () => this.#report.stats.breakerSkips++,
+      breaker: (node, state) => this.#report.breakerChanged(node, state),
     });
     this.#tags = new TagVersions(this.#gate, prefix, this.#coherence, resolved.maxRememberedTags);
     const locks = new FillLocks(this.#gate, prefix, resolved.lock.ttl);
@@ -71,17 +69,13 @@ export class CacheCore extends EventEmitter<CacheEvents> {
       tags: this.#tags,
       locks,
       coherence: this.#coherence,
-      stats: this.#stats,
+      stats: this.#report.stats,
       announce: (message) => {
         this.#bus?.publish(message, new Budget(resolved.timeout)).catch(() => {});
       },
       events: {
-        load: (key, durationMs) => {
-          if (this.#events.wants('load')) this.#events.send('load', { key, durationMs });
-        },
-        loadError: (key, error) => {
-          if (this.#events.wants('load-error')) this.#events.send('load-error', { key, error });
-        },
+        load: (key, durationMs) => this.#report.send('load', { key, durationMs }),
+        loadError: (key, error) => this.#report.send('load-error', { key, error }),
       },
     });
     this.many = {
@@ -93,8 +87,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
       publish: async (message, budget) => {
         await this.#bus?.publish(message, budget);
       },
-      hit: (key, layer) => this.#countHit(key, layer, false, undefined),
-      miss: (key) => this.#countMiss(key, undefined),
+      hit: (key, layer) => this.#report.hit(key, layer, false, undefined),
+      miss: (key) => this.#report.miss(key, undefined),
       checkKey,
     };
     if (resolved.bus) {
@@ -105,14 +99,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
           message: (message) => this.#onMessage(message),
           up: () => this.#coherence.up(),
           down: (cause) => this.#busDown(cause),
-          dropped: (error, report) => {
-            this.#stats.busMessagesDropped++;
-            if (!report) return;
-            this.#options.onError?.(error);
-            logError(this.#options.logger, 'warn', error, { prefix });
-            if (this.#events.wants('bus-message-dropped')) this.#events.send('bus-message-dropped', { error });
-          },
-          redisError: (error) => this.#redisError(error),
+          dropped: (error, report) => this.#report.busMessageDropped(error, report),
+          redisError: (error) => this.#report.redisError(error),
         },
       );
       this.#bus.start();
@@ -138,7 +126,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
 
   /** Counters since the cache was created. */
   stats(): CacheStats {
-    return { ...this.#stats, rememberedTags: this.#tags.size };
+    return { ...this.#report.stats, rememberedTags: this.#tags.size };
   }
 
   /**
@@ -146,9 +134,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
    * was created, or `null` before the first read. For health endpoints and dashboards.
    */
   hitRate(): number | null {
-    const { l1Hits, l2Hits, misses } = this.#stats;
-    const reads = l1Hits + l2Hits + misses;
-    return reads === 0 ? null : (l1Hits + l2Hits) / reads;
+    return this.#report.hitRate();
   }
 
   /** Each Redis node's circuit breaker state, by node address (`'standalone'` for one Redis). */
@@ -173,10 +159,10 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     const budget = new Budget(this.#options.timeout);
     const read = await this.#store.read(key, schema, budget, this.#coherence.snapshot()).catch(() => MISS);
     if (read.state === 'fresh' && read.entry.kind === 'value') {
-      this.#countHit(key, read.layer, false, message);
+      this.#report.hit(key, read.layer, false, message);
       return read.entry.value;
     }
-    this.#countMiss(key, message);
+    this.#report.miss(key, message);
     return undefined;
   }
 
@@ -244,9 +230,9 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     // Reads that were answered before the delete may have filled L1 meanwhile.
     this.#forget(list);
     this.#filler.wake(list, 'written');
-    this.#stats.deletedKeys += deleted;
+    this.#report.stats.deletedKeys += deleted;
     await this.#bus?.publish({ k: list }, budget);
-    if (this.#events.wants('invalidate')) this.#events.send('invalidate', { keys: list });
+    this.#report.send('invalidate', { keys: list });
     return deleted;
   }
 
@@ -287,7 +273,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     const call = resolveCall(this.#options, options, 'Cache.getOrSet()', loader, true);
     const budget = new Budget(this.#options.timeout);
     if (call.forceFresh) {
-      this.#countMiss(key, message);
+      this.#report.miss(key, message);
       return this.#withinHardTimeout(key, call, loadFresh(this.#store, this.#filler, key, call, budget));
     }
     const since = this.#coherence.snapshot();
@@ -301,7 +287,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     if (read.state !== 'miss' && read.entry.kind === 'error') {
       if (read.state === 'fresh') throw new CachedLoaderError(key, String(read.entry.value));
     } else if (read.state === 'fresh') {
-      this.#countHit(key, read.layer, false, message);
+      this.#report.hit(key, read.layer, false, message);
       if (this.#filler.shouldRefreshEarly(read.entry)) void this.#filler.refreshInBackground(key, call);
       return read.entry.value;
     } else if (read.state === 'stale') {
@@ -310,13 +296,13 @@ export class CacheCore extends EventEmitter<CacheEvents> {
       const soft = Math.min(call.softTimeoutMs, call.hardTimeoutMs ?? call.softTimeoutMs);
       const refreshed = soft > 0 ? await settleWithin(refresh, soft) : undefined;
       if (refreshed) {
-        this.#countMiss(key, message);
+        this.#report.miss(key, message);
         return refreshed.value;
       }
-      this.#countHit(key, read.layer, true, message);
+      this.#report.hit(key, read.layer, true, message);
       return read.entry.value;
     }
-    this.#countMiss(key, message);
+    this.#report.miss(key, message);
     const seen = read.state === 'miss' ? read.seen : null;
     return this.#withinHardTimeout(key, call, this.#filler.load(key, call, { budget, redisFailed, seen }));
   }
@@ -348,9 +334,9 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     const budget = new Budget(this.#options.timeout);
     const lifetime = this.#options.ttl + this.#options.staleFor;
     const versions = await this.#tags.invalidate([...new Set(tags)], lifetime, budget, this.#coherence.snapshot());
-    this.#stats.invalidatedTags += versions.size;
+    this.#report.stats.invalidatedTags += versions.size;
     await this.#bus?.publish({ t: Object.fromEntries(versions) }, budget);
-    if (this.#events.wants('invalidate')) this.#events.send('invalidate', { tags });
+    this.#report.send('invalidate', { tags });
   }
 
   /**
@@ -381,9 +367,9 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     this.#forgetMatching(matches);
     const deleted = await unlinkEntries(this.#gate, prefix, pattern, timeout);
     this.#forgetMatching(matches);
-    this.#stats.invalidatedPatternKeys += deleted;
+    this.#report.stats.invalidatedPatternKeys += deleted;
     await this.#bus?.publish({ p: pattern }, new Budget(timeout));
-    if (this.#events.wants('invalidate')) this.#events.send('invalidate', { pattern });
+    this.#report.send('invalidate', { pattern });
     return deleted;
   }
 
@@ -399,9 +385,9 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     this.#forgetMatching(all);
     const deleted = await unlinkEntries(this.#gate, prefix, undefined, timeout);
     this.#forgetMatching(all);
-    this.#stats.invalidatedPatternKeys += deleted;
+    this.#report.stats.invalidatedPatternKeys += deleted;
     await this.#bus?.publish({ p: '*' }, new Budget(timeout));
-    if (this.#events.wants('invalidate')) this.#events.send('invalidate', { pattern: '*' });
+    this.#report.send('invalidate', { pattern: '*' });
     return deleted;
   }
 
@@ -415,7 +401,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   }
 
   #withinHardTimeout(key: string, call: LoadSpec<unknown>, load: Promise<unknown>): Promise<unknown> {
-    return withinHardTimeout(key, call.hardTimeoutMs, load, () => this.#stats.hardTimeouts++);
+    return withinHardTimeout(key, call.hardTimeoutMs, load, () => this.#report.stats.hardTimeouts++);
   }
 
   #resolve(options: GetOrSetOptions, where: string, loader: Loader<unknown>): LoadSpec<unknown> {
@@ -453,52 +439,13 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     this.#store.l1?.clear();
     this.#tags.forget();
     this.#filler.wakeAll();
-    if (this.#closed) return;
-    this.#stats.busDrops++;
-    if (cause === 'heartbeat') this.#stats.heartbeatsMissed++;
-    logLine(this.#options.logger, 'warn', 'redscale: cache invalidation bus stopped delivering: L1 flushed', {
-      prefix: this.#options.prefix,
-      cause,
-    });
-    if (this.#events.wants('bus-drop')) this.#events.send('bus-drop', { cause });
-  }
-
-  /** The one place Redis failures are counted and reported. */
-  #redisError(error: RedscaleError): void {
-    this.#stats.redisErrors++;
-    this.#options.onError?.(error);
-    logError(this.#options.logger, 'warn', error, { prefix: this.#options.prefix });
-    if (this.#events.wants('redis-error')) this.#events.send('redis-error', { error });
-  }
-
-  #breakerChanged(node: string, state: 'open' | 'closed'): void {
-    if (state === 'open') this.#stats.breakerOpens++;
-    const fields = { prefix: this.#options.prefix, node };
-    if (state === 'open')
-      logLine(this.#options.logger, 'warn', `redscale: cache skips Redis node ${node} (circuit open)`, fields);
-    else
-      logLine(this.#options.logger, 'debug', `redscale: cache uses Redis node ${node} again (circuit closed)`, fields);
-    if (this.#events.wants('breaker')) this.#events.send('breaker', { node, state });
+    if (!this.#closed) this.#report.busDown(cause);
   }
 
   #message(operation: CacheOperationMessage['operation'], key: string | undefined): CacheOperationMessage {
     return key === undefined
       ? { prefix: this.#options.prefix, operation }
       : { prefix: this.#options.prefix, operation, key };
-  }
-
-  #countHit(key: string, layer: 'l1' | 'l2', stale: boolean, message: CacheOperationMessage | undefined): void {
-    if (layer === 'l1') this.#stats.l1Hits++;
-    else this.#stats.l2Hits++;
-    if (stale) this.#stats.staleServed++;
-    if (message) message.outcome = stale ? 'stale' : layer;
-    if (this.#events.wants('hit')) this.#events.send('hit', { key, layer, stale });
-  }
-
-  #countMiss(key: string, message: CacheOperationMessage | undefined): void {
-    this.#stats.misses++;
-    if (message) message.outcome = 'miss';
-    if (this.#events.wants('miss')) this.#events.send('miss', { key });
   }
 }
 

