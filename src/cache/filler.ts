@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
+import { InvalidOptionError, messageOf } from '../common/errors.js';
 import { type CacheOperationMessage, traced, tracing } from '../observability/channels.js';
 import type { Coherence, Snapshot } from './coherence.js';
 import { isBinaryKind, type Stored } from './envelope.js';

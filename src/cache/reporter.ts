@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { RedscaleError } from '../common/errors.js';
 import { type CacheOperationMessage, eventChannels } from '../observability/channels.js';
 import { EventSink } from '../observability/events.js';
-import { type Logger, logError, logLine } from '../observability/logger.js';
+import { type Logger, logBreaker, logError, logLine } from '../observability/logger.js';
 import type { BusMessageError } from './bus-protocol.js';
 import { type CacheEvents, emptyStats } from './stats.js';
 
@@ -64,11 +64,7 @@ export class CacheReporter {
   /** A node's circuit breaker opened or closed. */
   breakerChanged(node: string, state: 'open' | 'closed'): void {
     if (state === 'open') this.stats.breakerOpens++;
-    const fields = { prefix: this.#options.prefix, node };
-    if (state === 'open')
-      logLine(this.#options.logger, 'warn', `redscale: cache skips Redis node ${node} (circuit open)`, fields);
-    else
-      logLine(this.#options.logger, 'debug', `redscale: cache uses Redis node ${node} again (circuit closed)`, fields);
+    logBreaker(this.#options.logger, 'cache', node, state, this.#options.prefix);
     this.send('breaker', { node, state });
   }
 

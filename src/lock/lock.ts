@@ -7,16 +7,16 @@ import type { Duration } from '../common/duration.js';
 import type { RedscaleError } from '../common/errors.js';
 import { parseOptions } from '../common/options.js';
 import { ServerClocks } from '../common/server-clock.js';
-import { eventChannels, type LockOperationMessage, traced, tracing } from '../observability/channels.js';
-import { EventSink } from '../observability/events.js';
-import { type Logger, logError } from '../observability/logger.js';
+import { type LockOperationMessage, traced, tracing } from '../observability/channels.js';
+import type { Logger } from '../observability/logger.js';
 import { type LockLostError, LockNotReplicatedError, LockTimeoutError } from './errors.js';
 import { LockHandle, MultiLockHandle } from './handle.js';
 import { LockSet } from './lock-set.js';
 import { acquireOptionsShape, checkFunction, checkResource, checkResources, leaseOptionsShape } from './options.js';
 import { acknowledgedReplicas } from './replication.js';
+import { LockReporter } from './reporter.js';
 import { runWhileHeld } from './run-held.js';
-import { emptyLockStats, type LockEvents, type LockStats } from './stats.js';
+import type { LockEvents, LockStats } from './stats.js';
 import { acquireWithin } from './waiting.js';
 
 /** Options for {@link Lock}. Per-call options override `ttl`, `wait` and `autoExtend`. */
@@ -125,27 +125,19 @@ type Resolved = z.output<typeof optionsSchema>;
 export class Lock extends EventEmitter<LockEvents> {
   readonly #options: Resolved;
   readonly #clocks: ServerClocks;
-  readonly #stats = emptyLockStats();
-  readonly #events: EventSink<LockEvents>;
-  /** Every absorbed Redis failure goes through here: counted, then to `onError`, the logger and the events. */
-  readonly #absorbed = (error: RedscaleError): void => {
-    this.#stats.redisErrors++;
-    this.#options.onError?.(error);
-    logError(this.#options.logger, 'warn', error, { prefix: this.#options.prefix });
-    if (this.#events.wants('redis-error')) this.#events.send('redis-error', { error });
-  };
+  readonly #report: LockReporter;
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: LockOptions) {
     super();
     this.#options = parseOptions(optionsSchema, options, 'Lock');
     this.#clocks = new ServerClocks(this.#options.redis);
-    this.#events = new EventSink<LockEvents>(this, eventChannels.lock, this.#options.prefix);
+    this.#report = new LockReporter(this, this.#options);
   }
 
   /** Counters since the lock was created (one source with the events). */
   stats(): LockStats {
-    return { ...this.#stats };
+    return { ...this.#report.stats };
   }
 
   /**
@@ -189,7 +181,7 @@ export class Lock extends EventEmitter<LockEvents> {
       },
       handle,
     };
-    return runWhileHeld(handle, resource, context, fn, this.#absorbed);
+    return runWhileHeld(handle, resource, context, fn, this.#report.redisError);
   }
 
   /**
@@ -233,7 +225,7 @@ export class Lock extends EventEmitter<LockEvents> {
       },
       handle,
     };
-    return runWhileHeld(handle, handle.resources.join(', '), context, fn, this.#absorbed);
+    return runWhileHeld(handle, handle.resources.join(', '), context, fn, this.#report.redisError);
   }
 
   #single(resource: string, call: z.output<typeof acquireSchema>): Promise<LockHandle> {
@@ -274,7 +266,7 @@ export class Lock extends EventEmitter<LockEvents> {
 
   async #take(resources: string[], call: z.output<typeof acquireSchema>, message: LockOperationMessage | undefined) {
     const { redis, prefix, timeout, retryDelay } = this.#options;
-    const onError = this.#absorbed;
+    const onError = this.#report.redisError;
     const ttl = call.ttl ?? this.#options.ttl;
     const wait = call.wait ?? this.#options.wait;
     const set = new LockSet({ redis, clocks: this.#clocks, prefix, timeoutMs: timeout, onError }, resources);
@@ -292,12 +284,12 @@ export class Lock extends EventEmitter<LockEvents> {
           const token = randomUUID();
           const sentAt = performance.now();
           const result = await set.acquire(token, ttl, Math.min(sentAt + timeout, callDeadline));
-          if (!('acquired' in result) && attempts === 1) this.#contended(set.resources);
+          if (!('acquired' in result) && attempts === 1) this.#report.contended(set.resources);
           return 'acquired' in result ? { acquired: { token, sentAt, fences: result.acquired } } : result;
         },
       );
     } catch (error) {
-      this.#acquireFailed(set.resources, error, performance.now() - started, message, attempts);
+      this.#report.acquireFailed(set.resources, error, performance.now() - started, message, attempts);
       throw error;
     }
     const { token } = taken;
@@ -305,11 +297,11 @@ export class Lock extends EventEmitter<LockEvents> {
       await this.#confirmReplicated(set, token);
     } catch (error) {
       // A grant too few replicas have was given back: it counts as a failed acquisition.
-      this.#acquireFailed(set.resources, error, performance.now() - started, message, attempts);
+      this.#report.acquireFailed(set.resources, error, performance.now() - started, message, attempts);
       throw error;
     }
     const waitedMs = performance.now() - started;
-    this.#acquired(set.resources, waitedMs, attempts, taken.fences, message);
+    this.#report.acquired(set.resources, waitedMs, attempts, taken.fences, message);
     return {
       set,
       ...taken,
@@ -318,7 +310,7 @@ export class Lock extends EventEmitter<LockEvents> {
         timeoutMs: timeout,
         autoExtend: call.autoExtend ?? false,
         onError,
-        onLost: (error: LockLostError) => this.#lost(set.resources, error),
+        onLost: (error: LockLostError) => this.#report.lost(set.resources, error),
         operations: {
           extend: (ttlMs: number, deadline: number) => this.#extend(set, token, ttlMs, deadline),
           release: (deadline: number) => this.#release(set, token, deadline),
@@ -370,10 +362,7 @@ export class Lock extends EventEmitter<LockEvents> {
 
   async #extendNow(set: LockSet, token: string, ttlMs: number, deadline: number): Promise<boolean> {
     const extended = await set.extend(token, ttlMs, deadline);
-    if (extended) {
-      this.#stats.extended++;
-      if (this.#events.wants('extend')) this.#events.send('extend', { resources: set.resources, ttlMs });
-    }
+    if (extended) this.#report.extended(set.resources, ttlMs);
     return extended;
   }
 
@@ -385,57 +374,8 @@ export class Lock extends EventEmitter<LockEvents> {
 
   async #releaseNow(set: LockSet, token: string, deadline: number): Promise<boolean> {
     const held = await set.release(token, deadline);
-    if (held) this.#stats.released++;
-    if (this.#events.wants('release')) this.#events.send('release', { resources: set.resources, held });
+    this.#report.released(set.resources, held);
     return held;
-  }
-
-  #contended(resources: readonly string[]): void {
-    this.#stats.contended++;
-    if (this.#events.wants('contention')) this.#events.send('contention', { resources });
-  }
-
-  #acquired(
-    resources: readonly string[],
-    waitedMs: number,
-    attempts: number,
-    fences: ReadonlyMap<string, number>,
-    message: LockOperationMessage | undefined,
-  ): void {
-    this.#stats.acquired++;
-    if (message) {
-      message.waitedMs = waitedMs;
-      message.attempts = attempts;
-    }
-    if (this.#events.wants('acquire')) {
-      const fence = fences.get(resources[0] ?? '') ?? 0;
-      this.#events.send('acquire', { resources, waitedMs, attempts, fence });
-    }
-  }
-
-  #acquireFailed(
-    resources: readonly string[],
-    error: unknown,
-    waitedMs: number,
-    message: LockOperationMessage | undefined,
-    attempts: number,
-  ): void {
-    if (message) {
-      message.waitedMs = waitedMs;
-      message.attempts = attempts;
-    }
-    if (!(error instanceof LockTimeoutError)) {
-      this.#stats.failures++;
-      return;
-    }
-    this.#stats.timeouts++;
-    if (this.#events.wants('timeout')) this.#events.send('timeout', { resources, waitedMs });
-  }
-
-  #lost(resources: readonly string[], error: LockLostError): void {
-    this.#stats.lost++;
-    logError(this.#options.logger, 'error', error, { prefix: this.#options.prefix });
-    if (this.#events.wants('lost')) this.#events.send('lost', { resources, error });
   }
 }
 

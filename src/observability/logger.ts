@@ -55,3 +55,18 @@ export function logLine(
     // A logger's failure must not become the primitive's.
   }
 }
+
+/** Logs a node's circuit breaker opening (`warn`) or closing (`debug`), for `subject` ("cache", "rate limiter"). */
+export function logBreaker(
+  logger: Logger | undefined,
+  subject: string,
+  node: string,
+  state: 'open' | 'closed',
+  prefix: string,
+): void {
+  const message =
+    state === 'open'
+      ? `redscale: ${subject} skips Redis node ${node} (circuit open)`
+      : `redscale: ${subject} uses Redis node ${node} again (circuit closed)`;
+  logLine(logger, state === 'open' ? 'warn' : 'debug', message, { prefix, node });
+}

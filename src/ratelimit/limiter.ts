@@ -8,9 +8,7 @@ import { InvalidOptionError, RedscaleError, toRedisError } from '../common/error
 import { hashTag } from '../common/keys.js';
 import { parseOptions } from '../common/options.js';
 import { ServerClock } from '../common/server-clock.js';
-import { eventChannels, type LimiterCheckMessage, traced, tracing } from '../observability/channels.js';
-import { EventSink } from '../observability/events.js';
-import { logError, logLine } from '../observability/logger.js';
+import { type LimiterCheckMessage, traced, tracing } from '../observability/channels.js';
 import type { Mode } from './algorithms.js';
 import { LocalDenyCache } from './deny-cache.js';
 import { type BackendConfig, MemoryBackend } from './memory-backend.js';
@@ -23,9 +21,10 @@ import {
   type ResolvedList,
 } from './options.js';
 import { type CallTiming, RedisBackend } from './redis-backend.js';
+import { LimiterReporter } from './reporter.js';
 import { listResult, policyResult, type RateLimitResult, toResult } from './result.js';
-import { algorithmCode, type LimitRule } from './rules.js';
-import { emptyLimiterStats, type RateLimiterEvents, type RateLimiterStats } from './stats.js';
+import { type LimitRule } from './rules.js';
+import type { RateLimiterEvents, RateLimiterStats } from './stats.js';
 import { type Variant, Variants } from './variants.js';
 
 export type { ConsumeOptions, IdentityList, RateLimiterOptions, RedisErrorPolicy } from './options.js';
@@ -78,15 +77,14 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   /** The one node of a standalone client (no slot to compute). */
   readonly #onlyNode: NodeState | undefined;
   #memory: MemoryBackend | undefined;
-  readonly #stats = emptyLimiterStats();
-  readonly #events: EventSink<RateLimiterEvents>;
+  readonly #report: LimiterReporter;
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: RateLimiterOptions) {
     super();
     const resolved = parseOptions(limiterOptionsSchema, options, 'RateLimiter');
     this.#options = resolved;
-    this.#events = new EventSink<RateLimiterEvents>(this, eventChannels.limiter, resolved.prefix);
+    this.#report = new LimiterReporter(this, resolved);
     const redis = resolved.redis;
     const common = {
       base: `${resolved.prefix}:rl:`,
@@ -134,9 +132,10 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   /** Answers from the deny list, then the allow list, before any count (no round trip). */
   async #listedOr(mode: Mode, id: string, cost: number, variant: Variant): Promise<RateLimitResult> {
     const { allowList, denyList } = this.#options;
-    if (denyList && (await onList(denyList, id))) return this.#done(mode, id, listResult('deny-list', variant.rules));
+    if (denyList && (await onList(denyList, id)))
+      return this.#report.decided(mode, id, listResult('deny-list', variant.rules));
     if (allowList && (await onList(allowList, id)))
-      return this.#done(mode, id, listResult('allow-list', variant.rules));
+      return this.#report.decided(mode, id, listResult('allow-list', variant.rules));
     return this.#decide(mode, id, cost, variant);
   }
 
@@ -207,14 +206,14 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       await redis.resetAll();
     } catch (error) {
       const wrapped = toRedisError('rate-limit resetAll', error);
-      this.#redisError(wrapped);
+      this.#report.redisError(wrapped);
       throw wrapped;
     }
   }
 
   /** Counters since the limiter was created (one source with the events). */
   stats(): RateLimiterStats {
-    return { ...this.#stats };
+    return { ...this.#report.stats };
   }
 
   /** Each Redis node's circuit breaker state, by node address (`'standalone'` for one Redis). */
@@ -249,11 +248,11 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const denyKey = this.#denied ? this.#denyKey(id, variant) : id;
     if (mode === 'consume' && this.#denied) {
       const denied = this.#denied.get(denyKey, cost);
-      if (denied) return this.#done(mode, id, denied);
+      if (denied) return this.#report.decided(mode, id, denied);
     }
     const redis = variant.redis;
     if (!redis) {
-      return this.#done(
+      return this.#report.decided(
         mode,
         id,
         toResult(this.#memoryBackend().decide(id, mode, cost, variant), variant.rules, 'memory'),
@@ -262,7 +261,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const node = this.#nodeFor(id);
     const breaker = node.breaker;
     if (breaker && !breaker.tryPass()) {
-      this.#stats.breakerSkips++;
+      this.#report.stats.breakerSkips++;
       const error = new RedscaleError(
         'ERR_REDIS',
         `redscale: Redis is skipped for ${breaker.retryInMs} ms after failing (circuit open)`,
@@ -285,55 +284,15 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     } catch (error) {
       const wrapped = toRedisError('rate-limit check', error, { id, node: node.name });
       const opened = breaker?.failure();
-      this.#redisError(wrapped);
-      if (opened) this.#breakerChanged(node, 'open');
+      this.#report.redisError(wrapped);
+      if (opened) this.#report.breakerChanged(node.name, 'open');
       return this.#fallback(node, mode, id, cost, variant, wrapped);
     }
-    if (breaker?.success()) this.#breakerChanged(node, 'closed');
+    if (breaker?.success()) this.#report.breakerChanged(node.name, 'closed');
     // Back on Redis: what the fallback counted for this node is stale, and would be wrong next outage.
     if (node.fallback) node.fallback = undefined;
     if (!result.allowed && mode === 'consume') this.#denied?.remember(denyKey, cost, result);
-    return this.#done(mode, id, result);
-  }
-
-  /** Counts an answer and reports it: the one place the decision counters and events come from. */
-  #done(mode: Mode, id: string, result: RateLimitResult): RateLimitResult {
-    const stats = this.#stats;
-    if (result.error) stats.fallbacks++;
-    if (result.allowed) stats.allowed++;
-    else if (result.reason === 'limit') stats.limited++;
-    else if (result.reason === 'blocked') stats.blocked++;
-    else if (result.reason === 'local-block') stats.localBlocked++;
-    if (this.#events.wants('decision')) this.#events.send('decision', { id, operation: mode, result });
-    return result;
-  }
-
-  /** The one place Redis failures are counted and reported. */
-  #redisError(error: RedscaleError): void {
-    this.#stats.redisErrors++;
-    this.#options.onError?.(error);
-    logError(this.#options.logger, 'warn', error, { prefix: this.#options.prefix });
-    if (this.#events.wants('redis-error')) this.#events.send('redis-error', { error });
-  }
-
-  #breakerChanged(node: NodeState, state: 'open' | 'closed'): void {
-    if (state === 'open') this.#stats.breakerOpens++;
-    const fields = { prefix: this.#options.prefix, node: node.name };
-    if (state === 'open')
-      logLine(
-        this.#options.logger,
-        'warn',
-        `redscale: rate limiter skips Redis node ${node.name} (circuit open)`,
-        fields,
-      );
-    else
-      logLine(
-        this.#options.logger,
-        'debug',
-        `redscale: rate limiter uses Redis node ${node.name} again (circuit closed)`,
-        fields,
-      );
-    if (this.#events.wants('breaker')) this.#events.send('breaker', { node: node.name, state });
+    return this.#report.decided(mode, id, result);
   }
 
   #fallback(
@@ -349,9 +308,9 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       node.fallback ??= new MemoryBackend(this.#config, this.#options.memory.maxEntries);
       const result = toResult(node.fallback.decide(id, mode, cost, variant), variant.rules, 'memory');
       result.error = error;
-      return this.#done(mode, id, result);
+      return this.#report.decided(mode, id, result);
     }
-    return this.#done(
+    return this.#report.decided(
       mode,
       id,
       policyResult(policy === 'allow', variant.rules, error, node.breaker?.retryInMs || 1_000),
@@ -371,7 +330,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       await untilDeadline(onServerTime(node, deadline, call), deadline, timeout, operation, { id });
     } catch (error) {
       const wrapped = toRedisError(operation, error, { id });
-      this.#redisError(wrapped);
+      this.#report.redisError(wrapped);
       throw wrapped;
     }
   }
