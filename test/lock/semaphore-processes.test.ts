@@ -18,7 +18,6 @@ describe.each<[Topology, boolean]>([
   it(`${PROCESSES} processes × ${ITERATIONS} sections with limit ${LIMIT}: never more than ${LIMIT} inside at once`, async () => {
     const prefix = randomPrefix('semaphore');
     const target = topology === 'cluster' ? { nodes: inject('clusterNodes') } : { url: inject('redisUrl') };
-    const startAt = Date.now() + 2_500;
     const runs = await Promise.all(
       Array.from({ length: PROCESSES }, () =>
         runFixture<Run>('lock-semaphore-worker.ts', {
@@ -27,7 +26,7 @@ describe.each<[Topology, boolean]>([
           iterations: ITERATIONS,
           limit: LIMIT,
           fair,
-          startAt,
+          processes: PROCESSES,
         }),
       ),
     );
