@@ -18,10 +18,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Tests share one Redis and one Cluster through random key prefixes; files run in parallel.
-    // Most of a file's time is spent waiting on Redis, timers and child processes (the suite
-    // used 0.7 of a core with one worker), so run three files at once on two cores.
     pool: 'forks',
     fileParallelism: true,
-    maxWorkers: 3,
   },
 });
