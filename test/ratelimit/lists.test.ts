@@ -11,7 +11,10 @@ describe.each(BACKENDS)('allow and deny lists on %s', (backend) => {
     const prefix = randomPrefix('lists');
     const limiter = factory.make({
       prefix,
-      limits: [fixedWindow({ limit: 2, window: '1m' }), gcra({ limit: 1, window: '1s', burst: 3 })],
+      limits: [
+        fixedWindow({ limit: 2, window: '1m', anchor: 'first-hit' }),
+        gcra({ limit: 1, window: '1s', burst: 3 }),
+      ],
       allowList: ['partner'],
       denyList: new Set(['abuser']),
     });
