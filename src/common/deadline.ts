@@ -12,8 +12,11 @@ import { RedisTimeoutError, toRedisError } from './errors.js';
  */
 export const GRANULARITY_MS = 5;
 
-interface Pending {
+/** A call waiting for its reply, filed by its deadline: `expire()` runs at the deadline unless it has settled. */
+export interface Pending {
+  /** Set once the call has an answer (or has expired): the sweeper then leaves it alone. */
   settled: boolean;
+  /** Gives up on the call (rejects it with a timeout). */
   expire(): void;
 }
 
@@ -21,7 +24,12 @@ const buckets = new Map<number, Pending[]>();
 let filed = 0;
 let sweeper: NodeJS.Timeout | undefined;
 
-function file(entry: Pending, at: number): void {
+/**
+ * Files `entry` to expire at `at` (a `performance.now()` time), up to one granule late, unless it
+ * has settled by then. For callers that hold their own pending calls (the limiter's batches), so
+ * a call costs no promise or closure of its own.
+ */
+export function fileDeadline(entry: Pending, at: number): void {
   const index = Math.ceil(at / GRANULARITY_MS);
   const bucket = buckets.get(index);
   if (bucket) bucket.push(entry);
@@ -80,7 +88,7 @@ export function untilDeadline<T>(
         reject(new RedisTimeoutError(operation, timeoutMs, context));
       },
     };
-    file(entry, deadline);
+    fileDeadline(entry, deadline);
     promise.then(
       (value) => {
         if (entry.settled) return;

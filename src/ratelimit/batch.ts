@@ -1,6 +1,7 @@
 import { nodeOf } from '../client/cluster.js';
 import { isCluster, type RedisLike } from '../client/types.js';
-import { RedisCommandError } from '../common/errors.js';
+import { fileDeadline, type Pending } from '../common/deadline.js';
+import { RedisCommandError, RedisTimeoutError } from '../common/errors.js';
 import { evalScript, isNoScript, shaOf, wasSent } from '../scripts/eval-script.js';
 import type { Decision } from './algorithms.js';
 import { callArgs, type ScriptPlan } from './protocol.js';
@@ -12,13 +13,36 @@ export interface BatchOptions {
   maxSize: number;
 }
 
-interface Item {
-  keys: string[];
-  op: string;
-  timing: CallTiming;
-  id: string;
-  resolve: (decision: Decision) => void;
-  reject: (error: unknown) => void;
+/**
+ * One identity's check, waiting for its reply. It is its own deadline entry: at the caller's
+ * deadline it rejects with a timeout (a reply arriving later is ignored), so a check costs no
+ * promise, timer or closure beyond its own.
+ */
+class Item implements Pending {
+  settled = false;
+
+  constructor(
+    readonly keys: string[],
+    readonly op: string,
+    readonly timing: CallTiming,
+    readonly id: string,
+    readonly resolve: (decision: Decision) => void,
+    readonly reject: (error: unknown) => void,
+  ) {
+    fileDeadline(this, timing.expiresAt);
+  }
+
+  expire(): void {
+    this.fail(
+      new RedisTimeoutError('rate-limit check', this.timing.timeoutMs, { id: this.id, node: this.timing.node }),
+    );
+  }
+
+  fail(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.reject(error);
+  }
 }
 
 /** Turns one identity's reply into its decision (or throws, e.g. when the script ran too late). */
@@ -64,8 +88,9 @@ export class Batcher {
   /** Queues one identity's check; it is sent with the others of this tick. */
   add(keys: string[], op: string, timing: CallTiming, id: string): Promise<Decision> {
     return new Promise<Decision>((resolve, reject) => {
+      const item = new Item(keys, op, timing, id, resolve, reject);
       if (this.#inFlight === 0 && this.#pending.size === 0) {
-        this.#sendOne({ keys, op, timing, id, resolve, reject });
+        this.#sendOne(item);
         return;
       }
       let items = this.#pending.get(op);
@@ -73,7 +98,7 @@ export class Batcher {
         items = [];
         this.#pending.set(op, items);
       }
-      items.push({ keys, op, timing, id, resolve, reject });
+      items.push(item);
       if (items.length >= this.#maxSize) {
         this.#pending.delete(op);
         this.#send(items);
@@ -131,7 +156,7 @@ export class Batcher {
       },
       (error: unknown) => {
         this.#answered();
-        item.reject(error);
+        item.fail(error);
       },
     );
   }
@@ -156,14 +181,14 @@ export class Batcher {
         }
         if (!Array.isArray(reply) || reply.length !== items.length) {
           const error = new RedisCommandError('rate-limit check', new Error('unexpected reply to a batch of checks'));
-          for (const item of items) item.reject(error);
+          for (const item of items) item.fail(error);
           return;
         }
         for (let i = 0; i < items.length; i++) this.#deliver(items[i] as Item, reply[i]);
       },
       (error: unknown) => {
         this.#answered();
-        for (const item of items) item.reject(error);
+        for (const item of items) item.fail(error);
       },
     );
   }
@@ -197,7 +222,7 @@ export class Batcher {
           // redirected pipeline only when every command in it was redirected alike). Sent alone,
           // the call follows MOVED/ASK like any other; it cannot count twice, it never ran.
           else if (isNoScript(error) || isRedirection(error)) this.#sendOne(item);
-          else item.reject(error);
+          else item.fail(error);
         });
       },
       (error: unknown) => {
@@ -205,7 +230,7 @@ export class Batcher {
         // The slot map changed between grouping and sending (a resharding): ioredis refused the
         // pipeline before sending anything, so each call goes alone, to wherever its slot is now.
         if (isSplitPipeline(error)) for (const item of items) this.#sendOne(item);
-        else for (const item of items) item.reject(error);
+        else for (const item of items) item.fail(error);
       },
     );
   }
@@ -214,7 +239,7 @@ export class Batcher {
     try {
       item.resolve(this.#settle(reply, item.timing, item.id));
     } catch (error) {
-      item.reject(error);
+      item.fail(error);
     }
   }
 }

@@ -273,13 +273,8 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const deadline = performance.now() + timeout;
     let result: RateLimitResult;
     try {
-      const decision = await untilDeadline(
-        onServerTime(node, deadline, (timing) => redis.decide(id, mode, cost, timing)),
-        deadline,
-        timeout,
-        'rate-limit check',
-        { id, node: node.name },
-      );
+      // The backend keeps the deadline (a batch files each check with the shared sweeper).
+      const decision = await onServerTime(node, deadline, timeout, (timing) => redis.decide(id, mode, cost, timing));
       result = toResult(decision, variant.rules, 'redis');
     } catch (error) {
       const wrapped = toRedisError('rate-limit check', error, { id, node: node.name });
@@ -327,7 +322,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const timeout = this.#options.timeout;
     const deadline = performance.now() + timeout;
     try {
-      await untilDeadline(onServerTime(node, deadline, call), deadline, timeout, operation, { id });
+      await untilDeadline(onServerTime(node, deadline, timeout, call), deadline, timeout, operation, { id });
     } catch (error) {
       const wrapped = toRedisError(operation, error, { id });
       this.#report.redisError(wrapped);
@@ -369,17 +364,26 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
  * Then, and only then, the call is sent once more on the time just learned, within the same
  * local deadline: the first run had no effect, so nothing can count twice.
  */
-async function onServerTime<T>(
+function onServerTime<T>(
   node: NodeState,
   deadline: number,
+  timeoutMs: number,
   call: (timing: CallTiming) => Promise<T>,
 ): Promise<T> {
-  const learned = node.clock.learned;
-  try {
-    return await call({ deadline: node.clock.serverTimeAt(deadline), clock: node.clock });
-  } catch (error) {
+  const clock = node.clock;
+  const timing: CallTiming = {
+    deadline: clock.serverTimeAt(deadline),
+    clock,
+    expiresAt: deadline,
+    timeoutMs,
+    node: node.name,
+  };
+  const first = call(timing);
+  // The common case, a clock already learned, costs no wrapper.
+  if (clock.learned) return first;
+  return first.catch((error: unknown) => {
     const ranLate = error instanceof RedscaleError && error.context.ranAfterDeadline === true;
-    if (learned || !ranLate || !node.clock.learned || performance.now() >= deadline) throw error;
-    return call({ deadline: node.clock.serverTimeAt(deadline), clock: node.clock });
-  }
+    if (!ranLate || !clock.learned || performance.now() >= deadline) throw error;
+    return call({ ...timing, deadline: clock.serverTimeAt(deadline) });
+  });
 }

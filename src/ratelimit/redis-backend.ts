@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { escapeGlob } from '../cache/patterns.js';
 import { multiKeyGroups, scanEveryMaster } from '../client/cluster.js';
 import type { RedisLike } from '../client/types.js';
+import { untilDeadline } from '../common/deadline.js';
 import { RedisTimeoutError } from '../common/errors.js';
 import { hashTag } from '../common/keys.js';
 import type { ServerClock } from '../common/server-clock.js';
@@ -24,6 +25,11 @@ export interface CallTiming {
   /** The caller's deadline in the server's time (epoch ms): a script that runs later does nothing. */
   deadline: number;
   clock: ServerClock;
+  /** The same deadline on this process's clock (`performance.now()`): the call rejects with a timeout then. */
+  expiresAt: number;
+  /** The limiter's `timeout`, ms, and the node's name: what a timeout error says. */
+  timeoutMs: number;
+  node: string;
 }
 
 /**
@@ -61,14 +67,18 @@ export class RedisBackend {
     return keys;
   }
 
-  /** Decides one call. Rejects when Redis fails, or (with {@link RedisTimeoutError}) when the script ran too late. */
+  /**
+   * Decides one call. Rejects when Redis fails, and with a {@link RedisTimeoutError} at
+   * `timing.expiresAt` or when the script ran too late.
+   */
   decide(id: string, mode: Mode, cost: number, timing: CallTiming): Promise<Decision> {
     const keys = this.keysOf(id);
     const op = operationArg(mode, cost);
     if (this.#batcher) return this.#batcher.add(keys, op, timing, id);
     const now = this.#config.clock?.();
-    return evalScript(this.#redis, this.#plan.script, keys, callArgs(this.#plan, timing.deadline, op, now)).then(
-      (reply) => this.#settle(decodeReply(reply, this.#plan), timing, id),
+    const reply = evalScript(this.#redis, this.#plan.script, keys, callArgs(this.#plan, timing.deadline, op, now));
+    return untilDeadline(reply, timing.expiresAt, timing.timeoutMs, 'rate-limit check', { id, node: timing.node }).then(
+      (value) => this.#settle(decodeReply(value, this.#plan), timing, id),
     );
   }
 
