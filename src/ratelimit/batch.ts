@@ -236,10 +236,13 @@ export class Batcher {
   }
 
   #deliver(item: Item, reply: unknown): void {
+    // A reply after the caller's deadline: the check has already failed with a timeout.
+    if (item.settled) return;
+    item.settled = true;
     try {
       item.resolve(this.#settle(reply, item.timing, item.id));
     } catch (error) {
-      item.fail(error);
+      item.reject(error);
     }
   }
 }
