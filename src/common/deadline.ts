@@ -113,3 +113,10 @@ export function withTimeout<T>(
 ): Promise<T> {
   return untilDeadline(promise, performance.now() + timeoutMs, timeoutMs, operation, context);
 }
+
+/** How many filed calls are still waiting for an answer (neither settled nor expired): for tests. */
+export function pendingDeadlines(): number {
+  let pending = 0;
+  for (const bucket of buckets.values()) for (const entry of bucket) if (!entry.settled) pending++;
+  return pending;
+}
