@@ -1,6 +1,6 @@
 import { nodeOf } from '../client/cluster.js';
 import { isCluster, type RedisLike } from '../client/types.js';
-import { fileDeadline, type Pending } from '../common/deadline.js';
+import { fileDeadline, type Pending, settleDeadline } from '../common/deadline.js';
 import { RedisCommandError, RedisTimeoutError } from '../common/errors.js';
 import { evalScript, isNoScript, shaOf, wasSent } from '../scripts/eval-script.js';
 import type { Decision } from './algorithms.js';
@@ -20,6 +20,7 @@ export interface BatchOptions {
  */
 class Item implements Pending {
   settled = false;
+  bucket: Set<Pending> | undefined;
 
   constructor(
     readonly keys: string[],
@@ -40,7 +41,7 @@ class Item implements Pending {
 
   fail(error: unknown): void {
     if (this.settled) return;
-    this.settled = true;
+    settleDeadline(this);
     this.reject(error);
   }
 }
@@ -238,7 +239,7 @@ export class Batcher {
   #deliver(item: Item, reply: unknown): void {
     // A reply after the caller's deadline: the check has already failed with a timeout.
     if (item.settled) return;
-    item.settled = true;
+    settleDeadline(item);
     try {
       item.resolve(this.#settle(reply, item.timing, item.id));
     } catch (error) {
