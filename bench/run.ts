@@ -32,6 +32,7 @@ import { health } from './scenarios/health.js';
 import { hotKey } from './scenarios/hot-key.js';
 import { httpCacheScenario } from './scenarios/http-cache.js';
 import { instrumentation } from './scenarios/instrumentation.js';
+import { ioredisVersions } from './scenarios/ioredis-versions.js';
 import { lockScenario, semaphoreScenario } from './scenarios/lock.js';
 import { patternInvalidation } from './scenarios/patterns.js';
 import { limiterBatching, limiterCheck, limiterFlood } from './scenarios/ratelimit.js';
@@ -41,6 +42,7 @@ import { tagInvalidation } from './scenarios/tags.js';
 const SCENARIOS: Array<Scenario | TrialScenario> = [
   ceiling,
   clientDefaults,
+  ioredisVersions,
   limiterCheck,
   limiterBatching,
   limiterFlood,
