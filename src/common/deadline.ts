@@ -63,7 +63,8 @@ export function settleDeadline(entry: Pending): void {
 function sweep(): void {
   const due = performance.now() / GRANULARITY_MS;
   for (const [index, bucket] of buckets) {
-    if (index > due) continue;
+    // Empty buckets go at once, so the sweeper stops soon after the last call settles.
+    if (index > due && bucket.size > 0) continue;
     buckets.delete(index);
     filed -= bucket.size;
     for (const entry of bucket) {
