@@ -1,7 +1,7 @@
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import type { Redis } from 'ioredis';
 import { RedisStore } from 'rate-limit-redis';
-import { BurstyRateLimiter, RateLimiterRedis } from 'rate-limiter-flexible';
+import { BurstyRateLimiter, RateLimiterRedis, RateLimiterUnion } from 'rate-limiter-flexible';
 import { fixedWindow, gcra, type LimitRule, RateLimiter, slidingLog, slidingWindow } from '../../src/index.js';
 import { HandWrittenThrottlerStorage } from '../contenders/hand-written-throttler-storage.js';
 import { cyclingNames } from '../lib/names.js';
@@ -118,7 +118,7 @@ const threeLimits = (limit: number) => [
 export const limiterCheck: Scenario = {
   name: 'limiter',
   description:
-    'One check per call for one of 10,000 identities, every call admitted. redscale runs each algorithm with one limit, and three limits (sliding 1 s + fixed 1 min + fixed 1 day) checked and counted atomically in the same call, with its defaults (concurrent checks coalesced: one script call decides up to 16) and with `batch: false`; peers run one limit.',
+    'One check per call for one of 10,000 identities, every call admitted. redscale runs each algorithm with one limit, and three limits (sliding 1 s + fixed 1 min + fixed 1 day) checked and counted atomically in the same call, with its defaults (concurrent checks coalesced: one script call decides up to 16) and with `batch: false`; peers run one limit, and rate-limiter-flexible’s RateLimiterUnion three (three commands, each limit on its own).',
   contenders: (ctx) => [
     bareGet(ctx),
     ...[
@@ -159,6 +159,26 @@ export const limiterCheck: Scenario = {
             }),
           );
           return (id: string) => limiter.consume(id).catch(noop);
+        },
+      } satisfies LimiterEntry,
+      {
+        // What a peer offers for several limits: each checked and counted on its own (3 commands,
+        // not all-or-nothing), in parallel. Fixed windows only: it has no sliding window.
+        name: 'rate-limiter-flexible RateLimiterUnion, 3 limits (1 s + 1 min + 1 day)',
+        kind: 'peer',
+        make: async (ctx, limit) => {
+          const union = new RateLimiterUnion(
+            ...[1, 60, 86_400].map(
+              (duration) =>
+                new RateLimiterRedis({
+                  storeClient: ctx.redis,
+                  keyPrefix: `${ctx.prefix}:rlfu${duration}`,
+                  points: limit,
+                  duration,
+                }),
+            ),
+          );
+          return (id: string) => union.consume(id).catch(noop);
         },
       } satisfies LimiterEntry,
     ].map((entry) => contender(ctx, entry, HUGE, anyUser)),
