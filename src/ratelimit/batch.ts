@@ -237,8 +237,15 @@ export class Batcher {
   }
 
   #deliver(item: Item, reply: unknown): void {
-    // A reply after the caller's deadline: the check has already failed with a timeout.
-    if (item.settled) return;
+    if (item.settled) {
+      // A reply after the caller's deadline: the check has already failed with a timeout. The
+      // reply still carries the server's time; settling it teaches the node's clock (until then,
+      // deadlines are reckoned on the host's clock, maybe skewed). The decision is dropped.
+      try {
+        this.#settle(reply, item.timing, item.id);
+      } catch {}
+      return;
+    }
     settleDeadline(item);
     try {
       item.resolve(this.#settle(reply, item.timing, item.id));
