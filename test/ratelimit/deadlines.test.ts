@@ -126,4 +126,29 @@ describe('deadlines of limiter checks', () => {
       }
     });
   });
+
+  // Deadlines are reckoned on perf_hooks' clock, which fake timers leave alone, and Redis answers in
+  // real time: the sweeper must tick in real time too. An interval created on a fake clock never
+  // fired — a stalled Redis hung the check — and, once real timers were back, it still stood as
+  // "the sweeper", so no deadline in the process fired again.
+  it('a check on a stalled link times out under fake timers', async () => {
+    const { through } = limiters(true);
+    expect(await through.consume('warm')).toMatchObject({ source: 'redis' });
+    await sleep(20); // nothing is filed: the sweeper stops
+    vi.useFakeTimers();
+    proxy.set({ kind: 'pause' });
+    const result = await Promise.race([through.consume('f'), hung()]);
+    expect(result).toMatchObject({ source: 'policy', error: { code: 'ERR_TIMEOUT' } });
+  });
+
+  it('checks still time out once fake timers are gone', async () => {
+    const { through } = limiters(true);
+    await sleep(20);
+    vi.useFakeTimers();
+    expect(await through.consume('x')).toMatchObject({ source: 'redis' });
+    vi.useRealTimers();
+    proxy.set({ kind: 'pause' });
+    const result = await Promise.race([through.consume('y'), hung()]);
+    expect(result).toMatchObject({ source: 'policy', error: { code: 'ERR_TIMEOUT' } });
+  });
 });
