@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { pendingDeadlines } from '../../src/common/deadline.js';
 import { fixedWindow, RateLimiter, type RedisLike } from '../../src/index.js';
+import { countCommands } from '../harness/command-counter.js';
 import { connect, deletePrefix, randomPrefix, unhandledRejections } from '../harness/context.js';
 import { FaultProxy } from '../harness/fault-proxy.js';
 
@@ -150,5 +151,26 @@ describe('deadlines of limiter checks', () => {
     proxy.set({ kind: 'pause' });
     const result = await Promise.race([through.consume('y'), hung()]);
     expect(result).toMatchObject({ source: 'policy', error: { code: 'ERR_TIMEOUT' } });
+  });
+
+  // Under fake timers `setImmediate` never runs, so checks queued behind a call in flight go when
+  // its reply comes: after a stall, long past their deadlines. They have failed already; sending
+  // them costs Redis a script call for nothing, and where the deadline was reckoned on a skewed
+  // host clock (nothing learned yet) it could still count a check given up on.
+  it('checks that timed out while queued are never sent', async () => {
+    const { through, truth, errors } = limiters(true);
+    expect(await through.consume('warm')).toMatchObject({ source: 'redis' });
+    vi.useFakeTimers({ toFake: ['setImmediate'] });
+    proxy.set({ kind: 'pause' });
+    const results = await Promise.all(['a', 'b', 'c'].map((id) => through.consume(id)));
+    expect(results.every((result) => result.error?.code === 'ERR_TIMEOUT')).toBe(true);
+    const log = await countCommands(async () => {
+      proxy.pass();
+      await plain.ping();
+      await sleep(30);
+    });
+    expect(log.names.filter((name) => name.startsWith('eval'))).toEqual([]);
+    expect(errors).toHaveLength(3);
+    for (const id of ['a', 'b', 'c']) expect(await used(truth, id)).toBe(0);
   });
 });
