@@ -74,8 +74,10 @@ function sweep(): void {
   for (const [index, bucket] of buckets) {
     if (index > due) continue;
     buckets.delete(index);
-    filed -= bucket.size;
+    // Counted as visited, not by the bucket's size up front: an expiry that settles a later entry
+    // of this bucket takes it out (and counts it) itself, and the loop then never reaches it.
     for (const entry of bucket) {
+      filed--;
       entry.bucket = undefined;
       if (!entry.settled) entry.expire();
     }
