@@ -20,6 +20,15 @@ export interface Pending {
   bucket?: Set<Pending> | undefined;
 }
 
+/**
+ * The host's own timers, taken when this module loads: where a test suite fakes timers (Vitest,
+ * Jest, sinon, node:test), deadlines are still reckoned on perf_hooks' clock, which fakes leave
+ * alone, and Redis still answers in real time. A sweeper on a fake clock never fired (a stalled
+ * Redis hung its caller), and stood as the sweeper after real timers came back, so no deadline
+ * in the process fired again.
+ */
+const { setInterval: startInterval, clearInterval: stopInterval } = globalThis;
+
 const buckets = new Map<number, Set<Pending>>();
 let filed = 0;
 let sweeper: NodeJS.Timeout | undefined;
@@ -40,7 +49,7 @@ export function fileDeadline(entry: Pending, at: number): void {
   entry.bucket = bucket;
   filed++;
   if (!sweeper) {
-    sweeper = setInterval(sweep, GRANULARITY_MS);
+    sweeper = startInterval(sweep, GRANULARITY_MS);
     sweeper.unref?.();
   }
 }
@@ -66,14 +75,16 @@ function sweep(): void {
     // Empty buckets go at once, so the sweeper stops soon after the last call settles.
     if (index > due && bucket.size > 0) continue;
     buckets.delete(index);
-    filed -= bucket.size;
+    // Counted as visited, not by the bucket's size up front: an expiry that settles a later entry
+    // of this bucket takes it out (and counts it) itself, and the loop then never reaches it.
     for (const entry of bucket) {
+      filed--;
       entry.bucket = undefined;
       if (!entry.settled) entry.expire();
     }
   }
   if (filed === 0 && sweeper) {
-    clearInterval(sweeper);
+    stopInterval(sweeper);
     sweeper = undefined;
   }
 }

@@ -127,7 +127,11 @@ export class Batcher {
     for (const items of pending.values()) this.#send(items);
   };
 
-  #send(items: Item[]): void {
+  #send(queued: Item[]): void {
+    // A check that timed out while queued stays unsent: its caller has its answer, and a check
+    // given up on must have no later effect (its deadline may be reckoned on a skewed host clock).
+    const items = queued.some(isSettled) ? queued.filter((item) => !item.settled) : queued;
+    if (items.length === 0) return;
     if (items.length === 1) {
       this.#sendOne(items[0] as Item);
     } else if (!this.#cluster) {
@@ -148,6 +152,8 @@ export class Batcher {
   }
 
   #sendOne(item: Item): void {
+    // Timed out before it went (queued, or back from a redirected pipeline): see #send.
+    if (item.settled) return;
     const args = callArgs(this.#plan, item.timing.deadline, item.op, this.#now?.());
     this.#inFlight++;
     evalScript(this.#redis, this.#plan.script, item.keys, args).then(
@@ -237,8 +243,15 @@ export class Batcher {
   }
 
   #deliver(item: Item, reply: unknown): void {
-    // A reply after the caller's deadline: the check has already failed with a timeout.
-    if (item.settled) return;
+    if (item.settled) {
+      // A reply after the caller's deadline: the check has already failed with a timeout. The
+      // reply still carries the server's time; settling it teaches the node's clock (until then,
+      // deadlines are reckoned on the host's clock, maybe skewed). The decision is dropped.
+      try {
+        this.#settle(reply, item.timing, item.id);
+      } catch {}
+      return;
+    }
     settleDeadline(item);
     try {
       item.resolve(this.#settle(reply, item.timing, item.id));
@@ -246,6 +259,10 @@ export class Batcher {
       item.reject(error);
     }
   }
+}
+
+function isSettled(item: Item): boolean {
+  return item.settled;
 }
 
 /** A Cluster reply saying the command ran nowhere and belongs elsewhere (or later): MOVED, ASK, TRYAGAIN. */

@@ -76,10 +76,14 @@ export class RedisBackend {
     const op = operationArg(mode, cost);
     if (this.#batcher) return this.#batcher.add(keys, op, timing, id);
     const now = this.#config.clock?.();
-    const reply = evalScript(this.#redis, this.#plan.script, keys, callArgs(this.#plan, timing.deadline, op, now));
-    return untilDeadline(reply, timing.expiresAt, timing.timeoutMs, 'rate-limit check', { id, node: timing.node }).then(
-      (value) => this.#settle(decodeReply(value, this.#plan), timing, id),
-    );
+    // Settled inside the deadline, so a late reply still teaches the node's clock (its decision is dropped).
+    const decided = evalScript(
+      this.#redis,
+      this.#plan.script,
+      keys,
+      callArgs(this.#plan, timing.deadline, op, now),
+    ).then((reply) => this.#settle(decodeReply(reply, this.#plan), timing, id));
+    return untilDeadline(decided, timing.expiresAt, timing.timeoutMs, 'rate-limit check', { id, node: timing.node });
   }
 
   /** Gives `cost` back to every limit; nothing when it ran after its deadline (then it rejects). */

@@ -1,5 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { pendingDeadlines, untilDeadline } from '../../src/common/deadline.js';
+import {
+  fileDeadline,
+  type Pending,
+  pendingDeadlines,
+  settleDeadline,
+  untilDeadline,
+} from '../../src/common/deadline.js';
 import { RedisTimeoutError } from '../../src/common/errors.js';
 import { fixedWindow, RateLimiter, slidingWindow } from '../../src/index.js';
 import { connect, deletePrefix, randomPrefix } from '../harness/context.js';
@@ -33,5 +39,28 @@ describe('deadlines on the shared sweeper', () => {
       expect(pendingDeadlines()).toBe(0);
       expect(limiter.stats().redisErrors).toBe(0);
     }
+  });
+});
+
+describe('the shared sweeper', () => {
+  // An entry whose expiry settles another entry of the same granule (a batch failing its members)
+  // must count each once: counted twice, the sweeper stopped while a later call was still filed,
+  // and that call never timed out.
+  it('keeps its count when an expiry settles another entry of the same granule', async () => {
+    const at = performance.now() + 10;
+    const sibling: Pending = { settled: false, expire: () => settleDeadline(sibling) };
+    const first: Pending = { settled: false, expire: () => settleDeadline(sibling) };
+    fileDeadline(first, at);
+    fileDeadline(sibling, at);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    const later = untilDeadline(new Promise<never>(() => {}), performance.now() + 30, 30, 'op');
+    const outcome = await Promise.race([
+      later.then(
+        () => 'resolved',
+        (error: unknown) => (error instanceof RedisTimeoutError ? 'timed out' : 'failed'),
+      ),
+      new Promise((resolve) => setTimeout(resolve, 1_000, 'hung')),
+    ]);
+    expect(outcome).toBe('timed out');
   });
 });
