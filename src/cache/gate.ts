@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { nodeOf } from '../client/cluster.js';
 import type { RedisLike } from '../client/types.js';
-import { type CircuitBreakerOptions, NodeBreakers } from '../common/circuit-breaker.js';
-import { untilDeadline } from '../common/deadline.js';
+import { type CircuitBreaker, type CircuitBreakerOptions, NodeBreakers } from '../common/circuit-breaker.js';
+import { fileDeadline, type Pending } from '../common/deadline.js';
 import { RedisTimeoutError, RedscaleError, toRedisError } from '../common/errors.js';
 import { type ServerClock, ServerClocks } from '../common/server-clock.js';
 
@@ -74,39 +74,50 @@ export class RedisGate {
 
   /**
    * Runs one Redis call for `node` (see {@link nodeOf}) before `budget` runs out. Rejects at once,
-   * sending nothing, when the node's circuit is open or no time is left.
+   * sending nothing, when the node's circuit is open or no time is left. Every cache operation
+   * passes here, a hit included: one promise per call, and the error context built only on failure.
    */
-  async call<T>(
+  call<T>(
     operation: string,
     node: string,
     budget: Budget,
     run: () => Promise<T>,
     context?: Record<string, unknown>,
   ): Promise<T> {
-    if (!budget.left) {
+    if (budget.deadline <= performance.now()) {
       const error = new RedisTimeoutError(operation, budget.timeoutMs, context);
       this.#sink.redisError(error);
-      throw error;
+      return Promise.reject(error);
     }
     const breaker = this.#breakers?.ofNode(node);
     if (breaker && !breaker.tryPass()) {
       this.#sink.skipped();
-      throw new RedscaleError(
-        'ERR_REDIS',
-        `redscale: ${operation} skipped: Redis node ${node} failed and is skipped for ${breaker.retryInMs} ms (circuit open)`,
-        { context: { operation, node, ...context } },
+      return Promise.reject(
+        new RedscaleError(
+          'ERR_REDIS',
+          `redscale: ${operation} skipped: Redis node ${node} failed and is skipped for ${breaker.retryInMs} ms (circuit open)`,
+          { context: { operation, node, ...context } },
+        ),
       );
     }
+    const flight = new InFlight<T>(this.#sink, operation, node, breaker, budget.timeoutMs, context);
+    let sent: Promise<T>;
     try {
-      const result = await untilDeadline(run(), budget.deadline, budget.timeoutMs, operation, { node, ...context });
-      if (breaker?.success()) this.#sink.breaker?.(node, 'closed');
-      return result;
+      sent = run();
     } catch (error) {
-      const wrapped = toRedisError(operation, error, { node, ...context });
-      if (breaker?.failure()) this.#sink.breaker?.(node, 'open');
-      this.#sink.redisError(wrapped);
-      throw wrapped;
+      sent = Promise.reject(error);
     }
+    const settled = new Promise<T>((resolve, reject) => {
+      flight.resolve = resolve;
+      flight.reject = reject;
+    });
+    flight.sent = sent;
+    fileDeadline(flight, budget.deadline);
+    sent.then(
+      (value) => flight.answered(value),
+      (error: unknown) => flight.failed(toRedisError(operation, error, flight.context())),
+    );
+    return settled;
   }
 
   /** Every node's circuit breaker state, by node address (empty without breakers). */
@@ -131,5 +142,67 @@ export class RedisGate {
   /** `budget`'s deadline on `node`'s clock (epoch ms), for a script to refuse to act past it. */
   serverDeadline(node: string, budget: Budget): number {
     return this.#clocks.ofNode(node).serverTimeAt(budget.deadline);
+  }
+}
+
+const noop = () => {};
+
+/**
+ * One Redis call in flight through the gate: settles once, with the reply or at the deadline,
+ * whichever comes first; a failure opens the node's breaker and is reported once. A class, not
+ * closures, since every cache operation makes one.
+ */
+class InFlight<T> implements Pending {
+  settled = false;
+  resolve: (value: T) => void = noop;
+  reject: (error: unknown) => void = noop;
+  sent: Promise<T> | undefined;
+  readonly #sink: GateSink;
+  readonly #operation: string;
+  readonly #node: string;
+  readonly #breaker: CircuitBreaker | undefined;
+  readonly #timeoutMs: number;
+  readonly #context: Record<string, unknown> | undefined;
+
+  constructor(
+    sink: GateSink,
+    operation: string,
+    node: string,
+    breaker: CircuitBreaker | undefined,
+    timeoutMs: number,
+    context: Record<string, unknown> | undefined,
+  ) {
+    this.#sink = sink;
+    this.#operation = operation;
+    this.#node = node;
+    this.#breaker = breaker;
+    this.#timeoutMs = timeoutMs;
+    this.#context = context;
+  }
+
+  /** What errors carry: the node, and the caller's context. */
+  context(): Record<string, unknown> {
+    return { node: this.#node, ...this.#context };
+  }
+
+  answered(value: T): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.#breaker?.success()) this.#sink.breaker?.(this.#node, 'closed');
+    this.resolve(value);
+  }
+
+  /** The deadline came first: the reply, whenever it comes, is nobody's (and never an unhandled rejection). */
+  expire(): void {
+    this.sent?.catch(noop);
+    this.failed(new RedisTimeoutError(this.#operation, this.#timeoutMs, this.context()));
+  }
+
+  failed(error: RedscaleError): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.#breaker?.failure()) this.#sink.breaker?.(this.#node, 'open');
+    this.#sink.redisError(error);
+    this.reject(error);
   }
 }

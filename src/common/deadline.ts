@@ -12,7 +12,8 @@ import { RedisTimeoutError, toRedisError } from './errors.js';
  */
 export const GRANULARITY_MS = 5;
 
-interface Pending {
+/** A call waiting for its deadline: `expire()` runs at the deadline unless `settled` by then. */
+export interface Pending {
   settled: boolean;
   expire(): void;
 }
@@ -21,7 +22,11 @@ const buckets = new Map<number, Pending[]>();
 let filed = 0;
 let sweeper: NodeJS.Timeout | undefined;
 
-function file(entry: Pending, at: number): void {
+/**
+ * Files `entry` to expire at `at` (a `performance.now()` time), for callers that settle their own
+ * promise (one promise per call instead of {@link untilDeadline}'s wrapper around another).
+ */
+export function fileDeadline(entry: Pending, at: number): void {
   const index = Math.ceil(at / GRANULARITY_MS);
   const bucket = buckets.get(index);
   if (bucket) bucket.push(entry);
@@ -80,7 +85,7 @@ export function untilDeadline<T>(
         reject(new RedisTimeoutError(operation, timeoutMs, context));
       },
     };
-    file(entry, deadline);
+    fileDeadline(entry, deadline);
     promise.then(
       (value) => {
         if (entry.settled) return;
