@@ -2,7 +2,7 @@ import { multiKeyGroups } from '../client/cluster.js';
 import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
 import { runScript } from '../scripts/registry.js';
 import type { Coherence, Snapshot } from './coherence.js';
-import { decodeEnvelope, encodeEnvelope, isNewerFormat, type Stored } from './envelope.js';
+import { decodeEnvelope, type Envelope, encodeEnvelope, isNewerFormat, type Stored } from './envelope.js';
 import { type FillLocks, headerOf } from './fill-lock.js';
 import { Budget, type RedisGate } from './gate.js';
 import { type Entry, L1 } from './l1.js';
@@ -77,23 +77,35 @@ export class EntryStore {
     return this.#locks.keyOf(this.keyOf(key), key);
   }
 
-  /** Reads an entry: L1 first (no I/O), then Redis. */
+  /**
+   * Reads an entry: L1 first (no I/O), then Redis. The hot path: a hit with no schema to check
+   * awaits nothing but the GET (every extra await is a promise and a trip through the microtask queue).
+   */
   async read(key: string, schema: StandardSchemaV1 | undefined, budget: Budget, since: Snapshot): Promise<ReadResult> {
-    const cached = await this.fromL1(key, schema);
-    if (cached) return cached;
-    return this.evaluate(key, await this.readText(key, budget), schema, budget, since);
+    if (this.l1) {
+      const cached = this.fromL1(key, schema);
+      const found = cached instanceof Promise ? await cached : cached;
+      if (found) return found;
+    }
+    return this.judge(key, await this.readText(key, budget), schema, budget, since);
   }
 
-  /** The entry in L1, if it holds a usable one (dropping one that is not). */
-  async fromL1(key: string, schema: StandardSchemaV1 | undefined): Promise<ReadResult | undefined> {
+  /** The entry in L1, if it holds a usable one (dropping one that is not); a promise only when a schema must check it. */
+  fromL1(key: string, schema: StandardSchemaV1 | undefined): ReadResult | undefined | Promise<ReadResult | undefined> {
     const cached = this.l1?.get(key);
     if (!cached) return undefined;
     const now = Date.now();
-    const valid = tagsStillValid(cached.tags, (tag) => this.#tags.versionOf(tag));
-    if (valid && now < cached.staleUntil) {
-      const entry = await this.#checked(cached, schema);
-      if (entry) return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l1' };
+    if (now < cached.staleUntil && (!cached.tags || tagsStillValid(cached.tags, this.#versionOf))) {
+      const checked = this.#checked(cached, schema);
+      if (!(checked instanceof Promise)) return this.#fromL1Checked(key, checked, now);
+      return checked.then((entry) => this.#fromL1Checked(key, entry, now));
     }
+    this.l1?.drop([key]);
+    return undefined;
+  }
+
+  #fromL1Checked(key: string, entry: Entry | undefined, now: number): ReadResult | undefined {
+    if (entry) return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l1' };
     this.l1?.drop([key]);
     return undefined;
   }
@@ -181,28 +193,70 @@ export class EntryStore {
     since: Snapshot,
     prefetched?: ReadonlyMap<string, number>,
   ): Promise<ReadResult> {
+    return this.judge(key, text, schema, budget, since, prefetched);
+  }
+
+  /**
+   * {@link evaluate}, synchronous unless it must read tag versions from Redis or run a schema:
+   * an L2 hit's common case allocates no promise here.
+   */
+  judge(
+    key: string,
+    text: Stored | null,
+    schema: StandardSchemaV1 | undefined,
+    budget: Budget,
+    since: Snapshot,
+    prefetched?: ReadonlyMap<string, number>,
+  ): ReadResult | Promise<ReadResult> {
     if (text === null) return { state: 'miss', seen: headerOf(null) };
-    const now = Date.now();
-    const seen = headerOf(text);
     const envelope = decodeEnvelope(text);
     // A format a newer redscale writes is left for the readers that know it; anything else is corrupt.
-    if (!envelope) return isNewerFormat(text) ? { state: 'miss', seen } : this.#discard(key, seen);
-    if (now >= envelope.staleUntil) return { state: 'miss', seen };
-    if (envelope.tags && !tagsStillValid(envelope.tags, (tag) => this.#tags.versionOf(tag))) {
-      // Unknown here (or the bus is down): read the versions. Known and newer: invalidated.
-      const names = Object.keys(envelope.tags);
-      if (names.every((tag) => this.#tags.versionOf(tag) !== undefined)) return { state: 'miss', seen };
-      const current = names.every((tag) => prefetched?.has(tag))
-        ? (prefetched as ReadonlyMap<string, number>)
-        : await this.#tags.current(names, this.#lifetime(), false, budget, since);
-      if (!tagsStillValid(envelope.tags, (tag) => current.get(tag))) return { state: 'miss', seen };
+    if (!envelope) return isNewerFormat(text) ? { state: 'miss', seen: headerOf(text) } : this.#discard(key, text);
+    const now = Date.now();
+    if (now >= envelope.staleUntil) return { state: 'miss', seen: headerOf(text) };
+    if (envelope.tags && !tagsStillValid(envelope.tags, this.#versionOf)) {
+      return this.#judgeTagged(key, text, envelope, schema, budget, since, now, prefetched);
     }
+    return this.#decoded(key, text, envelope, schema, since, now);
+  }
+
+  /** A tagged entry whose versions this process does not know (or knows to be newer). */
+  async #judgeTagged(
+    key: string,
+    text: Stored,
+    envelope: Envelope,
+    schema: StandardSchemaV1 | undefined,
+    budget: Budget,
+    since: Snapshot,
+    now: number,
+    prefetched: ReadonlyMap<string, number> | undefined,
+  ): Promise<ReadResult> {
+    const written = envelope.tags as Record<string, number>;
+    // Unknown here (or the bus is down): read the versions. Known and newer: invalidated.
+    const names = Object.keys(written);
+    if (names.every((tag) => this.#tags.versionOf(tag) !== undefined)) return { state: 'miss', seen: headerOf(text) };
+    const current = names.every((tag) => prefetched?.has(tag))
+      ? (prefetched as ReadonlyMap<string, number>)
+      : await this.#tags.current(names, this.#lifetime(), false, budget, since);
+    if (!tagsStillValid(written, (tag) => current.get(tag))) return { state: 'miss', seen: headerOf(text) };
+    return this.#decoded(key, text, envelope, schema, since, now);
+  }
+
+  /** The entry of a decoded envelope whose time and tags are good: its value read, checked, kept in L1. */
+  #decoded(
+    key: string,
+    text: Stored,
+    envelope: Envelope,
+    schema: StandardSchemaV1 | undefined,
+    since: Snapshot,
+    now: number,
+  ): ReadResult | Promise<ReadResult> {
     let value: unknown = envelope.payload;
     if (envelope.kind === 'value') {
       try {
         value = this.#codec.read(envelope);
       } catch {
-        return this.#discard(key, seen);
+        return this.#discard(key, text);
       }
     }
     const decoded: Entry = {
@@ -213,8 +267,20 @@ export class EntryStore {
       loadMs: envelope.loadMs,
       tags: envelope.tags,
     };
-    const entry = await this.#checked(decoded, schema);
-    if (!entry) return this.#discard(key, seen);
+    const checked = this.#checked(decoded, schema);
+    if (!(checked instanceof Promise)) return this.#found(key, text, decoded, checked, since, now);
+    return checked.then((entry) => this.#found(key, text, decoded, entry, since, now));
+  }
+
+  #found(
+    key: string,
+    text: Stored,
+    decoded: Entry,
+    entry: Entry | undefined,
+    since: Snapshot,
+    now: number,
+  ): ReadResult {
+    if (!entry) return this.#discard(key, text);
     // L1 keeps the value as read (another caller may pass another schema, or none).
     this.l1?.fill(key, decoded, since, now);
     return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l2' };
@@ -304,15 +370,22 @@ export class EntryStore {
     return counts.reduce<number>((sum, count) => sum + Number(count), 0);
   }
 
-  /** The entry with its value checked against `schema` (memoised per entry), or undefined when it fails. */
-  async #checked(entry: Entry, schema: StandardSchemaV1 | undefined): Promise<Entry | undefined> {
+  /**
+   * The entry with its value checked against `schema` (memoised per entry), or undefined when it
+   * fails; a promise only when the schema has to run.
+   */
+  #checked(entry: Entry, schema: StandardSchemaV1 | undefined): Entry | undefined | Promise<Entry | undefined> {
     if (!schema || entry.kind === 'error') return entry;
     if (entry.checked?.schema === schema) return { ...entry, value: entry.checked.value };
-    const result = await validate(schema, entry.value);
-    if (!result.ok) return undefined;
-    entry.checked = { schema, value: result.value };
-    return { ...entry, value: result.value };
+    return validate(schema, entry.value).then((result) => {
+      if (!result.ok) return undefined;
+      entry.checked = { schema, value: result.value };
+      return { ...entry, value: result.value };
+    });
   }
+
+  /** A remembered tag version (bound once: tag checks run on every hit). */
+  readonly #versionOf = (tag: string): number | undefined => this.#tags.versionOf(tag);
 
   /** How long tag keys must outlive a default entry. */
   #lifetime(): number {
@@ -320,7 +393,8 @@ export class EntryStore {
   }
 
   /** An entry that cannot be decoded or fails its schema: a miss, and gone from Redis. */
-  #discard(key: string, seen: Buffer): ReadResult {
+  #discard(key: string, text: Stored): ReadResult {
+    const seen = headerOf(text);
     this.l1?.drop([key]);
     const redisKey = this.keyOf(key);
     this.#gate
