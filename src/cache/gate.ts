@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { nodeOf } from '../client/cluster.js';
 import type { RedisLike } from '../client/types.js';
 import { type CircuitBreaker, type CircuitBreakerOptions, NodeBreakers } from '../common/circuit-breaker.js';
-import { fileDeadline, type Pending } from '../common/deadline.js';
+import { fileDeadline, type Pending, settleDeadline } from '../common/deadline.js';
 import { RedisTimeoutError, RedscaleError, toRedisError } from '../common/errors.js';
 import { type ServerClock, ServerClocks } from '../common/server-clock.js';
 
@@ -154,6 +154,7 @@ const noop = () => {};
  */
 class InFlight<T> implements Pending {
   settled = false;
+  bucket: Set<Pending> | undefined;
   resolve: (value: T) => void = noop;
   reject: (error: unknown) => void = noop;
   sent: Promise<T> | undefined;
@@ -187,7 +188,7 @@ class InFlight<T> implements Pending {
 
   answered(value: T): void {
     if (this.settled) return;
-    this.settled = true;
+    settleDeadline(this);
     if (this.#breaker?.success()) this.#sink.breaker?.(this.#node, 'closed');
     this.resolve(value);
   }
@@ -200,7 +201,7 @@ class InFlight<T> implements Pending {
 
   failed(error: RedscaleError): void {
     if (this.settled) return;
-    this.settled = true;
+    settleDeadline(this);
     if (this.#breaker?.failure()) this.#sink.breaker?.(this.#node, 'open');
     this.#sink.redisError(error);
     this.reject(error);

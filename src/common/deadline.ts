@@ -12,29 +12,51 @@ import { RedisTimeoutError, toRedisError } from './errors.js';
  */
 export const GRANULARITY_MS = 5;
 
-/** A call waiting for its deadline: `expire()` runs at the deadline unless `settled` by then. */
+/** A call waiting for its deadline: `expire()` runs at the deadline unless it settled by then. */
 export interface Pending {
   settled: boolean;
   expire(): void;
+  /** The bucket it is filed in, until it settles or expires (set by {@link fileDeadline}). */
+  bucket?: Set<Pending> | undefined;
 }
 
-const buckets = new Map<number, Pending[]>();
+const buckets = new Map<number, Set<Pending>>();
 let filed = 0;
 let sweeper: NodeJS.Timeout | undefined;
 
 /**
  * Files `entry` to expire at `at` (a `performance.now()` time), for callers that settle their own
- * promise (one promise per call instead of {@link untilDeadline}'s wrapper around another).
+ * promise (one promise per call instead of {@link untilDeadline}'s wrapper around another); they
+ * call {@link settleDeadline} when it settles.
  */
 export function fileDeadline(entry: Pending, at: number): void {
   const index = Math.ceil(at / GRANULARITY_MS);
-  const bucket = buckets.get(index);
-  if (bucket) bucket.push(entry);
-  else buckets.set(index, [entry]);
+  let bucket = buckets.get(index);
+  if (!bucket) {
+    bucket = new Set();
+    buckets.set(index, bucket);
+  }
+  bucket.add(entry);
+  entry.bucket = bucket;
   filed++;
   if (!sweeper) {
     sweeper = setInterval(sweep, GRANULARITY_MS);
     sweeper.unref?.();
+  }
+}
+
+/**
+ * Marks `entry` settled and unfiles it at once: a settled call is not kept (with its reply) until
+ * its deadline, which under load meant a whole timeout's worth of calls surviving into the old
+ * generation of the heap.
+ */
+export function settleDeadline(entry: Pending): void {
+  entry.settled = true;
+  const bucket = entry.bucket;
+  if (bucket) {
+    entry.bucket = undefined;
+    bucket.delete(entry);
+    filed--;
   }
 }
 
@@ -43,8 +65,11 @@ function sweep(): void {
   for (const [index, bucket] of buckets) {
     if (index > due) continue;
     buckets.delete(index);
-    filed -= bucket.length;
-    for (const entry of bucket) if (!entry.settled) entry.expire();
+    filed -= bucket.size;
+    for (const entry of bucket) {
+      entry.bucket = undefined;
+      if (!entry.settled) entry.expire();
+    }
   }
   if (filed === 0 && sweeper) {
     clearInterval(sweeper);
@@ -80,7 +105,7 @@ export function untilDeadline<T>(
     const entry: Pending = {
       settled: false,
       expire: () => {
-        entry.settled = true;
+        settleDeadline(entry);
         promise.catch(noop);
         reject(new RedisTimeoutError(operation, timeoutMs, context));
       },
@@ -89,12 +114,12 @@ export function untilDeadline<T>(
     promise.then(
       (value) => {
         if (entry.settled) return;
-        entry.settled = true;
+        settleDeadline(entry);
         resolve(value);
       },
       (error: unknown) => {
         if (entry.settled) return;
-        entry.settled = true;
+        settleDeadline(entry);
         reject(toRedisError(operation, error, context));
       },
     );
