@@ -27,6 +27,7 @@ import { CacheReporter } from './reporter.js';
 import type { InferOutput, StandardSchemaV1 } from './schema.js';
 import type { CacheEvents, CacheStats } from './stats.js';
 import { EntryStore, type ReadResult } from './store.js';
+import { deleteEntries } from './store-many.js';
 import { TagVersions } from './tags.js';
 
 type ValueOf<S, T> = S extends StandardSchemaV1 ? InferOutput<S> : T;
@@ -226,7 +227,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     for (const key of list) checkKey(key, 'Cache.delete()');
     const budget = new Budget(this.#options.timeout);
     this.#forget(list);
-    const deleted = await this.#store.delete(list, budget);
+    const deleted = await deleteEntries(this.#store, list, budget);
     // Reads that were answered before the delete may have filled L1 meanwhile.
     this.#forget(list);
     this.#filler.wake(list, 'written');

@@ -1,4 +1,3 @@
-import { multiKeyGroups } from '../client/cluster.js';
 import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
 import { runScript } from '../scripts/registry.js';
 import type { Coherence, Snapshot } from './coherence.js';
@@ -10,9 +9,6 @@ import type { ResolvedCacheOptions } from './options.js';
 import { PayloadCodec, type Prepared } from './payload.js';
 import { type StandardSchemaV1, validate } from './schema.js';
 import { type TagVersions, tagsStillValid } from './tags.js';
-
-/** Keys per delete script call: each call stays short on Redis. */
-const DELETE_BATCH = 250;
 
 /** What a read found. A miss says what Redis held (`seen`, its header), to take the fill lock against. */
 export type ReadResult =
@@ -67,6 +63,11 @@ export class EntryStore {
     this.l1 = options.l1 ? new L1(options.l1.maxEntries, options.l1.ttl, coherence) : undefined;
   }
 
+  /** The gate every Redis call of the cache's entries goes through (the many-key calls of `store-many.ts` too). */
+  get gate(): RedisGate {
+    return this.#gate;
+  }
+
   /** The Redis key of an entry. */
   keyOf(key: string): string {
     return `${this.#options.prefix}:c:${key}`;
@@ -108,72 +109,6 @@ export class EntryStore {
     if (entry) return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l1' };
     this.l1?.drop([key]);
     return undefined;
-  }
-
-  /**
-   * Entries' texts in Redis: one MGET per hash slot (on Cluster), all at once. A slot whose
-   * MGET failed reads as undefined for its keys (the caller's misses); the others are answered.
-   */
-  async readTexts(keys: readonly string[], budget: Budget): Promise<Map<string, Buffer | null | undefined>> {
-    const gate = this.#gate;
-    const byEntry = new Map(keys.map((key) => [this.keyOf(key), key]));
-    const texts = new Map<string, Buffer | null | undefined>();
-    await Promise.all(
-      multiKeyGroups(gate.redis, byEntry.keys()).map(async (group) => {
-        const found = await gate
-          .call('cache get many', gate.nodeOf(group[0] as string), budget, () => gate.redis.mgetBuffer(...group))
-          .catch(() => undefined);
-        group.forEach((entryKey, i) => {
-          texts.set(byEntry.get(entryKey) as string, found ? (found[i] ?? null) : undefined);
-        });
-      }),
-    );
-    return texts;
-  }
-
-  /**
-   * Stores values given by the caller (`cache-set-many`: revokes in-flight fills of their keys),
-   * one script per hash slot and per {@link DELETE_BATCH} keys, refused past the budget's
-   * deadline. Resolves the keys stored (a slot whose call failed or ran late is left out).
-   */
-  async setMany(entries: ReadonlyMap<string, Encoded>, budget: Budget): Promise<string[]> {
-    const gate = this.#gate;
-    const byEntry = new Map([...entries.keys()].map((key) => [this.keyOf(key), key]));
-    const stored: string[] = [];
-    const calls: Array<Promise<void>> = [];
-    for (const group of multiKeyGroups(gate.redis, byEntry.keys())) {
-      for (let i = 0; i < group.length; i += DELETE_BATCH) {
-        const entryKeys = group.slice(i, i + DELETE_BATCH);
-        const keys = entryKeys.map((entryKey) => byEntry.get(entryKey) as string);
-        const node = gate.nodeOf(entryKeys[0] as string);
-        const args: Array<Stored | number> = [];
-        for (const key of keys) {
-          const encoded = entries.get(key) as Encoded;
-          args.push(encoded.text, encoded.pxMs);
-        }
-        calls.push(
-          gate
-            .call('cache set many', node, budget, () =>
-              runScript(
-                gate.redis,
-                'cacheSetMany',
-                [...entryKeys, ...keys.map((key) => this.lockOf(key))],
-                [gate.serverDeadline(node, budget), ...args],
-              ),
-            )
-            .then(
-              (reply) => {
-                const [result, now] = reply as [number, number];
-                gate.learn(node, Number(now));
-                if (result === 1) stored.push(...keys);
-              },
-              () => {},
-            ),
-        );
-      }
-    }
-    await Promise.all(calls);
-    return stored;
   }
 
   /** The entry as Redis holds it (one GET, as bytes: a payload may be binary), or null. */
@@ -345,29 +280,6 @@ export class EntryStore {
     )) as [number, number];
     gate.learn(node, Number(reply[1]));
     return reply[0] === 1;
-  }
-
-  /**
-   * Deletes entries and revokes their fill locks (one script per hash slot, per 250 keys);
-   * resolves how many Redis had.
-   */
-  async delete(keys: readonly string[], budget: Budget): Promise<number> {
-    const gate = this.#gate;
-    const byEntry = new Map(keys.map((key) => [this.keyOf(key), key]));
-    const calls: Array<Promise<unknown>> = [];
-    for (const group of multiKeyGroups(gate.redis, byEntry.keys())) {
-      for (let i = 0; i < group.length; i += DELETE_BATCH) {
-        const entries = group.slice(i, i + DELETE_BATCH);
-        const locks = entries.map((entryKey) => this.lockOf(byEntry.get(entryKey) as string));
-        calls.push(
-          gate.call('cache delete', gate.nodeOf(entries[0] as string), budget, () =>
-            runScript(gate.redis, 'cacheDelete', [...entries, ...locks], []),
-          ),
-        );
-      }
-    }
-    const counts = await Promise.all(calls);
-    return counts.reduce<number>((sum, count) => sum + Number(count), 0);
   }
 
   /**
