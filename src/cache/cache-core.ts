@@ -8,8 +8,8 @@ import { Coherence } from './coherence.js';
 import { FillLocks } from './fill-lock.js';
 import { Filler } from './filler.js';
 import { Budget, RedisGate } from './gate.js';
-import { CachedLoaderError, isCallerError, type Loader, type LoadSpec } from './load.js';
-import { loadFresh, settleWithin, withinHardTimeout } from './load-timeouts.js';
+import { type GetOrSetContext, getOrSet } from './get-or-set.js';
+import { isCallerError, type Loader, type LoadSpec } from './load.js';
 import type { ManyContext } from './many.js';
 import {
   type CacheOptions,
@@ -45,6 +45,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   readonly #bus: InvalidationBus | undefined;
   readonly #filler: Filler;
   readonly #report: CacheReporter;
+  readonly #getOrSetContext: GetOrSetContext;
   /** What {@link Cache}'s many-key methods work with. */
   protected readonly many: ManyContext;
   #closed = false;
@@ -79,6 +80,13 @@ export class CacheCore extends EventEmitter<CacheEvents> {
         loadError: (key, error) => this.#report.send('load-error', { key, error }),
       },
     });
+    this.#getOrSetContext = {
+      options: resolved,
+      store: this.#store,
+      filler: this.#filler,
+      coherence: this.#coherence,
+      report: this.#report,
+    };
     this.many = {
       options: resolved,
       store: this.#store,
@@ -253,7 +261,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   getOrSet<T, S extends StandardSchemaV1 | undefined = undefined>(
     key: string,
     loader: Loader<T>,
-    options: GetOrSetOptions<NonNullable<S>> = {},
+    options: GetOrSetOptions<NonNullable<S>> = NO_OPTIONS as GetOrSetOptions<NonNullable<S>>,
   ): Promise<ValueOf<S, T>> {
     const channel = tracing.cacheGetOrSet;
     if (!traced(channel)) return this.#getOrSet(key, loader, options, undefined) as Promise<ValueOf<S, T>>;
@@ -261,51 +269,24 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     return channel.tracePromise(this.#getOrSet, message, this, key, loader, options, message) as Promise<ValueOf<S, T>>;
   }
 
-  async #getOrSet(
+  #getOrSet(
     key: string,
     loader: Loader<unknown>,
     options: GetOrSetOptions,
     message: CacheOperationMessage | undefined,
   ): Promise<unknown> {
-    checkKey(key, 'Cache.getOrSet()');
-    if (typeof loader !== 'function') {
-      throw new InvalidOptionError('loader', loader, 'a function that loads the value', 'Cache.getOrSet()');
-    }
-    const call = resolveCall(this.#options, options, 'Cache.getOrSet()', loader, true);
-    const budget = new Budget(this.#options.timeout);
-    if (call.forceFresh) {
-      this.#report.miss(key, message);
-      return this.#withinHardTimeout(key, call, loadFresh(this.#store, this.#filler, key, call, budget));
-    }
-    const since = this.#coherence.snapshot();
-    let read: ReadResult = MISS;
-    let redisFailed = false;
+    let call: LoadSpec<unknown>;
     try {
-      read = await this.#store.read(key, call.schema, budget, since);
-    } catch {
-      redisFailed = true;
-    }
-    if (read.state !== 'miss' && read.entry.kind === 'error') {
-      if (read.state === 'fresh') throw new CachedLoaderError(key, String(read.entry.value));
-    } else if (read.state === 'fresh') {
-      this.#report.hit(key, read.layer, false, message);
-      if (this.#filler.shouldRefreshEarly(read.entry)) void this.#filler.refreshInBackground(key, call);
-      return read.entry.value;
-    } else if (read.state === 'stale') {
-      const refresh = this.#filler.refreshInBackground(key, call);
-      // softTimeout: wait that long for the refresh, then serve the stale value (it goes on).
-      const soft = Math.min(call.softTimeoutMs, call.hardTimeoutMs ?? call.softTimeoutMs);
-      const refreshed = soft > 0 ? await settleWithin(refresh, soft) : undefined;
-      if (refreshed) {
-        this.#report.miss(key, message);
-        return refreshed.value;
+      checkKey(key, 'Cache.getOrSet()');
+      if (typeof loader !== 'function') {
+        throw new InvalidOptionError('loader', loader, 'a function that loads the value', 'Cache.getOrSet()');
       }
-      this.#report.hit(key, read.layer, true, message);
-      return read.entry.value;
+      call = resolveCall(this.#options, options, 'Cache.getOrSet()', loader, true);
+    } catch (error) {
+      // A bad argument rejects, as it always has; it never throws at the caller.
+      return Promise.reject(error);
     }
-    this.#report.miss(key, message);
-    const seen = read.state === 'miss' ? read.seen : null;
-    return this.#withinHardTimeout(key, call, this.#filler.load(key, call, { budget, redisFailed, seen }));
+    return getOrSet(this.#getOrSetContext, key, call, message);
   }
 
   /**
@@ -401,10 +382,6 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     await this.#bus?.close();
   }
 
-  #withinHardTimeout(key: string, call: LoadSpec<unknown>, load: Promise<unknown>): Promise<unknown> {
-    return withinHardTimeout(key, call.hardTimeoutMs, load, () => this.#report.stats.hardTimeouts++);
-  }
-
   #resolve(options: GetOrSetOptions, where: string, loader: Loader<unknown>): LoadSpec<unknown> {
     return resolveCall(this.#options, options, where, loader);
   }
@@ -453,6 +430,9 @@ export class CacheCore extends EventEmitter<CacheEvents> {
 const noLoader = () => undefined;
 
 const MISS: ReadResult = { state: 'miss', seen: null };
+
+/** The options of a call given none (shared: the hot path allocates nothing for them). */
+const NO_OPTIONS: GetOrSetOptions = Object.freeze({});
 
 function checkKey(key: unknown, where: string): asserts key is string {
   if (typeof key !== 'string' || key === '' || key.length > MAX_KEY_LENGTH) {

@@ -84,30 +84,59 @@ export class RedisGate {
     run: () => Promise<T>,
     context?: Record<string, unknown>,
   ): Promise<T> {
+    return this.#send<T, T>(operation, node, budget, run, undefined, context);
+  }
+
+  /**
+   * {@link call}, with the caller's next step run as soon as the reply or the failure (reported as
+   * ever, then passed as `error`) is known; what `next` returns or throws settles the one promise
+   * returned. The cache's hit path: one promise and one hop through the microtask queue, not one
+   * per layer.
+   */
+  callThen<T, R>(operation: string, node: string, budget: Budget, run: () => Promise<T>, next: Next<T, R>): Promise<R> {
+    return this.#send<T, R>(operation, node, budget, run, next, undefined);
+  }
+
+  #send<T, R>(
+    operation: string,
+    node: string,
+    budget: Budget,
+    run: () => Promise<T>,
+    next: Next<T, R> | undefined,
+    context: Record<string, unknown> | undefined,
+  ): Promise<R> {
+    let refused: RedscaleError | undefined;
+    let breaker: CircuitBreaker | undefined;
     if (budget.deadline <= performance.now()) {
-      const error = new RedisTimeoutError(operation, budget.timeoutMs, context);
-      this.#sink.redisError(error);
-      return Promise.reject(error);
-    }
-    const breaker = this.#breakers?.ofNode(node);
-    if (breaker && !breaker.tryPass()) {
-      this.#sink.skipped();
-      return Promise.reject(
-        new RedscaleError(
+      refused = new RedisTimeoutError(operation, budget.timeoutMs, context);
+      this.#sink.redisError(refused);
+    } else {
+      breaker = this.#breakers?.ofNode(node);
+      if (breaker && !breaker.tryPass()) {
+        this.#sink.skipped();
+        refused = new RedscaleError(
           'ERR_REDIS',
           `redscale: ${operation} skipped: Redis node ${node} failed and is skipped for ${breaker.retryInMs} ms (circuit open)`,
           { context: { operation, node, ...context } },
-        ),
-      );
+        );
+      }
     }
-    const flight = new InFlight<T>(this.#sink, operation, node, breaker, budget.timeoutMs, context);
+    if (refused) {
+      if (!next) return Promise.reject(refused);
+      try {
+        return Promise.resolve(next(undefined, refused));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const flight = new InFlight<T, R>(this.#sink, operation, node, breaker, budget.timeoutMs, context, next);
     let sent: Promise<T>;
     try {
       sent = run();
     } catch (error) {
       sent = Promise.reject(error);
     }
-    const settled = new Promise<T>((resolve, reject) => {
+    const settled = new Promise<R>((resolve, reject) => {
       flight.resolve = resolve;
       flight.reject = reject;
     });
@@ -147,15 +176,18 @@ export class RedisGate {
 
 const noop = () => {};
 
+/** A caller's next step after a Redis call: the reply, or (already reported) the error. */
+export type Next<T, R> = (value: T | undefined, error: RedscaleError | undefined) => R | Promise<R>;
+
 /**
- * One Redis call in flight through the gate: settles once, with the reply or at the deadline,
- * whichever comes first; a failure opens the node's breaker and is reported once. A class, not
- * closures, since every cache operation makes one.
+ * One Redis call in flight through the gate: settles once, with the reply (or what `next` makes
+ * of it) or at the deadline, whichever comes first; a failure opens the node's breaker and is
+ * reported once. A class, not closures, since every cache operation makes one.
  */
-class InFlight<T> implements Pending {
+class InFlight<T, R> implements Pending {
   settled = false;
   bucket: Set<Pending> | undefined;
-  resolve: (value: T) => void = noop;
+  resolve: (value: R | Promise<R>) => void = noop;
   reject: (error: unknown) => void = noop;
   sent: Promise<T> | undefined;
   readonly #sink: GateSink;
@@ -164,6 +196,7 @@ class InFlight<T> implements Pending {
   readonly #breaker: CircuitBreaker | undefined;
   readonly #timeoutMs: number;
   readonly #context: Record<string, unknown> | undefined;
+  readonly #next: Next<T, R> | undefined;
 
   constructor(
     sink: GateSink,
@@ -172,6 +205,7 @@ class InFlight<T> implements Pending {
     breaker: CircuitBreaker | undefined,
     timeoutMs: number,
     context: Record<string, unknown> | undefined,
+    next: Next<T, R> | undefined,
   ) {
     this.#sink = sink;
     this.#operation = operation;
@@ -179,6 +213,7 @@ class InFlight<T> implements Pending {
     this.#breaker = breaker;
     this.#timeoutMs = timeoutMs;
     this.#context = context;
+    this.#next = next;
   }
 
   /** What errors carry: the node, and the caller's context. */
@@ -190,7 +225,8 @@ class InFlight<T> implements Pending {
     if (this.settled) return;
     settleDeadline(this);
     if (this.#breaker?.success()) this.#sink.breaker?.(this.#node, 'closed');
-    this.resolve(value);
+    if (this.#next) this.#continue(value, undefined);
+    else this.resolve(value as unknown as R);
   }
 
   /** The deadline came first: the reply, whenever it comes, is nobody's (and never an unhandled rejection). */
@@ -204,6 +240,15 @@ class InFlight<T> implements Pending {
     settleDeadline(this);
     if (this.#breaker?.failure()) this.#sink.breaker?.(this.#node, 'open');
     this.#sink.redisError(error);
-    this.reject(error);
+    if (this.#next) this.#continue(undefined, error);
+    else this.reject(error);
+  }
+
+  #continue(value: T | undefined, error: RedscaleError | undefined): void {
+    try {
+      this.resolve((this.#next as Next<T, R>)(value, error));
+    } catch (thrown) {
+      this.reject(thrown);
+    }
   }
 }

@@ -91,6 +91,64 @@ export class EntryStore {
     return this.judge(key, await this.readText(key, budget), schema, budget, since);
   }
 
+  /**
+   * {@link read}, handing what it found to `next` (`undefined` when Redis or the read failed),
+   * whose outcome settles the one promise returned: an L1 hit with no schema settles at once, an
+   * L2 hit costs the GET's promise and this one, with nothing awaited in between.
+   */
+  readThen<R>(
+    key: string,
+    schema: StandardSchemaV1 | undefined,
+    budget: Budget,
+    since: Snapshot,
+    next: (read: ReadResult | undefined) => R | Promise<R>,
+  ): Promise<R> {
+    if (this.l1) {
+      const cached = this.fromL1(key, schema);
+      if (cached instanceof Promise) {
+        return cached.then(
+          (found) => (found ? next(found) : this.#redisThen(key, schema, budget, since, next)),
+          () => next(undefined),
+        );
+      }
+      if (cached) {
+        try {
+          return Promise.resolve(next(cached));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
+    }
+    return this.#redisThen(key, schema, budget, since, next);
+  }
+
+  #redisThen<R>(
+    key: string,
+    schema: StandardSchemaV1 | undefined,
+    budget: Budget,
+    since: Snapshot,
+    next: (read: ReadResult | undefined) => R | Promise<R>,
+  ): Promise<R> {
+    const gate = this.#gate;
+    const redisKey = this.keyOf(key);
+    return gate.callThen(
+      'cache get',
+      gate.nodeOf(redisKey),
+      budget,
+      () => gate.redis.getBuffer(redisKey),
+      (text, error) => {
+        if (error) return next(undefined);
+        let read: ReadResult | Promise<ReadResult>;
+        try {
+          read = this.judge(key, text as Buffer | null, schema, budget, since);
+        } catch {
+          return next(undefined);
+        }
+        return read instanceof Promise ? read.then(next, () => next(undefined)) : next(read);
+      },
+    );
+  }
+
   /** The entry in L1, if it holds a usable one (dropping one that is not); a promise only when a schema must check it. */
   fromL1(key: string, schema: StandardSchemaV1 | undefined): ReadResult | undefined | Promise<ReadResult | undefined> {
     const cached = this.l1?.get(key);
