@@ -88,17 +88,14 @@ function decodeBytes(data: Buffer): Envelope | undefined {
   const kind = data[0] as number;
   const format = FORMATS[kind];
   if ((format === undefined && kind !== 69) /* E */ || data[1] !== 124 /* | */) return undefined;
-  const a = barIn(data, 2);
-  if (a < 0) return undefined;
-  const b = barIn(data, a + 1);
-  if (b < 0) return undefined;
-  const c = barIn(data, b + 1);
-  if (c < 0) return undefined;
-  const d = barIn(data, c + 1);
+  const freshUntil = fieldIn(data, 2);
+  const a = fieldEnd;
+  const staleUntil = a < 0 ? 0 : fieldIn(data, a + 1);
+  const b = fieldEnd;
+  const loadMs = b < 0 ? 0 : fieldIn(data, b + 1);
+  const c = fieldEnd;
+  const d = c < 0 ? -1 : barIn(data, c + 1);
   if (d < 0) return undefined;
-  const freshUntil = numberInBytes(data, 2, a);
-  const staleUntil = numberInBytes(data, a + 1, b);
-  const loadMs = numberInBytes(data, b + 1, c);
   if (!Number.isFinite(freshUntil) || !Number.isFinite(staleUntil) || !Number.isFinite(loadMs)) return undefined;
   let tags: Record<string, number> | undefined;
   if (d > c + 1) {
@@ -109,6 +106,31 @@ function decodeBytes(data: Buffer): Envelope | undefined {
   // Plain text (and error messages) are handed over as text; every other format as bytes.
   const payload = valueFormat === PLAIN_TEXT ? data.toString('utf8', d + 1) : data.subarray(d + 1);
   return { kind: kind === 69 ? 'error' : 'value', format: valueFormat, freshUntil, staleUntil, loadMs, tags, payload };
+}
+
+/** Where the field {@link fieldIn} last read ends (its `|`), or -1: it had none. */
+let fieldEnd = -1;
+
+/**
+ * `Number()` of the header field at `from` (up to the next `|`, left in {@link fieldEnd}), in one
+ * pass: plain digits (every field redscale writes) are read in place, anything else by `Number()`.
+ */
+function fieldIn(data: Buffer, from: number): number {
+  let value = 0;
+  let digits = true;
+  let i = from;
+  for (; i < data.length; i++) {
+    const byte = data[i] as number;
+    if (byte === 124) break;
+    if (byte < 48 || byte > 57) digits = false;
+    else value = value * 10 + (byte - 48);
+  }
+  if (i === data.length) {
+    fieldEnd = -1;
+    return 0;
+  }
+  fieldEnd = i;
+  return digits && i > from && i - from <= 15 ? value : Number(data.toString('utf8', from, i));
 }
 
 function decodeText(data: string): Envelope | undefined {
@@ -143,19 +165,7 @@ function barIn(data: Buffer, from: number): number {
   return -1;
 }
 
-/** `Number()` of a header field; plain digits (every field redscale writes) are read in place. */
-function numberInBytes(data: Buffer, from: number, to: number): number {
-  if (to <= from || to - from > 15) return Number(data.toString('utf8', from, to));
-  let value = 0;
-  for (let i = from; i < to; i++) {
-    const digit = (data[i] as number) - 48;
-    if (digit < 0 || digit > 9) return Number(data.toString('utf8', from, to));
-    value = value * 10 + digit;
-  }
-  return value;
-}
-
-/** {@link numberInBytes} for an entry read as text. */
+/** `Number()` of a header field of an entry read as text; plain digits are read in place. */
 function numberInText(data: string, from: number, to: number): number {
   if (to <= from || to - from > 15) return Number(data.slice(from, to));
   let value = 0;
