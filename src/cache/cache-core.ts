@@ -26,7 +26,7 @@ import { compileGlob, unlinkEntries } from './patterns.js';
 import { CacheReporter } from './reporter.js';
 import type { InferOutput, StandardSchemaV1 } from './schema.js';
 import type { CacheEvents, CacheStats } from './stats.js';
-import { EntryStore, type ReadResult } from './store.js';
+import { EntryStore } from './store.js';
 import { deleteEntries } from './store-many.js';
 import { TagVersions } from './tags.js';
 
@@ -154,7 +154,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   /** The fresh value of `key`, or `undefined` (absent, expired, invalidated, invalid, or Redis failed). */
   get<S extends StandardSchemaV1 | undefined = undefined, T = unknown>(
     key: string,
-    options: ReadOptions<NonNullable<S>> = {},
+    options: ReadOptions<NonNullable<S>> = NO_OPTIONS as ReadOptions<NonNullable<S>>,
   ): Promise<ValueOf<S, T> | undefined> {
     const channel = tracing.cacheGet;
     if (!traced(channel)) return this.#get(key, options, undefined) as Promise<ValueOf<S, T> | undefined>;
@@ -162,17 +162,24 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     return channel.tracePromise(this.#get, message, this, key, options, message) as Promise<ValueOf<S, T> | undefined>;
   }
 
-  async #get(key: string, options: ReadOptions, message: CacheOperationMessage | undefined): Promise<unknown> {
-    checkKey(key, 'Cache.get()');
-    const { schema } = this.#resolve(options, 'Cache.get()', noLoader);
-    const budget = new Budget(this.#options.timeout);
-    const read = await this.#store.read(key, schema, budget, this.#coherence.snapshot()).catch(() => MISS);
-    if (read.state === 'fresh' && read.entry.kind === 'value') {
-      this.#report.hit(key, read.layer, false, message);
-      return read.entry.value;
+  #get(key: string, options: ReadOptions, message: CacheOperationMessage | undefined): Promise<unknown> {
+    let schema: StandardSchemaV1 | undefined;
+    try {
+      checkKey(key, 'Cache.get()');
+      schema = this.#resolve(options, 'Cache.get()', noLoader).schema;
+    } catch (error) {
+      return Promise.reject(error);
     }
-    this.#report.miss(key, message);
-    return undefined;
+    const budget = new Budget(this.#options.timeout);
+    // As getOrSet: the hit is answered inside the read's one promise; a failed read is a miss.
+    return this.#store.readThen(key, schema, budget, this.#coherence.snapshot(), (read) => {
+      if (read?.state === 'fresh' && read.entry.kind === 'value') {
+        this.#report.hit(key, read.layer, false, message);
+        return read.entry.value;
+      }
+      this.#report.miss(key, message);
+      return undefined;
+    });
   }
 
   /** Whether `key` has a fresh value (`null` counts as one). */
@@ -428,8 +435,6 @@ export class CacheCore extends EventEmitter<CacheEvents> {
 }
 
 const noLoader = () => undefined;
-
-const MISS: ReadResult = { state: 'miss', seen: null };
 
 /** The options of a call given none (shared: the hot path allocates nothing for them). */
 const NO_OPTIONS: GetOrSetOptions = Object.freeze({});
