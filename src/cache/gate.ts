@@ -186,7 +186,9 @@ export type Next<T, R> = (value: T | undefined, error: RedscaleError | undefined
  */
 class InFlight<T, R> implements Pending {
   settled = false;
-  bucket: Set<Pending> | undefined;
+  bucket: Pending['bucket'];
+  prev: Pending | undefined;
+  next: Pending | undefined;
   resolve: (value: R | Promise<R>) => void = noop;
   reject: (error: unknown) => void = noop;
   sent: Promise<T> | undefined;
@@ -196,7 +198,7 @@ class InFlight<T, R> implements Pending {
   readonly #breaker: CircuitBreaker | undefined;
   readonly #timeoutMs: number;
   readonly #context: Record<string, unknown> | undefined;
-  readonly #next: Next<T, R> | undefined;
+  readonly #then: Next<T, R> | undefined;
 
   constructor(
     sink: GateSink,
@@ -213,7 +215,7 @@ class InFlight<T, R> implements Pending {
     this.#breaker = breaker;
     this.#timeoutMs = timeoutMs;
     this.#context = context;
-    this.#next = next;
+    this.#then = next;
   }
 
   /** What errors carry: the node, and the caller's context. */
@@ -225,7 +227,7 @@ class InFlight<T, R> implements Pending {
     if (this.settled) return;
     settleDeadline(this);
     if (this.#breaker?.success()) this.#sink.breaker?.(this.#node, 'closed');
-    if (this.#next) this.#continue(value, undefined);
+    if (this.#then) this.#continue(value, undefined);
     else this.resolve(value as unknown as R);
   }
 
@@ -240,13 +242,13 @@ class InFlight<T, R> implements Pending {
     settleDeadline(this);
     if (this.#breaker?.failure()) this.#sink.breaker?.(this.#node, 'open');
     this.#sink.redisError(error);
-    if (this.#next) this.#continue(undefined, error);
+    if (this.#then) this.#continue(undefined, error);
     else this.reject(error);
   }
 
   #continue(value: T | undefined, error: RedscaleError | undefined): void {
     try {
-      this.resolve((this.#next as Next<T, R>)(value, error));
+      this.resolve((this.#then as Next<T, R>)(value, error));
     } catch (thrown) {
       this.reject(thrown);
     }

@@ -16,11 +16,18 @@ export const GRANULARITY_MS = 5;
 export interface Pending {
   settled: boolean;
   expire(): void;
-  /** The bucket it is filed in, until it settles or expires (set by {@link fileDeadline}). */
-  bucket?: Set<Pending> | undefined;
+  /** The bucket it is filed in, until it settles or expires, and its neighbours there (set by {@link fileDeadline}). */
+  bucket?: Bucket | undefined;
+  prev?: Pending | undefined;
+  next?: Pending | undefined;
 }
 
-const buckets = new Map<number, Set<Pending>>();
+/** The calls that give up in one granule: a list linked through the calls themselves (no allocation, no hashing). */
+interface Bucket {
+  head: Pending | undefined;
+}
+
+const buckets = new Map<number, Bucket>();
 let filed = 0;
 let sweeper: NodeJS.Timeout | undefined;
 
@@ -33,10 +40,14 @@ export function fileDeadline(entry: Pending, at: number): void {
   const index = Math.ceil(at / GRANULARITY_MS);
   let bucket = buckets.get(index);
   if (!bucket) {
-    bucket = new Set();
+    bucket = { head: undefined };
     buckets.set(index, bucket);
   }
-  bucket.add(entry);
+  const head = bucket.head;
+  entry.prev = undefined;
+  entry.next = head;
+  if (head) head.prev = entry;
+  bucket.head = entry;
   entry.bucket = bucket;
   filed++;
   if (!sweeper) {
@@ -52,22 +63,31 @@ export function fileDeadline(entry: Pending, at: number): void {
  */
 export function settleDeadline(entry: Pending): void {
   entry.settled = true;
+  unfile(entry);
+}
+
+function unfile(entry: Pending): void {
   const bucket = entry.bucket;
-  if (bucket) {
-    entry.bucket = undefined;
-    bucket.delete(entry);
-    filed--;
-  }
+  if (!bucket) return;
+  const { prev, next } = entry;
+  if (prev) prev.next = next;
+  else bucket.head = next;
+  if (next) next.prev = prev;
+  entry.bucket = entry.prev = entry.next = undefined;
+  filed--;
 }
 
 function sweep(): void {
-  const due = performance.now() / GRANULARITY_MS;
+  const now = performance.now() / GRANULARITY_MS;
   for (const [index, bucket] of buckets) {
-    if (index > due) continue;
+    if (index > now) continue;
     buckets.delete(index);
-    filed -= bucket.size;
-    for (const entry of bucket) {
-      entry.bucket = undefined;
+    // Listed before any expires: an expiry's listeners may settle others of the bucket.
+    const expiring: Pending[] = [];
+    for (let entry = bucket.head; entry; entry = entry.next) expiring.push(entry);
+    for (const entry of expiring) {
+      if (entry.bucket !== bucket) continue;
+      unfile(entry);
       if (!entry.settled) entry.expire();
     }
   }
