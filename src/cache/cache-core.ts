@@ -3,12 +3,22 @@ import { InvalidOptionError, RedscaleError } from '../common/errors.js';
 import { parseOptions } from '../common/options.js';
 import { type CacheOperationMessage, traced, tracing } from '../observability/channels.js';
 import { InvalidationBus } from './bus.js';
-import { type BusMessage, MAX_KEY_LENGTH, MAX_PATTERN_LENGTH } from './bus-protocol.js';
+import type { BusMessage } from './bus-protocol.js';
 import { Coherence } from './coherence.js';
 import { FillLocks } from './fill-lock.js';
 import { Filler } from './filler.js';
 import { Budget, RedisGate } from './gate.js';
 import { type GetOrSetContext, getOrSet } from './get-or-set.js';
+import {
+  checkKey,
+  clearAll,
+  deleteKeys,
+  forget,
+  forgetMatching,
+  type InvalidationContext,
+  invalidatePattern,
+  invalidateTags,
+} from './invalidation.js';
 import { isCallerError, type Loader, type LoadSpec } from './load.js';
 import type { ManyContext } from './many.js';
 import {
@@ -22,12 +32,11 @@ import {
   type WriteOptions,
   whenReadySchema,
 } from './options.js';
-import { compileGlob, unlinkEntries } from './patterns.js';
+import { compileGlob } from './patterns.js';
 import { CacheReporter } from './reporter.js';
 import type { InferOutput, StandardSchemaV1 } from './schema.js';
 import type { CacheEvents, CacheStats } from './stats.js';
 import { EntryStore } from './store.js';
-import { deleteEntries } from './store-many.js';
 import { TagVersions } from './tags.js';
 
 type ValueOf<S, T> = S extends StandardSchemaV1 ? InferOutput<S> : T;
@@ -46,6 +55,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   readonly #filler: Filler;
   readonly #report: CacheReporter;
   readonly #getOrSetContext: GetOrSetContext;
+  readonly #invalidation: InvalidationContext;
   /** What {@link Cache}'s many-key methods work with. */
   protected readonly many: ManyContext;
   #closed = false;
@@ -86,6 +96,18 @@ export class CacheCore extends EventEmitter<CacheEvents> {
       filler: this.#filler,
       coherence: this.#coherence,
       report: this.#report,
+    };
+    this.#invalidation = {
+      options: resolved,
+      gate: this.#gate,
+      store: this.#store,
+      tags: this.#tags,
+      coherence: this.#coherence,
+      filler: this.#filler,
+      report: this.#report,
+      publish: async (message, budget) => {
+        await this.#bus?.publish(message, budget);
+      },
     };
     this.many = {
       options: resolved,
@@ -234,22 +256,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     return channel.tracePromise(this.#delete, message, this, keys);
   }
 
-  async #delete(keys: string | string[]): Promise<number> {
-    const list = typeof keys === 'string' ? [keys] : keys;
-    if (!Array.isArray(list) || list.length === 0) {
-      throw new InvalidOptionError('keys', keys, 'a key or a non-empty array of keys', 'Cache.delete()');
-    }
-    for (const key of list) checkKey(key, 'Cache.delete()');
-    const budget = new Budget(this.#options.timeout);
-    this.#forget(list);
-    const deleted = await deleteEntries(this.#store, list, budget);
-    // Reads that were answered before the delete may have filled L1 meanwhile.
-    this.#forget(list);
-    this.#filler.wake(list, 'written');
-    this.#report.stats.deletedKeys += deleted;
-    await this.#bus?.publish({ k: list }, budget);
-    this.#report.send('invalidate', { keys: list });
-    return deleted;
+  #delete(keys: string | string[]): Promise<number> {
+    return deleteKeys(this.#invalidation, keys);
   }
 
   /**
@@ -307,25 +315,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     return channel.tracePromise(this.#invalidateTags, message, this, tags);
   }
 
-  async #invalidateTags(tags: string[]): Promise<void> {
-    if (
-      !Array.isArray(tags) ||
-      tags.length === 0 ||
-      tags.some((tag) => typeof tag !== 'string' || tag === '' || tag.length > MAX_KEY_LENGTH)
-    ) {
-      throw new InvalidOptionError(
-        'tags',
-        tags,
-        `a non-empty array of non-empty strings of at most ${MAX_KEY_LENGTH} characters`,
-        'Cache.invalidateTags()',
-      );
-    }
-    const budget = new Budget(this.#options.timeout);
-    const lifetime = this.#options.ttl + this.#options.staleFor;
-    const versions = await this.#tags.invalidate([...new Set(tags)], lifetime, budget, this.#coherence.snapshot());
-    this.#report.stats.invalidatedTags += versions.size;
-    await this.#bus?.publish({ t: Object.fromEntries(versions) }, budget);
-    this.#report.send('invalidate', { tags });
+  #invalidateTags(tags: string[]): Promise<void> {
+    return invalidateTags(this.#invalidation, tags);
   }
 
   /**
@@ -342,24 +333,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     return channel.tracePromise(this.#invalidatePattern, message, this, pattern);
   }
 
-  async #invalidatePattern(pattern: string): Promise<number> {
-    if (typeof pattern !== 'string' || pattern === '' || pattern.length > MAX_PATTERN_LENGTH) {
-      throw new InvalidOptionError(
-        'pattern',
-        pattern,
-        `a non-empty glob of at most ${MAX_PATTERN_LENGTH} characters, relative to the cache prefix`,
-        'Cache.invalidatePattern()',
-      );
-    }
-    const matches = compileGlob(pattern);
-    const { prefix, timeout } = this.#options;
-    this.#forgetMatching(matches);
-    const deleted = await unlinkEntries(this.#gate, prefix, pattern, timeout);
-    this.#forgetMatching(matches);
-    this.#report.stats.invalidatedPatternKeys += deleted;
-    await this.#bus?.publish({ p: pattern }, new Budget(timeout));
-    this.#report.send('invalidate', { pattern });
-    return deleted;
+  #invalidatePattern(pattern: string): Promise<number> {
+    return invalidatePattern(this.#invalidation, pattern);
   }
 
   /**
@@ -368,16 +343,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
    * {@link invalidatePattern} does. Loads running meanwhile do not store what they loaded.
    * Resolves how many entries were deleted. @throws a RedscaleError when Redis or the bus failed.
    */
-  async clear(): Promise<number> {
-    const { prefix, timeout } = this.#options;
-    const all = () => true;
-    this.#forgetMatching(all);
-    const deleted = await unlinkEntries(this.#gate, prefix, undefined, timeout);
-    this.#forgetMatching(all);
-    this.#report.stats.invalidatedPatternKeys += deleted;
-    await this.#bus?.publish({ p: '*' }, new Budget(timeout));
-    this.#report.send('invalidate', { pattern: '*' });
-    return deleted;
+  clear(): Promise<number> {
+    return clearAll(this.#invalidation);
   }
 
   /**
@@ -396,27 +363,11 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   #onMessage(message: BusMessage): void {
     if (message.t) this.#tags.learn(message.t);
     if (message.k) {
-      this.#forget(message.k);
+      forget(this.#invalidation, message.k);
       this.#filler.wake(message.k, 'written');
     }
     if (message.f) this.#filler.wake(message.f, 'failed');
-    if (message.p) this.#forgetMatching(compileGlob(message.p));
-  }
-
-  /**
-   * These keys changed: out of L1, no fill that started before this may land there, and no call
-   * from now on joins a load of them that started before this.
-   */
-  #forget(keys: readonly string[]): void {
-    this.#store.l1?.drop(keys);
-    this.#coherence.keysChanged(keys);
-    this.#filler.detach(keys);
-  }
-
-  #forgetMatching(matches: (key: string) => boolean): void {
-    this.#store.l1?.dropMatching(matches);
-    this.#coherence.allChanged();
-    this.#filler.detachMatching(matches);
+    if (message.p) forgetMatching(this.#invalidation, compileGlob(message.p));
   }
 
   #busDown(cause: 'drop' | 'heartbeat'): void {
@@ -438,9 +389,3 @@ const noLoader = () => undefined;
 
 /** The options of a call given none (shared: the hot path allocates nothing for them). */
 const NO_OPTIONS: GetOrSetOptions = Object.freeze({});
-
-function checkKey(key: unknown, where: string): asserts key is string {
-  if (typeof key !== 'string' || key === '' || key.length > MAX_KEY_LENGTH) {
-    throw new InvalidOptionError('key', key, `a non-empty string of at most ${MAX_KEY_LENGTH} characters`, where);
-  }
-}
