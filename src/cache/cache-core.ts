@@ -3,13 +3,23 @@ import { InvalidOptionError, RedscaleError } from '../common/errors.js';
 import { parseOptions } from '../common/options.js';
 import { type CacheOperationMessage, traced, tracing } from '../observability/channels.js';
 import { InvalidationBus } from './bus.js';
-import { type BusMessage, MAX_KEY_LENGTH, MAX_PATTERN_LENGTH } from './bus-protocol.js';
+import type { BusMessage } from './bus-protocol.js';
 import { Coherence } from './coherence.js';
 import { FillLocks } from './fill-lock.js';
 import { Filler } from './filler.js';
 import { Budget, RedisGate } from './gate.js';
-import { CachedLoaderError, isCallerError, type Loader, type LoadSpec } from './load.js';
-import { loadFresh, settleWithin, withinHardTimeout } from './load-timeouts.js';
+import { type GetOrSetContext, getOrSet } from './get-or-set.js';
+import {
+  checkKey,
+  clearAll,
+  deleteKeys,
+  forget,
+  forgetMatching,
+  type InvalidationContext,
+  invalidatePattern,
+  invalidateTags,
+} from './invalidation.js';
+import { isCallerError, type Loader, type LoadSpec } from './load.js';
 import type { ManyContext } from './many.js';
 import {
   type CacheOptions,
@@ -22,11 +32,11 @@ import {
   type WriteOptions,
   whenReadySchema,
 } from './options.js';
-import { compileGlob, unlinkEntries } from './patterns.js';
+import { compileGlob } from './patterns.js';
 import { CacheReporter } from './reporter.js';
 import type { InferOutput, StandardSchemaV1 } from './schema.js';
 import type { CacheEvents, CacheStats } from './stats.js';
-import { EntryStore, type ReadResult } from './store.js';
+import { EntryStore } from './store.js';
 import { TagVersions } from './tags.js';
 
 type ValueOf<S, T> = S extends StandardSchemaV1 ? InferOutput<S> : T;
@@ -44,6 +54,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   readonly #bus: InvalidationBus | undefined;
   readonly #filler: Filler;
   readonly #report: CacheReporter;
+  readonly #getOrSetContext: GetOrSetContext;
+  readonly #invalidation: InvalidationContext;
   /** What {@link Cache}'s many-key methods work with. */
   protected readonly many: ManyContext;
   #closed = false;
@@ -78,6 +90,25 @@ export class CacheCore extends EventEmitter<CacheEvents> {
         loadError: (key, error) => this.#report.send('load-error', { key, error }),
       },
     });
+    this.#getOrSetContext = {
+      options: resolved,
+      store: this.#store,
+      filler: this.#filler,
+      coherence: this.#coherence,
+      report: this.#report,
+    };
+    this.#invalidation = {
+      options: resolved,
+      gate: this.#gate,
+      store: this.#store,
+      tags: this.#tags,
+      coherence: this.#coherence,
+      filler: this.#filler,
+      report: this.#report,
+      publish: async (message, budget) => {
+        await this.#bus?.publish(message, budget);
+      },
+    };
     this.many = {
       options: resolved,
       store: this.#store,
@@ -145,7 +176,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   /** The fresh value of `key`, or `undefined` (absent, expired, invalidated, invalid, or Redis failed). */
   get<S extends StandardSchemaV1 | undefined = undefined, T = unknown>(
     key: string,
-    options: ReadOptions<NonNullable<S>> = {},
+    options: ReadOptions<NonNullable<S>> = NO_OPTIONS as ReadOptions<NonNullable<S>>,
   ): Promise<ValueOf<S, T> | undefined> {
     const channel = tracing.cacheGet;
     if (!traced(channel)) return this.#get(key, options, undefined) as Promise<ValueOf<S, T> | undefined>;
@@ -153,17 +184,24 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     return channel.tracePromise(this.#get, message, this, key, options, message) as Promise<ValueOf<S, T> | undefined>;
   }
 
-  async #get(key: string, options: ReadOptions, message: CacheOperationMessage | undefined): Promise<unknown> {
-    checkKey(key, 'Cache.get()');
-    const { schema } = this.#resolve(options, 'Cache.get()', noLoader);
-    const budget = new Budget(this.#options.timeout);
-    const read = await this.#store.read(key, schema, budget, this.#coherence.snapshot()).catch(() => MISS);
-    if (read.state === 'fresh' && read.entry.kind === 'value') {
-      this.#report.hit(key, read.layer, false, message);
-      return read.entry.value;
+  #get(key: string, options: ReadOptions, message: CacheOperationMessage | undefined): Promise<unknown> {
+    let schema: StandardSchemaV1 | undefined;
+    try {
+      checkKey(key, 'Cache.get()');
+      schema = this.#resolve(options, 'Cache.get()', noLoader).schema;
+    } catch (error) {
+      return Promise.reject(error);
     }
-    this.#report.miss(key, message);
-    return undefined;
+    const budget = new Budget(this.#options.timeout);
+    // As getOrSet: the hit is answered inside the read's one promise; a failed read is a miss.
+    return this.#store.readThen(key, schema, budget, this.#coherence.snapshot(), (read) => {
+      if (read?.state === 'fresh' && read.entry.kind === 'value') {
+        this.#report.hit(key, read.layer, false, message);
+        return read.entry.value;
+      }
+      this.#report.miss(key, message);
+      return undefined;
+    });
   }
 
   /** Whether `key` has a fresh value (`null` counts as one). */
@@ -218,22 +256,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     return channel.tracePromise(this.#delete, message, this, keys);
   }
 
-  async #delete(keys: string | string[]): Promise<number> {
-    const list = typeof keys === 'string' ? [keys] : keys;
-    if (!Array.isArray(list) || list.length === 0) {
-      throw new InvalidOptionError('keys', keys, 'a key or a non-empty array of keys', 'Cache.delete()');
-    }
-    for (const key of list) checkKey(key, 'Cache.delete()');
-    const budget = new Budget(this.#options.timeout);
-    this.#forget(list);
-    const deleted = await this.#store.delete(list, budget);
-    // Reads that were answered before the delete may have filled L1 meanwhile.
-    this.#forget(list);
-    this.#filler.wake(list, 'written');
-    this.#report.stats.deletedKeys += deleted;
-    await this.#bus?.publish({ k: list }, budget);
-    this.#report.send('invalidate', { keys: list });
-    return deleted;
+  #delete(keys: string | string[]): Promise<number> {
+    return deleteKeys(this.#invalidation, keys);
   }
 
   /**
@@ -252,7 +276,7 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   getOrSet<T, S extends StandardSchemaV1 | undefined = undefined>(
     key: string,
     loader: Loader<T>,
-    options: GetOrSetOptions<NonNullable<S>> = {},
+    options: GetOrSetOptions<NonNullable<S>> = NO_OPTIONS as GetOrSetOptions<NonNullable<S>>,
   ): Promise<ValueOf<S, T>> {
     const channel = tracing.cacheGetOrSet;
     if (!traced(channel)) return this.#getOrSet(key, loader, options, undefined) as Promise<ValueOf<S, T>>;
@@ -260,51 +284,24 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     return channel.tracePromise(this.#getOrSet, message, this, key, loader, options, message) as Promise<ValueOf<S, T>>;
   }
 
-  async #getOrSet(
+  #getOrSet(
     key: string,
     loader: Loader<unknown>,
     options: GetOrSetOptions,
     message: CacheOperationMessage | undefined,
   ): Promise<unknown> {
-    checkKey(key, 'Cache.getOrSet()');
-    if (typeof loader !== 'function') {
-      throw new InvalidOptionError('loader', loader, 'a function that loads the value', 'Cache.getOrSet()');
-    }
-    const call = resolveCall(this.#options, options, 'Cache.getOrSet()', loader, true);
-    const budget = new Budget(this.#options.timeout);
-    if (call.forceFresh) {
-      this.#report.miss(key, message);
-      return this.#withinHardTimeout(key, call, loadFresh(this.#store, this.#filler, key, call, budget));
-    }
-    const since = this.#coherence.snapshot();
-    let read: ReadResult = MISS;
-    let redisFailed = false;
+    let call: LoadSpec<unknown>;
     try {
-      read = await this.#store.read(key, call.schema, budget, since);
-    } catch {
-      redisFailed = true;
-    }
-    if (read.state !== 'miss' && read.entry.kind === 'error') {
-      if (read.state === 'fresh') throw new CachedLoaderError(key, String(read.entry.value));
-    } else if (read.state === 'fresh') {
-      this.#report.hit(key, read.layer, false, message);
-      if (this.#filler.shouldRefreshEarly(read.entry)) void this.#filler.refreshInBackground(key, call);
-      return read.entry.value;
-    } else if (read.state === 'stale') {
-      const refresh = this.#filler.refreshInBackground(key, call);
-      // softTimeout: wait that long for the refresh, then serve the stale value (it goes on).
-      const soft = Math.min(call.softTimeoutMs, call.hardTimeoutMs ?? call.softTimeoutMs);
-      const refreshed = soft > 0 ? await settleWithin(refresh, soft) : undefined;
-      if (refreshed) {
-        this.#report.miss(key, message);
-        return refreshed.value;
+      checkKey(key, 'Cache.getOrSet()');
+      if (typeof loader !== 'function') {
+        throw new InvalidOptionError('loader', loader, 'a function that loads the value', 'Cache.getOrSet()');
       }
-      this.#report.hit(key, read.layer, true, message);
-      return read.entry.value;
+      call = resolveCall(this.#options, options, 'Cache.getOrSet()', loader, true);
+    } catch (error) {
+      // A bad argument rejects, as it always has; it never throws at the caller.
+      return Promise.reject(error);
     }
-    this.#report.miss(key, message);
-    const seen = read.state === 'miss' ? read.seen : null;
-    return this.#withinHardTimeout(key, call, this.#filler.load(key, call, { budget, redisFailed, seen }));
+    return getOrSet(this.#getOrSetContext, key, call, message);
   }
 
   /**
@@ -318,25 +315,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     return channel.tracePromise(this.#invalidateTags, message, this, tags);
   }
 
-  async #invalidateTags(tags: string[]): Promise<void> {
-    if (
-      !Array.isArray(tags) ||
-      tags.length === 0 ||
-      tags.some((tag) => typeof tag !== 'string' || tag === '' || tag.length > MAX_KEY_LENGTH)
-    ) {
-      throw new InvalidOptionError(
-        'tags',
-        tags,
-        `a non-empty array of non-empty strings of at most ${MAX_KEY_LENGTH} characters`,
-        'Cache.invalidateTags()',
-      );
-    }
-    const budget = new Budget(this.#options.timeout);
-    const lifetime = this.#options.ttl + this.#options.staleFor;
-    const versions = await this.#tags.invalidate([...new Set(tags)], lifetime, budget, this.#coherence.snapshot());
-    this.#report.stats.invalidatedTags += versions.size;
-    await this.#bus?.publish({ t: Object.fromEntries(versions) }, budget);
-    this.#report.send('invalidate', { tags });
+  #invalidateTags(tags: string[]): Promise<void> {
+    return invalidateTags(this.#invalidation, tags);
   }
 
   /**
@@ -353,24 +333,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     return channel.tracePromise(this.#invalidatePattern, message, this, pattern);
   }
 
-  async #invalidatePattern(pattern: string): Promise<number> {
-    if (typeof pattern !== 'string' || pattern === '' || pattern.length > MAX_PATTERN_LENGTH) {
-      throw new InvalidOptionError(
-        'pattern',
-        pattern,
-        `a non-empty glob of at most ${MAX_PATTERN_LENGTH} characters, relative to the cache prefix`,
-        'Cache.invalidatePattern()',
-      );
-    }
-    const matches = compileGlob(pattern);
-    const { prefix, timeout } = this.#options;
-    this.#forgetMatching(matches);
-    const deleted = await unlinkEntries(this.#gate, prefix, pattern, timeout);
-    this.#forgetMatching(matches);
-    this.#report.stats.invalidatedPatternKeys += deleted;
-    await this.#bus?.publish({ p: pattern }, new Budget(timeout));
-    this.#report.send('invalidate', { pattern });
-    return deleted;
+  #invalidatePattern(pattern: string): Promise<number> {
+    return invalidatePattern(this.#invalidation, pattern);
   }
 
   /**
@@ -379,16 +343,8 @@ export class CacheCore extends EventEmitter<CacheEvents> {
    * {@link invalidatePattern} does. Loads running meanwhile do not store what they loaded.
    * Resolves how many entries were deleted. @throws a RedscaleError when Redis or the bus failed.
    */
-  async clear(): Promise<number> {
-    const { prefix, timeout } = this.#options;
-    const all = () => true;
-    this.#forgetMatching(all);
-    const deleted = await unlinkEntries(this.#gate, prefix, undefined, timeout);
-    this.#forgetMatching(all);
-    this.#report.stats.invalidatedPatternKeys += deleted;
-    await this.#bus?.publish({ p: '*' }, new Budget(timeout));
-    this.#report.send('invalidate', { pattern: '*' });
-    return deleted;
+  clear(): Promise<number> {
+    return clearAll(this.#invalidation);
   }
 
   /**
@@ -400,10 +356,6 @@ export class CacheCore extends EventEmitter<CacheEvents> {
     await this.#bus?.close();
   }
 
-  #withinHardTimeout(key: string, call: LoadSpec<unknown>, load: Promise<unknown>): Promise<unknown> {
-    return withinHardTimeout(key, call.hardTimeoutMs, load, () => this.#report.stats.hardTimeouts++);
-  }
-
   #resolve(options: GetOrSetOptions, where: string, loader: Loader<unknown>): LoadSpec<unknown> {
     return resolveCall(this.#options, options, where, loader);
   }
@@ -411,27 +363,11 @@ export class CacheCore extends EventEmitter<CacheEvents> {
   #onMessage(message: BusMessage): void {
     if (message.t) this.#tags.learn(message.t);
     if (message.k) {
-      this.#forget(message.k);
+      forget(this.#invalidation, message.k);
       this.#filler.wake(message.k, 'written');
     }
     if (message.f) this.#filler.wake(message.f, 'failed');
-    if (message.p) this.#forgetMatching(compileGlob(message.p));
-  }
-
-  /**
-   * These keys changed: out of L1, no fill that started before this may land there, and no call
-   * from now on joins a load of them that started before this.
-   */
-  #forget(keys: readonly string[]): void {
-    this.#store.l1?.drop(keys);
-    this.#coherence.keysChanged(keys);
-    this.#filler.detach(keys);
-  }
-
-  #forgetMatching(matches: (key: string) => boolean): void {
-    this.#store.l1?.dropMatching(matches);
-    this.#coherence.allChanged();
-    this.#filler.detachMatching(matches);
+    if (message.p) forgetMatching(this.#invalidation, compileGlob(message.p));
   }
 
   #busDown(cause: 'drop' | 'heartbeat'): void {
@@ -451,10 +387,5 @@ export class CacheCore extends EventEmitter<CacheEvents> {
 
 const noLoader = () => undefined;
 
-const MISS: ReadResult = { state: 'miss', seen: null };
-
-function checkKey(key: unknown, where: string): asserts key is string {
-  if (typeof key !== 'string' || key === '' || key.length > MAX_KEY_LENGTH) {
-    throw new InvalidOptionError('key', key, `a non-empty string of at most ${MAX_KEY_LENGTH} characters`, where);
-  }
-}
+/** The options of a call given none (shared: the hot path allocates nothing for them). */
+const NO_OPTIONS: GetOrSetOptions = Object.freeze({});

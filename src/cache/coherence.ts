@@ -32,6 +32,7 @@ export class Coherence {
   readonly #keyChangedAt = new Map<string, number>();
   /** Newest epoch among the keys no longer tracked: snapshots older than it doubt every key. */
   #forgottenAt = 0;
+  #last: Snapshot = { generation: 0, epoch: 0 };
 
   /** Whether the bus delivers right now (L1 and remembered tag versions may be used). */
   get live(): boolean {
@@ -45,7 +46,11 @@ export class Coherence {
 
   /** Where things stand now; an operation takes this when it starts. */
   snapshot(): Snapshot {
-    return { generation: this.#generation, epoch: this.#epoch };
+    // Snapshots are read-only values: while nothing changes, every operation shares one.
+    const last = this.#last;
+    if (last.generation === this.#generation && last.epoch === this.#epoch) return last;
+    this.#last = { generation: this.#generation, epoch: this.#epoch };
+    return this.#last;
   }
 
   /** The bus is subscribed (again): messages flow from now on, but what came before is in doubt. */

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { nodeOf } from '../client/cluster.js';
 import type { RedisLike } from '../client/types.js';
-import { type CircuitBreakerOptions, NodeBreakers } from '../common/circuit-breaker.js';
-import { untilDeadline } from '../common/deadline.js';
+import { type CircuitBreaker, type CircuitBreakerOptions, NodeBreakers } from '../common/circuit-breaker.js';
+import { fileDeadline, type Pending, settleDeadline } from '../common/deadline.js';
 import { RedisTimeoutError, RedscaleError, toRedisError } from '../common/errors.js';
 import { type ServerClock, ServerClocks } from '../common/server-clock.js';
 
@@ -74,39 +74,79 @@ export class RedisGate {
 
   /**
    * Runs one Redis call for `node` (see {@link nodeOf}) before `budget` runs out. Rejects at once,
-   * sending nothing, when the node's circuit is open or no time is left.
+   * sending nothing, when the node's circuit is open or no time is left. Every cache operation
+   * passes here, a hit included: one promise per call, and the error context built only on failure.
    */
-  async call<T>(
+  call<T>(
     operation: string,
     node: string,
     budget: Budget,
     run: () => Promise<T>,
     context?: Record<string, unknown>,
   ): Promise<T> {
-    if (!budget.left) {
-      const error = new RedisTimeoutError(operation, budget.timeoutMs, context);
-      this.#sink.redisError(error);
-      throw error;
+    return this.#send<T, T>(operation, node, budget, run, undefined, context);
+  }
+
+  /**
+   * {@link call}, with the caller's next step run as soon as the reply or the failure (reported as
+   * ever, then passed as `error`) is known; what `next` returns or throws settles the one promise
+   * returned. The cache's hit path: one promise and one hop through the microtask queue, not one
+   * per layer.
+   */
+  callThen<T, R>(operation: string, node: string, budget: Budget, run: () => Promise<T>, next: Next<T, R>): Promise<R> {
+    return this.#send<T, R>(operation, node, budget, run, next, undefined);
+  }
+
+  #send<T, R>(
+    operation: string,
+    node: string,
+    budget: Budget,
+    run: () => Promise<T>,
+    next: Next<T, R> | undefined,
+    context: Record<string, unknown> | undefined,
+  ): Promise<R> {
+    let refused: RedscaleError | undefined;
+    let breaker: CircuitBreaker | undefined;
+    if (budget.deadline <= performance.now()) {
+      refused = new RedisTimeoutError(operation, budget.timeoutMs, context);
+      this.#sink.redisError(refused);
+    } else {
+      breaker = this.#breakers?.ofNode(node);
+      if (breaker && !breaker.tryPass()) {
+        this.#sink.skipped();
+        refused = new RedscaleError(
+          'ERR_REDIS',
+          `redscale: ${operation} skipped: Redis node ${node} failed and is skipped for ${breaker.retryInMs} ms (circuit open)`,
+          { context: { operation, node, ...context } },
+        );
+      }
     }
-    const breaker = this.#breakers?.ofNode(node);
-    if (breaker && !breaker.tryPass()) {
-      this.#sink.skipped();
-      throw new RedscaleError(
-        'ERR_REDIS',
-        `redscale: ${operation} skipped: Redis node ${node} failed and is skipped for ${breaker.retryInMs} ms (circuit open)`,
-        { context: { operation, node, ...context } },
-      );
+    if (refused) {
+      if (!next) return Promise.reject(refused);
+      try {
+        return Promise.resolve(next(undefined, refused));
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
+    const flight = new InFlight<T, R>(this.#sink, operation, node, breaker, budget.timeoutMs, context, next);
+    let sent: Promise<T>;
     try {
-      const result = await untilDeadline(run(), budget.deadline, budget.timeoutMs, operation, { node, ...context });
-      if (breaker?.success()) this.#sink.breaker?.(node, 'closed');
-      return result;
+      sent = run();
     } catch (error) {
-      const wrapped = toRedisError(operation, error, { node, ...context });
-      if (breaker?.failure()) this.#sink.breaker?.(node, 'open');
-      this.#sink.redisError(wrapped);
-      throw wrapped;
+      sent = Promise.reject(error);
     }
+    const settled = new Promise<R>((resolve, reject) => {
+      flight.resolve = resolve;
+      flight.reject = reject;
+    });
+    flight.sent = sent;
+    fileDeadline(flight, budget.deadline);
+    sent.then(
+      (value) => flight.answered(value),
+      (error: unknown) => flight.failed(toRedisError(operation, error, flight.context())),
+    );
+    return settled;
   }
 
   /** Every node's circuit breaker state, by node address (empty without breakers). */
@@ -131,5 +171,86 @@ export class RedisGate {
   /** `budget`'s deadline on `node`'s clock (epoch ms), for a script to refuse to act past it. */
   serverDeadline(node: string, budget: Budget): number {
     return this.#clocks.ofNode(node).serverTimeAt(budget.deadline);
+  }
+}
+
+const noop = () => {};
+
+/** A caller's next step after a Redis call: the reply, or (already reported) the error. */
+export type Next<T, R> = (value: T | undefined, error: RedscaleError | undefined) => R | Promise<R>;
+
+/**
+ * One Redis call in flight through the gate: settles once, with the reply (or what `next` makes
+ * of it) or at the deadline, whichever comes first; a failure opens the node's breaker and is
+ * reported once. A class, not closures, since every cache operation makes one.
+ */
+class InFlight<T, R> implements Pending {
+  settled = false;
+  bucket: Pending['bucket'];
+  prev: Pending | undefined;
+  next: Pending | undefined;
+  resolve: (value: R | Promise<R>) => void = noop;
+  reject: (error: unknown) => void = noop;
+  sent: Promise<T> | undefined;
+  readonly #sink: GateSink;
+  readonly #operation: string;
+  readonly #node: string;
+  readonly #breaker: CircuitBreaker | undefined;
+  readonly #timeoutMs: number;
+  readonly #context: Record<string, unknown> | undefined;
+  readonly #then: Next<T, R> | undefined;
+
+  constructor(
+    sink: GateSink,
+    operation: string,
+    node: string,
+    breaker: CircuitBreaker | undefined,
+    timeoutMs: number,
+    context: Record<string, unknown> | undefined,
+    next: Next<T, R> | undefined,
+  ) {
+    this.#sink = sink;
+    this.#operation = operation;
+    this.#node = node;
+    this.#breaker = breaker;
+    this.#timeoutMs = timeoutMs;
+    this.#context = context;
+    this.#then = next;
+  }
+
+  /** What errors carry: the node, and the caller's context. */
+  context(): Record<string, unknown> {
+    return { node: this.#node, ...this.#context };
+  }
+
+  answered(value: T): void {
+    if (this.settled) return;
+    settleDeadline(this);
+    if (this.#breaker?.success()) this.#sink.breaker?.(this.#node, 'closed');
+    if (this.#then) this.#continue(value, undefined);
+    else this.resolve(value as unknown as R);
+  }
+
+  /** The deadline came first: the reply, whenever it comes, is nobody's (and never an unhandled rejection). */
+  expire(): void {
+    this.sent?.catch(noop);
+    this.failed(new RedisTimeoutError(this.#operation, this.#timeoutMs, this.context()));
+  }
+
+  failed(error: RedscaleError): void {
+    if (this.settled) return;
+    settleDeadline(this);
+    if (this.#breaker?.failure()) this.#sink.breaker?.(this.#node, 'open');
+    this.#sink.redisError(error);
+    if (this.#then) this.#continue(undefined, error);
+    else this.reject(error);
+  }
+
+  #continue(value: T | undefined, error: RedscaleError | undefined): void {
+    try {
+      this.resolve((this.#then as Next<T, R>)(value, error));
+    } catch (thrown) {
+      this.reject(thrown);
+    }
   }
 }

@@ -8,6 +8,7 @@ import { isCallerError } from './load.js';
 import { type ResolvedCacheOptions, resolveCall, type WriteOptions } from './options.js';
 import type { StandardSchemaV1 } from './schema.js';
 import type { Encoded, EntryStore, ReadResult } from './store.js';
+import { readTexts, setMany } from './store-many.js';
 import type { TagVersions } from './tags.js';
 
 /** One entry of {@link Cache.setMany}: a key, its value, and that entry's own write options. */
@@ -55,7 +56,7 @@ export async function readMany(
   if (fromRedis.length > 0) {
     const budget = new Budget(options.timeout);
     const since = coherence.snapshot();
-    const texts = await store.readTexts(fromRedis, budget);
+    const texts = await readTexts(store, fromRedis, budget);
     // The tags of everything found, read at once rather than one read per entry.
     const unknown = new Set<string>();
     for (const text of texts.values()) {
@@ -129,7 +130,7 @@ export async function writeMany(context: ManyContext, entries: readonly SetManyE
         call.tags && versions ? new Map(call.tags.map((tag) => [tag, versions.get(tag) as number])) : undefined;
       encoded.set(key, store.encode(prepared, { ...call, tags: own, loadMs: 0 }));
     }
-    const stored = await store.setMany(encoded, budget);
+    const stored = await setMany(store, encoded, budget);
     if (stored.length === 0) return false;
     const now = Date.now();
     for (const key of stored) store.l1?.fill(key, (encoded.get(key) as Encoded).entry, since, now);

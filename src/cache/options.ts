@@ -266,7 +266,6 @@ export function resolveCall<T>(
     has = true;
     break;
   }
-  const timeouts = { softTimeoutMs: defaults.softTimeout, hardTimeoutMs: defaults.hardTimeout, forceFresh: false };
   if (!has)
     return {
       ttlMs: defaults.ttl,
@@ -274,7 +273,9 @@ export function resolveCall<T>(
       tags: undefined,
       schema: undefined,
       loader,
-      ...timeouts,
+      softTimeoutMs: defaults.softTimeout,
+      hardTimeoutMs: defaults.hardTimeout,
+      forceFresh: false,
     };
   const parsed: z.output<typeof getOrSetOptionsSchema> = parseOptions(
     loads ? getOrSetOptionsSchema : writeOptionsSchema,
@@ -287,8 +288,8 @@ export function resolveCall<T>(
     tags: parsed.tags ? [...new Set(parsed.tags)] : undefined,
     schema: parsed.schema,
     loader,
-    softTimeoutMs: parsed.softTimeout ?? timeouts.softTimeoutMs,
-    hardTimeoutMs: parsed.hardTimeout ?? timeouts.hardTimeoutMs,
+    softTimeoutMs: parsed.softTimeout ?? defaults.softTimeout,
+    hardTimeoutMs: parsed.hardTimeout ?? defaults.hardTimeout,
     forceFresh: parsed.forceFresh ?? false,
   };
 }

@@ -1,8 +1,7 @@
-import { multiKeyGroups } from '../client/cluster.js';
 import { InvalidOptionError, messageOf, RedscaleError } from '../common/errors.js';
 import { runScript } from '../scripts/registry.js';
 import type { Coherence, Snapshot } from './coherence.js';
-import { decodeEnvelope, encodeEnvelope, isNewerFormat, type Stored } from './envelope.js';
+import { decodeEnvelope, type Envelope, encodeEnvelope, isNewerFormat, type Stored } from './envelope.js';
 import { type FillLocks, headerOf } from './fill-lock.js';
 import { Budget, type RedisGate } from './gate.js';
 import { type Entry, L1 } from './l1.js';
@@ -10,9 +9,6 @@ import type { ResolvedCacheOptions } from './options.js';
 import { PayloadCodec, type Prepared } from './payload.js';
 import { type StandardSchemaV1, validate } from './schema.js';
 import { type TagVersions, tagsStillValid } from './tags.js';
-
-/** Keys per delete script call: each call stays short on Redis. */
-const DELETE_BATCH = 250;
 
 /** What a read found. A miss says what Redis held (`seen`, its header), to take the fill lock against. */
 export type ReadResult =
@@ -67,6 +63,11 @@ export class EntryStore {
     this.l1 = options.l1 ? new L1(options.l1.maxEntries, options.l1.ttl, coherence) : undefined;
   }
 
+  /** The gate every Redis call of the cache's entries goes through (the many-key calls of `store-many.ts` too). */
+  get gate(): RedisGate {
+    return this.#gate;
+  }
+
   /** The Redis key of an entry. */
   keyOf(key: string): string {
     return `${this.#options.prefix}:c:${key}`;
@@ -77,91 +78,95 @@ export class EntryStore {
     return this.#locks.keyOf(this.keyOf(key), key);
   }
 
-  /** Reads an entry: L1 first (no I/O), then Redis. */
+  /**
+   * Reads an entry: L1 first (no I/O), then Redis. The hot path: a hit with no schema to check
+   * awaits nothing but the GET (every extra await is a promise and a trip through the microtask queue).
+   */
   async read(key: string, schema: StandardSchemaV1 | undefined, budget: Budget, since: Snapshot): Promise<ReadResult> {
-    const cached = await this.fromL1(key, schema);
-    if (cached) return cached;
-    return this.evaluate(key, await this.readText(key, budget), schema, budget, since);
+    if (this.l1) {
+      const cached = this.fromL1(key, schema);
+      const found = cached instanceof Promise ? await cached : cached;
+      if (found) return found;
+    }
+    return this.judge(key, await this.readText(key, budget), schema, budget, since);
   }
 
-  /** The entry in L1, if it holds a usable one (dropping one that is not). */
-  async fromL1(key: string, schema: StandardSchemaV1 | undefined): Promise<ReadResult | undefined> {
+  /**
+   * {@link read}, handing what it found to `next` (`undefined` when Redis or the read failed),
+   * whose outcome settles the one promise returned: an L1 hit with no schema settles at once, an
+   * L2 hit costs the GET's promise and this one, with nothing awaited in between.
+   */
+  readThen<R>(
+    key: string,
+    schema: StandardSchemaV1 | undefined,
+    budget: Budget,
+    since: Snapshot,
+    next: (read: ReadResult | undefined) => R | Promise<R>,
+  ): Promise<R> {
+    if (this.l1) {
+      const cached = this.fromL1(key, schema);
+      if (cached instanceof Promise) {
+        return cached.then(
+          (found) => (found ? next(found) : this.#redisThen(key, schema, budget, since, next)),
+          () => next(undefined),
+        );
+      }
+      if (cached) {
+        try {
+          return Promise.resolve(next(cached));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      }
+    }
+    return this.#redisThen(key, schema, budget, since, next);
+  }
+
+  #redisThen<R>(
+    key: string,
+    schema: StandardSchemaV1 | undefined,
+    budget: Budget,
+    since: Snapshot,
+    next: (read: ReadResult | undefined) => R | Promise<R>,
+  ): Promise<R> {
+    const gate = this.#gate;
+    const redisKey = this.keyOf(key);
+    return gate.callThen(
+      'cache get',
+      gate.nodeOf(redisKey),
+      budget,
+      () => gate.redis.getBuffer(redisKey),
+      (text, error) => {
+        if (error) return next(undefined);
+        let read: ReadResult | Promise<ReadResult>;
+        try {
+          read = this.judge(key, text as Buffer | null, schema, budget, since);
+        } catch {
+          return next(undefined);
+        }
+        return read instanceof Promise ? read.then(next, () => next(undefined)) : next(read);
+      },
+    );
+  }
+
+  /** The entry in L1, if it holds a usable one (dropping one that is not); a promise only when a schema must check it. */
+  fromL1(key: string, schema: StandardSchemaV1 | undefined): ReadResult | undefined | Promise<ReadResult | undefined> {
     const cached = this.l1?.get(key);
     if (!cached) return undefined;
     const now = Date.now();
-    const valid = tagsStillValid(cached.tags, (tag) => this.#tags.versionOf(tag));
-    if (valid && now < cached.staleUntil) {
-      const entry = await this.#checked(cached, schema);
-      if (entry) return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l1' };
+    if (now < cached.staleUntil && (!cached.tags || tagsStillValid(cached.tags, this.#versionOf))) {
+      const checked = this.#checked(cached, schema);
+      if (!(checked instanceof Promise)) return this.#fromL1Checked(key, checked, now);
+      return checked.then((entry) => this.#fromL1Checked(key, entry, now));
     }
     this.l1?.drop([key]);
     return undefined;
   }
 
-  /**
-   * Entries' texts in Redis: one MGET per hash slot (on Cluster), all at once. A slot whose
-   * MGET failed reads as undefined for its keys (the caller's misses); the others are answered.
-   */
-  async readTexts(keys: readonly string[], budget: Budget): Promise<Map<string, Buffer | null | undefined>> {
-    const gate = this.#gate;
-    const byEntry = new Map(keys.map((key) => [this.keyOf(key), key]));
-    const texts = new Map<string, Buffer | null | undefined>();
-    await Promise.all(
-      multiKeyGroups(gate.redis, byEntry.keys()).map(async (group) => {
-        const found = await gate
-          .call('cache get many', gate.nodeOf(group[0] as string), budget, () => gate.redis.mgetBuffer(...group))
-          .catch(() => undefined);
-        group.forEach((entryKey, i) => {
-          texts.set(byEntry.get(entryKey) as string, found ? (found[i] ?? null) : undefined);
-        });
-      }),
-    );
-    return texts;
-  }
-
-  /**
-   * Stores values given by the caller (`cache-set-many`: revokes in-flight fills of their keys),
-   * one script per hash slot and per {@link DELETE_BATCH} keys, refused past the budget's
-   * deadline. Resolves the keys stored (a slot whose call failed or ran late is left out).
-   */
-  async setMany(entries: ReadonlyMap<string, Encoded>, budget: Budget): Promise<string[]> {
-    const gate = this.#gate;
-    const byEntry = new Map([...entries.keys()].map((key) => [this.keyOf(key), key]));
-    const stored: string[] = [];
-    const calls: Array<Promise<void>> = [];
-    for (const group of multiKeyGroups(gate.redis, byEntry.keys())) {
-      for (let i = 0; i < group.length; i += DELETE_BATCH) {
-        const entryKeys = group.slice(i, i + DELETE_BATCH);
-        const keys = entryKeys.map((entryKey) => byEntry.get(entryKey) as string);
-        const node = gate.nodeOf(entryKeys[0] as string);
-        const args: Array<Stored | number> = [];
-        for (const key of keys) {
-          const encoded = entries.get(key) as Encoded;
-          args.push(encoded.text, encoded.pxMs);
-        }
-        calls.push(
-          gate
-            .call('cache set many', node, budget, () =>
-              runScript(
-                gate.redis,
-                'cacheSetMany',
-                [...entryKeys, ...keys.map((key) => this.lockOf(key))],
-                [gate.serverDeadline(node, budget), ...args],
-              ),
-            )
-            .then(
-              (reply) => {
-                const [result, now] = reply as [number, number];
-                gate.learn(node, Number(now));
-                if (result === 1) stored.push(...keys);
-              },
-              () => {},
-            ),
-        );
-      }
-    }
-    await Promise.all(calls);
-    return stored;
+  #fromL1Checked(key: string, entry: Entry | undefined, now: number): ReadResult | undefined {
+    if (entry) return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l1' };
+    this.l1?.drop([key]);
+    return undefined;
   }
 
   /** The entry as Redis holds it (one GET, as bytes: a payload may be binary), or null. */
@@ -181,28 +186,70 @@ export class EntryStore {
     since: Snapshot,
     prefetched?: ReadonlyMap<string, number>,
   ): Promise<ReadResult> {
+    return this.judge(key, text, schema, budget, since, prefetched);
+  }
+
+  /**
+   * {@link evaluate}, synchronous unless it must read tag versions from Redis or run a schema:
+   * an L2 hit's common case allocates no promise here.
+   */
+  judge(
+    key: string,
+    text: Stored | null,
+    schema: StandardSchemaV1 | undefined,
+    budget: Budget,
+    since: Snapshot,
+    prefetched?: ReadonlyMap<string, number>,
+  ): ReadResult | Promise<ReadResult> {
     if (text === null) return { state: 'miss', seen: headerOf(null) };
-    const now = Date.now();
-    const seen = headerOf(text);
     const envelope = decodeEnvelope(text);
     // A format a newer redscale writes is left for the readers that know it; anything else is corrupt.
-    if (!envelope) return isNewerFormat(text) ? { state: 'miss', seen } : this.#discard(key, seen);
-    if (now >= envelope.staleUntil) return { state: 'miss', seen };
-    if (envelope.tags && !tagsStillValid(envelope.tags, (tag) => this.#tags.versionOf(tag))) {
-      // Unknown here (or the bus is down): read the versions. Known and newer: invalidated.
-      const names = Object.keys(envelope.tags);
-      if (names.every((tag) => this.#tags.versionOf(tag) !== undefined)) return { state: 'miss', seen };
-      const current = names.every((tag) => prefetched?.has(tag))
-        ? (prefetched as ReadonlyMap<string, number>)
-        : await this.#tags.current(names, this.#lifetime(), false, budget, since);
-      if (!tagsStillValid(envelope.tags, (tag) => current.get(tag))) return { state: 'miss', seen };
+    if (!envelope) return isNewerFormat(text) ? { state: 'miss', seen: headerOf(text) } : this.#discard(key, text);
+    const now = Date.now();
+    if (now >= envelope.staleUntil) return { state: 'miss', seen: headerOf(text) };
+    if (envelope.tags && !tagsStillValid(envelope.tags, this.#versionOf)) {
+      return this.#judgeTagged(key, text, envelope, schema, budget, since, now, prefetched);
     }
+    return this.#decoded(key, text, envelope, schema, since, now);
+  }
+
+  /** A tagged entry whose versions this process does not know (or knows to be newer). */
+  async #judgeTagged(
+    key: string,
+    text: Stored,
+    envelope: Envelope,
+    schema: StandardSchemaV1 | undefined,
+    budget: Budget,
+    since: Snapshot,
+    now: number,
+    prefetched: ReadonlyMap<string, number> | undefined,
+  ): Promise<ReadResult> {
+    const written = envelope.tags as Record<string, number>;
+    // Unknown here (or the bus is down): read the versions. Known and newer: invalidated.
+    const names = Object.keys(written);
+    if (names.every((tag) => this.#tags.versionOf(tag) !== undefined)) return { state: 'miss', seen: headerOf(text) };
+    const current = names.every((tag) => prefetched?.has(tag))
+      ? (prefetched as ReadonlyMap<string, number>)
+      : await this.#tags.current(names, this.#lifetime(), false, budget, since);
+    if (!tagsStillValid(written, (tag) => current.get(tag))) return { state: 'miss', seen: headerOf(text) };
+    return this.#decoded(key, text, envelope, schema, since, now);
+  }
+
+  /** The entry of a decoded envelope whose time and tags are good: its value read, checked, kept in L1. */
+  #decoded(
+    key: string,
+    text: Stored,
+    envelope: Envelope,
+    schema: StandardSchemaV1 | undefined,
+    since: Snapshot,
+    now: number,
+  ): ReadResult | Promise<ReadResult> {
     let value: unknown = envelope.payload;
     if (envelope.kind === 'value') {
       try {
         value = this.#codec.read(envelope);
       } catch {
-        return this.#discard(key, seen);
+        return this.#discard(key, text);
       }
     }
     const decoded: Entry = {
@@ -213,8 +260,20 @@ export class EntryStore {
       loadMs: envelope.loadMs,
       tags: envelope.tags,
     };
-    const entry = await this.#checked(decoded, schema);
-    if (!entry) return this.#discard(key, seen);
+    const checked = this.#checked(decoded, schema);
+    if (!(checked instanceof Promise)) return this.#found(key, text, decoded, checked, since, now);
+    return checked.then((entry) => this.#found(key, text, decoded, entry, since, now));
+  }
+
+  #found(
+    key: string,
+    text: Stored,
+    decoded: Entry,
+    entry: Entry | undefined,
+    since: Snapshot,
+    now: number,
+  ): ReadResult {
+    if (!entry) return this.#discard(key, text);
     // L1 keeps the value as read (another caller may pass another schema, or none).
     this.l1?.fill(key, decoded, since, now);
     return { state: now < entry.freshUntil ? 'fresh' : 'stale', entry, layer: 'l2' };
@@ -282,37 +341,21 @@ export class EntryStore {
   }
 
   /**
-   * Deletes entries and revokes their fill locks (one script per hash slot, per 250 keys);
-   * resolves how many Redis had.
+   * The entry with its value checked against `schema` (memoised per entry), or undefined when it
+   * fails; a promise only when the schema has to run.
    */
-  async delete(keys: readonly string[], budget: Budget): Promise<number> {
-    const gate = this.#gate;
-    const byEntry = new Map(keys.map((key) => [this.keyOf(key), key]));
-    const calls: Array<Promise<unknown>> = [];
-    for (const group of multiKeyGroups(gate.redis, byEntry.keys())) {
-      for (let i = 0; i < group.length; i += DELETE_BATCH) {
-        const entries = group.slice(i, i + DELETE_BATCH);
-        const locks = entries.map((entryKey) => this.lockOf(byEntry.get(entryKey) as string));
-        calls.push(
-          gate.call('cache delete', gate.nodeOf(entries[0] as string), budget, () =>
-            runScript(gate.redis, 'cacheDelete', [...entries, ...locks], []),
-          ),
-        );
-      }
-    }
-    const counts = await Promise.all(calls);
-    return counts.reduce<number>((sum, count) => sum + Number(count), 0);
-  }
-
-  /** The entry with its value checked against `schema` (memoised per entry), or undefined when it fails. */
-  async #checked(entry: Entry, schema: StandardSchemaV1 | undefined): Promise<Entry | undefined> {
+  #checked(entry: Entry, schema: StandardSchemaV1 | undefined): Entry | undefined | Promise<Entry | undefined> {
     if (!schema || entry.kind === 'error') return entry;
     if (entry.checked?.schema === schema) return { ...entry, value: entry.checked.value };
-    const result = await validate(schema, entry.value);
-    if (!result.ok) return undefined;
-    entry.checked = { schema, value: result.value };
-    return { ...entry, value: result.value };
+    return validate(schema, entry.value).then((result) => {
+      if (!result.ok) return undefined;
+      entry.checked = { schema, value: result.value };
+      return { ...entry, value: result.value };
+    });
   }
+
+  /** A remembered tag version (bound once: tag checks run on every hit). */
+  readonly #versionOf = (tag: string): number | undefined => this.#tags.versionOf(tag);
 
   /** How long tag keys must outlive a default entry. */
   #lifetime(): number {
@@ -320,7 +363,8 @@ export class EntryStore {
   }
 
   /** An entry that cannot be decoded or fails its schema: a miss, and gone from Redis. */
-  #discard(key: string, seen: Buffer): ReadResult {
+  #discard(key: string, text: Stored): ReadResult {
+    const seen = headerOf(text);
     this.l1?.drop([key]);
     const redisKey = this.keyOf(key);
     this.#gate

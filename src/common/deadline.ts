@@ -16,8 +16,16 @@ export const GRANULARITY_MS = 5;
 export interface Pending {
   settled: boolean;
   expire(): void;
-  /** The bucket it is filed in, until it settles or expires (set by {@link fileDeadline}). */
-  bucket?: Set<Pending> | undefined;
+  /** The bucket it is filed in, until it settles or expires, and its neighbours there (set by {@link fileDeadline}). */
+  bucket?: Bucket | undefined;
+  prev?: Pending | undefined;
+  next?: Pending | undefined;
+}
+
+/** The calls that give up in one granule: a list linked through the calls themselves (no allocation, no hashing). */
+interface Bucket {
+  index: number;
+  head: Pending | undefined;
 }
 
 /**
@@ -29,7 +37,7 @@ export interface Pending {
  */
 const { setInterval: startInterval, clearInterval: stopInterval } = globalThis;
 
-const buckets = new Map<number, Set<Pending>>();
+const buckets = new Map<number, Bucket>();
 let filed = 0;
 let sweeper: NodeJS.Timeout | undefined;
 
@@ -42,10 +50,14 @@ export function fileDeadline(entry: Pending, at: number): void {
   const index = Math.ceil(at / GRANULARITY_MS);
   let bucket = buckets.get(index);
   if (!bucket) {
-    bucket = new Set();
+    bucket = { index, head: undefined };
     buckets.set(index, bucket);
   }
-  bucket.add(entry);
+  const head = bucket.head;
+  entry.prev = undefined;
+  entry.next = head;
+  if (head) head.prev = entry;
+  bucket.head = entry;
   entry.bucket = bucket;
   filed++;
   if (!sweeper) {
@@ -61,25 +73,33 @@ export function fileDeadline(entry: Pending, at: number): void {
  */
 export function settleDeadline(entry: Pending): void {
   entry.settled = true;
+  unfile(entry);
+}
+
+function unfile(entry: Pending): void {
   const bucket = entry.bucket;
-  if (bucket) {
-    entry.bucket = undefined;
-    bucket.delete(entry);
-    filed--;
-  }
+  if (!bucket) return;
+  const { prev, next } = entry;
+  if (prev) prev.next = next;
+  else bucket.head = next;
+  if (next) next.prev = prev;
+  entry.bucket = entry.prev = entry.next = undefined;
+  filed--;
+  // An emptied bucket goes at once, so the sweeper stops soon after the last call settles.
+  if (!bucket.head && buckets.get(bucket.index) === bucket) buckets.delete(bucket.index);
 }
 
 function sweep(): void {
-  const due = performance.now() / GRANULARITY_MS;
+  const now = performance.now() / GRANULARITY_MS;
   for (const [index, bucket] of buckets) {
-    // Empty buckets go at once, so the sweeper stops soon after the last call settles.
-    if (index > due && bucket.size > 0) continue;
+    if (index > now) continue;
     buckets.delete(index);
-    // Counted as visited, not by the bucket's size up front: an expiry that settles a later entry
-    // of this bucket takes it out (and counts it) itself, and the loop then never reaches it.
-    for (const entry of bucket) {
-      filed--;
-      entry.bucket = undefined;
+    // Listed before any expires: an expiry's listeners may settle others of the bucket.
+    const expiring: Pending[] = [];
+    for (let entry = bucket.head; entry; entry = entry.next) expiring.push(entry);
+    for (const entry of expiring) {
+      if (entry.bucket !== bucket) continue;
+      unfile(entry);
       if (!entry.settled) entry.expire();
     }
   }
@@ -151,6 +171,7 @@ export function withTimeout<T>(
 /** How many filed calls are still waiting for an answer (neither settled nor expired): for tests. */
 export function pendingDeadlines(): number {
   let pending = 0;
-  for (const bucket of buckets.values()) for (const entry of bucket) if (!entry.settled) pending++;
+  for (const bucket of buckets.values())
+    for (let entry = bucket.head; entry; entry = entry.next) if (!entry.settled) pending++;
   return pending;
 }

@@ -20,7 +20,9 @@ export interface BatchOptions {
  */
 class Item implements Pending {
   settled = false;
-  bucket: Set<Pending> | undefined;
+  bucket: Pending['bucket'];
+  prev: Pending | undefined;
+  next: Pending | undefined;
 
   constructor(
     readonly keys: string[],
