@@ -17,31 +17,37 @@ interface Pending {
   expire(): void;
 }
 
-const buckets = new Map<number, Pending[]>();
-let filed = 0;
+/**
+ * Pending calls by the granule their deadline falls in. A call leaves its bucket when it settles,
+ * so nothing of it outlives its reply (with thousands of calls a second, settled calls kept until
+ * their deadline would survive young-generation GCs and cost far more than the calls).
+ */
+const buckets = new Map<number, Set<Pending>>();
 let sweeper: NodeJS.Timeout | undefined;
 
-function file(entry: Pending, at: number): void {
+function file(entry: Pending, at: number): Set<Pending> {
   const index = Math.ceil(at / GRANULARITY_MS);
-  const bucket = buckets.get(index);
-  if (bucket) bucket.push(entry);
-  else buckets.set(index, [entry]);
-  filed++;
+  let bucket = buckets.get(index);
+  if (!bucket) {
+    bucket = new Set();
+    buckets.set(index, bucket);
+  }
+  bucket.add(entry);
   if (!sweeper) {
     sweeper = setInterval(sweep, GRANULARITY_MS);
     sweeper.unref?.();
   }
+  return bucket;
 }
 
 function sweep(): void {
   const due = performance.now() / GRANULARITY_MS;
   for (const [index, bucket] of buckets) {
-    if (index > due) continue;
+    if (index > due && bucket.size > 0) continue;
     buckets.delete(index);
-    filed -= bucket.length;
     for (const entry of bucket) if (!entry.settled) entry.expire();
   }
-  if (filed === 0 && sweeper) {
+  if (buckets.size === 0 && sweeper) {
     clearInterval(sweeper);
     sweeper = undefined;
   }
@@ -80,16 +86,18 @@ export function untilDeadline<T>(
         reject(new RedisTimeoutError(operation, timeoutMs, context));
       },
     };
-    file(entry, deadline);
+    const bucket = file(entry, deadline);
     promise.then(
       (value) => {
         if (entry.settled) return;
         entry.settled = true;
+        bucket.delete(entry);
         resolve(value);
       },
       (error: unknown) => {
         if (entry.settled) return;
         entry.settled = true;
+        bucket.delete(entry);
         reject(toRedisError(operation, error, context));
       },
     );
