@@ -5,13 +5,13 @@ import { z } from 'zod';
 import type { RedisLike } from '../client/types.js';
 import type { Duration } from '../common/duration.js';
 import type { RedscaleError } from '../common/errors.js';
-import { parseOptions } from '../common/options.js';
+import { parseCallOptions, parseOptions } from '../common/options.js';
 import { ServerClocks } from '../common/server-clock.js';
 import { type LockOperationMessage, traced, tracing } from '../observability/channels.js';
 import type { Logger } from '../observability/logger.js';
 import { type LockLostError, LockNotReplicatedError, LockTimeoutError } from './errors.js';
 import { LockHandle, MultiLockHandle } from './handle.js';
-import { LockSet } from './lock-set.js';
+import { LockSet, type LockSetTarget } from './lock-set.js';
 import { acquireOptionsShape, checkFunction, checkResource, checkResources, leaseOptionsShape } from './options.js';
 import { acknowledgedReplicas } from './replication.js';
 import { LockReporter } from './reporter.js';
@@ -126,6 +126,8 @@ export class Lock extends EventEmitter<LockEvents> {
   readonly #options: Resolved;
   readonly #clocks: ServerClocks;
   readonly #report: LockReporter;
+  /** Where every lock set of this lock lives, built once rather than per call. */
+  readonly #target: LockSetTarget;
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: LockOptions) {
@@ -133,6 +135,8 @@ export class Lock extends EventEmitter<LockEvents> {
     this.#options = parseOptions(optionsSchema, options, 'Lock');
     this.#clocks = new ServerClocks(this.#options.redis);
     this.#report = new LockReporter(this, this.#options);
+    const { redis, prefix, timeout } = this.#options;
+    this.#target = { redis, clocks: this.#clocks, prefix, timeoutMs: timeout, onError: this.#report.redisError };
   }
 
   /** Counters since the lock was created (one source with the events). */
@@ -149,14 +153,14 @@ export class Lock extends EventEmitter<LockEvents> {
   async acquire(resource: string, options: AcquireOptions = {}): Promise<LockHandle> {
     const where = 'Lock.acquire()';
     checkResource(resource, where);
-    return this.#single(resource, parseOptions(acquireSchema, options, where));
+    return this.#single(resource, parseCallOptions(acquireSchema, options, where));
   }
 
   /** Acquires `resource` if it is free right now; resolves `null` if someone holds it. */
   async tryAcquire(resource: string, options: Omit<AcquireOptions, 'wait'> = {}): Promise<LockHandle | null> {
     const where = 'Lock.tryAcquire()';
     checkResource(resource, where);
-    return nullWhenBusy(this.#single(resource, { ...parseOptions(acquireSchema, options, where), wait: 0 }));
+    return nullWhenBusy(this.#single(resource, { ...parseCallOptions(acquireSchema, options, where), wait: 0 }));
   }
 
   /**
@@ -195,7 +199,7 @@ export class Lock extends EventEmitter<LockEvents> {
   async acquireAll(resources: readonly string[], options: AcquireOptions = {}): Promise<MultiLockHandle> {
     const where = 'Lock.acquireAll()';
     const list = checkResources(resources, where);
-    return this.#multi(list, parseOptions(acquireSchema, options, where));
+    return this.#multi(list, parseCallOptions(acquireSchema, options, where));
   }
 
   /** {@link acquireAll} if every resource is free right now; resolves `null` if any is held. */
@@ -205,7 +209,7 @@ export class Lock extends EventEmitter<LockEvents> {
   ): Promise<MultiLockHandle | null> {
     const where = 'Lock.tryAcquireAll()';
     const list = checkResources(resources, where);
-    return nullWhenBusy(this.#multi(list, { ...parseOptions(acquireSchema, options, where), wait: 0 }));
+    return nullWhenBusy(this.#multi(list, { ...parseCallOptions(acquireSchema, options, where), wait: 0 }));
   }
 
   /** {@link withLock} for several resources at once, acquired as by {@link acquireAll}. */
@@ -247,8 +251,21 @@ export class Lock extends EventEmitter<LockEvents> {
     call: z.output<typeof acquireSchema>,
     message: LockOperationMessage | undefined,
   ): Promise<LockHandle> {
-    const { set, token, fences, sentAt, settings } = await this.#take([resource], call, message);
-    return new LockHandle({ ...settings, resource, token, fence: fences.get(resource) ?? 0, sentAt, name: set.name });
+    const taken = await this.#take([resource], call, message);
+    // Every field spelt out: spreading a settings object here cost more than the rest of the call.
+    return new LockHandle({
+      name: taken.set.name,
+      ttlMs: taken.ttlMs,
+      timeoutMs: this.#options.timeout,
+      autoExtend: call.autoExtend ?? false,
+      sentAt: taken.sentAt,
+      onError: this.#report.redisError,
+      onLost: taken.onLost,
+      operations: taken.operations,
+      resource,
+      token: taken.token,
+      fence: taken.fences.get(resource) ?? 0,
+    });
   }
 
   async #takeAll(
@@ -256,8 +273,20 @@ export class Lock extends EventEmitter<LockEvents> {
     call: z.output<typeof acquireSchema>,
     message: LockOperationMessage | undefined,
   ): Promise<MultiLockHandle> {
-    const { set, token, fences, sentAt, settings } = await this.#take(resources, call, message);
-    return new MultiLockHandle({ ...settings, resources: set.resources, token, fences, sentAt, name: set.name });
+    const taken = await this.#take(resources, call, message);
+    return new MultiLockHandle({
+      name: taken.set.name,
+      ttlMs: taken.ttlMs,
+      timeoutMs: this.#options.timeout,
+      autoExtend: call.autoExtend ?? false,
+      sentAt: taken.sentAt,
+      onError: this.#report.redisError,
+      onLost: taken.onLost,
+      operations: taken.operations,
+      resources: taken.set.resources,
+      token: taken.token,
+      fences: taken.fences,
+    });
   }
 
   #message(operation: LockOperationMessage['operation'], resources: readonly string[]): LockOperationMessage {
@@ -265,11 +294,10 @@ export class Lock extends EventEmitter<LockEvents> {
   }
 
   async #take(resources: string[], call: z.output<typeof acquireSchema>, message: LockOperationMessage | undefined) {
-    const { redis, prefix, timeout, retryDelay } = this.#options;
-    const onError = this.#report.redisError;
+    const { timeout, retryDelay } = this.#options;
     const ttl = call.ttl ?? this.#options.ttl;
     const wait = call.wait ?? this.#options.wait;
-    const set = new LockSet({ redis, clocks: this.#clocks, prefix, timeoutMs: timeout, onError }, resources);
+    const set = new LockSet(this.#target, resources);
     const started = performance.now();
     // One deadline for the whole call: every attempt starts within `wait` and gets `timeout`.
     const callDeadline = started + wait + timeout;
@@ -292,29 +320,28 @@ export class Lock extends EventEmitter<LockEvents> {
       this.#report.acquireFailed(set.resources, error, performance.now() - started, message, attempts);
       throw error;
     }
-    const { token } = taken;
-    try {
-      await this.#confirmReplicated(set, token);
-    } catch (error) {
-      // A grant too few replicas have was given back: it counts as a failed acquisition.
-      this.#report.acquireFailed(set.resources, error, performance.now() - started, message, attempts);
-      throw error;
+    const { token, sentAt, fences } = taken;
+    if (this.#options.replicas > 0) {
+      try {
+        await this.#confirmReplicated(set, token);
+      } catch (error) {
+        // A grant too few replicas have was given back: it counts as a failed acquisition.
+        this.#report.acquireFailed(set.resources, error, performance.now() - started, message, attempts);
+        throw error;
+      }
     }
     const waitedMs = performance.now() - started;
-    this.#report.acquired(set.resources, waitedMs, attempts, taken.fences, message);
+    this.#report.acquired(set.resources, waitedMs, attempts, fences, message);
     return {
       set,
-      ...taken,
-      settings: {
-        ttlMs: ttl,
-        timeoutMs: timeout,
-        autoExtend: call.autoExtend ?? false,
-        onError,
-        onLost: (error: LockLostError) => this.#report.lost(set.resources, error),
-        operations: {
-          extend: (ttlMs: number, deadline: number) => this.#extend(set, token, ttlMs, deadline),
-          release: (deadline: number) => this.#release(set, token, deadline),
-        },
+      token,
+      sentAt,
+      fences,
+      ttlMs: ttl,
+      onLost: (error: LockLostError) => this.#report.lost(set.resources, error),
+      operations: {
+        extend: (ttlMs: number, deadline: number) => this.#extend(set, token, ttlMs, deadline),
+        release: (deadline: number) => this.#release(set, token, deadline),
       },
     };
   }
