@@ -2,7 +2,7 @@ import type { RedisLike } from '../client/types.js';
 import { untilDeadline } from '../common/deadline.js';
 import { RedisCommandError, type RedscaleError, toRedisError } from '../common/errors.js';
 import type { ServerClocks } from '../common/server-clock.js';
-import { evalScript } from '../scripts/eval-script.js';
+import { coalescedEval } from '../scripts/coalesce.js';
 import { lockKeyOf, slotGroups } from './keys.js';
 import { GRANTED, runBeforeDeadline } from './timed-script.js';
 import type { AttemptResult } from './waiting.js';
@@ -158,7 +158,7 @@ export class LockSet {
   undo(token: string): void {
     const { redis, onError } = this.#target;
     for (const group of this.#groups) {
-      evalScript(redis, 'lockRelease', group.lockKeys, [token]).catch((error: unknown) => {
+      coalescedEval(redis, 'lockRelease', group.lockKeys, [token]).catch((error: unknown) => {
         onError?.(toRedisError('lock release after a failed acquire', error, { resource: this.name }));
       });
     }
@@ -167,7 +167,7 @@ export class LockSet {
   async #release(group: Group, token: string, deadline: number): Promise<boolean> {
     const { redis, timeoutMs } = this.#target;
     const released = await untilDeadline(
-      evalScript(redis, 'lockRelease', group.lockKeys, [token]),
+      coalescedEval(redis, 'lockRelease', group.lockKeys, [token]),
       deadline,
       timeoutMs,
       'lock release',

@@ -3,7 +3,7 @@ import type { RedisLike } from '../client/types.js';
 import { untilDeadline } from '../common/deadline.js';
 import { RedisCommandError, RedisTimeoutError } from '../common/errors.js';
 import type { ServerClocks } from '../common/server-clock.js';
-import { evalScript } from '../scripts/eval-script.js';
+import { coalescedEval } from '../scripts/coalesce.js';
 import type { ScriptName } from '../scripts/registry.js';
 
 /** A lock script's status: it did what was asked. */
@@ -36,7 +36,8 @@ const CLOCK_RETRIES = 2;
  * just learned.
  *
  * The script's last argument is the server deadline; its reply is `{ status, server ms, ...values }`.
- * Sent as plain EVALSHA ({@link evalScript}): fewer client instructions than a `defineCommand` command.
+ * Sent as plain EVALSHA, written together with the client's other calls of the same turn
+ * ({@link coalescedEval}).
  * @throws RedisTimeoutError at the deadline, RedisCommandError when Redis fails or the reply is malformed.
  */
 export async function runBeforeDeadline(
@@ -54,7 +55,7 @@ export async function runBeforeDeadline(
   for (let attempt = 0; ; attempt++) {
     const serverDeadline = clock.serverTimeAt(deadline);
     const raw = await untilDeadline(
-      evalScript(redis, script, keys, [...args, serverDeadline]),
+      coalescedEval(redis, script, keys, [...args, serverDeadline]),
       deadline,
       timeoutMs,
       operation,

@@ -1,0 +1,104 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RedisLike } from '../../src/index.js';
+import { createClient, Lock, Semaphore } from '../../src/index.js';
+import { coalescedEval } from '../../src/scripts/coalesce.js';
+import { countCommands } from '../harness/command-counter.js';
+import { connect, deletePrefix, randomPrefix, type Topology } from '../harness/context.js';
+import { RedisServer } from '../harness/index.js';
+
+/** Counts the pipelines `redis` builds while `run` runs. */
+async function countPipelines(redis: RedisLike, run: () => Promise<unknown>): Promise<number> {
+  const original = redis.pipeline;
+  let pipelines = 0;
+  redis.pipeline = function (this: RedisLike, ...args: Parameters<RedisLike['pipeline']>) {
+    pipelines++;
+    return original.apply(this, args);
+  } as RedisLike['pipeline'];
+  try {
+    await run();
+  } finally {
+    redis.pipeline = original;
+  }
+  return pipelines;
+}
+
+const topologies: Array<[Topology, string]> = [
+  ['standalone', ''],
+  ['cluster', 'kp:'],
+];
+
+/**
+ * Lock and semaphore calls issued while others are in flight travel together (one pipeline per
+ * node): the same commands, one per acquire and one per release, the same results.
+ */
+describe.each(topologies)('coalesced lock calls on %s (client keyPrefix "%s")', (topology, keyPrefix) => {
+  const redis = connect(topology, keyPrefix ? { redisOptions: { keyPrefix } } : {});
+  const prefix = randomPrefix('coalesce');
+  const lock = new Lock({ redis, prefix, ttl: '5s', wait: '2s' });
+  afterAll(async () => {
+    await deletePrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it('acquire+release is still one command each, sent in pipelines when many run at once', async () => {
+    const names = Array.from({ length: 40 }, (_, i) => `r${i}`);
+    // Teach every node both scripts first (their first call is an EVAL, sent alone).
+    await Promise.all(names.map(async (name) => (await lock.acquire(name)).release()));
+    const fences: number[] = [];
+    let log = { count: 0, names: [] as string[] };
+    const pipelines = await countPipelines(redis, async () => {
+      log = await countCommands(() =>
+        Promise.all(
+          names.map(async (name) => {
+            const handle = await lock.acquire(name);
+            fences.push(handle.fence);
+            expect(await handle.release()).toBe(true);
+          }),
+        ),
+      );
+    });
+    expect(log.count).toBe(2 * names.length);
+    expect(new Set(log.names)).toEqual(new Set(['evalsha']));
+    expect(pipelines).toBeGreaterThan(0);
+    expect(fences.every((fence) => Number.isSafeInteger(fence) && fence > 0)).toBe(true);
+    for (const name of names) expect(await redis.exists(`${prefix}:lock:{${name}}`)).toBe(0);
+  });
+
+  it('keeps mutual exclusion: of many concurrent tries on one resource, one wins', async () => {
+    const tries = await Promise.all(Array.from({ length: 20 }, () => lock.tryAcquire('contended')));
+    const winners = tries.filter((handle) => handle !== null);
+    expect(winners).toHaveLength(1);
+    await winners[0]?.release();
+  });
+
+  it('semaphore: never more holders than the limit when all ask at once', async () => {
+    const semaphore = new Semaphore({ redis, prefix, limit: 3, ttl: '5s', wait: 0 });
+    const tries = await Promise.all(Array.from({ length: 12 }, () => semaphore.tryAcquire('pool')));
+    const held = tries.filter((handle) => handle !== null);
+    expect(held).toHaveLength(3);
+    expect((await Promise.all(held.map((handle) => handle?.release()))).every(Boolean)).toBe(true);
+  });
+});
+
+describe('coalesced calls after a SCRIPT FLUSH', () => {
+  it('a pipeline whose scripts the server lost resends each call alone, and each runs once', async () => {
+    const server = await RedisServer.start();
+    const redis = createClient(server.url);
+    try {
+      const lock = new Lock({ redis, prefix: 'flush', ttl: '5s' });
+      await (await lock.acquire('warm')).release();
+      await redis.script('FLUSH');
+      const handles = await Promise.all(Array.from({ length: 10 }, (_, i) => lock.acquire(`r${i}`)));
+      expect(handles.every((handle) => handle.held)).toBe(true);
+      expect((await Promise.all(handles.map((handle) => handle.release()))).every(Boolean)).toBe(true);
+      // Straight calls of the helper: replies in the order of the calls.
+      const replies = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => coalescedEval(redis, 'lockRelease', [`flush:lock:{x${i}}`], ['t'])),
+      );
+      expect(replies).toEqual([0, 0, 0, 0, 0]);
+    } finally {
+      redis.disconnect();
+      await server.dispose();
+    }
+  });
+});
