@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RedisLike } from '../../src/index.js';
-import { createClient, Lock, Semaphore } from '../../src/index.js';
+import { createClient, Lock, LockTimeoutError, Semaphore } from '../../src/index.js';
 import { coalescedEval } from '../../src/scripts/coalesce.js';
 import { countCommands } from '../harness/command-counter.js';
 import { connect, deletePrefix, randomPrefix, type Topology } from '../harness/context.js';
@@ -40,7 +40,7 @@ describe.each(topologies)('coalesced lock calls on %s (client keyPrefix "%s")', 
     redis.disconnect();
   });
 
-  it('acquire+release is still one command each, sent in pipelines when many run at once', async () => {
+  it('acquire+release sent together: one script run (standalone) or one pipeline per node (Cluster)', async () => {
     const names = Array.from({ length: 40 }, (_, i) => `r${i}`);
     // Teach every node both scripts first (their first call is an EVAL, sent alone).
     await Promise.all(names.map(async (name) => (await lock.acquire(name)).release()));
@@ -57,9 +57,16 @@ describe.each(topologies)('coalesced lock calls on %s (client keyPrefix "%s")', 
         ),
       );
     });
-    expect(log.count).toBe(2 * names.length);
     expect(new Set(log.names)).toEqual(new Set(['evalsha']));
-    expect(pipelines).toBeGreaterThan(0);
+    if (topology === 'cluster') {
+      // Keys of different slots cannot share a script run: each call is its own EVALSHA, piped per node.
+      expect(log.count).toBe(2 * names.length);
+      expect(pipelines).toBeGreaterThan(0);
+    } else {
+      // Acquisitions issued together run as one script call, and so do the releases (give or take
+      // the first of each, sent alone while nothing else was in flight).
+      expect(log.count).toBeLessThanOrEqual(6);
+    }
     expect(fences.every((fence) => Number.isSafeInteger(fence) && fence > 0)).toBe(true);
     for (const name of names) expect(await redis.exists(`${prefix}:lock:{${name}}`)).toBe(0);
   });
@@ -77,6 +84,39 @@ describe.each(topologies)('coalesced lock calls on %s (client keyPrefix "%s")', 
     const held = tries.filter((handle) => handle !== null);
     expect(held).toHaveLength(3);
     expect((await Promise.all(held.map((handle) => handle?.release()))).every(Boolean)).toBe(true);
+  });
+});
+
+describe('a run of several lock calls', () => {
+  const redis = connect('standalone');
+  const prefix = randomPrefix('coalesce-run');
+  afterAll(async () => {
+    await deletePrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it('gives each call its own reply or error: one that fails does not fail the others', async () => {
+    const lock = new Lock({ redis, prefix, ttl: '5s', wait: 0 });
+    await (await lock.acquire('warm')).release();
+    // A lock key of the wrong type makes that call fail inside the run.
+    await redis.hset(`${prefix}:lock:{broken}`, 'x', '1');
+    const held = await lock.acquire('held');
+    const names = ['a', 'b', 'broken', 'c', 'held', 'd'];
+    let settled: Array<PromiseSettledResult<Awaited<ReturnType<Lock['acquire']>>>> = [];
+    const log = await countCommands(async () => {
+      settled = await Promise.allSettled(names.map((name) => lock.acquire(name)));
+    });
+    // The first went alone, the five others in one run, then the failed one's undo (a release).
+    expect(log.count).toBe(3);
+    const outcome = settled.map((result) => {
+      if (result.status === 'fulfilled') return 'held';
+      if (result.reason instanceof LockTimeoutError) return 'busy';
+      return (result.reason as { code?: string }).code;
+    });
+    expect(outcome).toEqual(['held', 'held', 'ERR_REDIS', 'held', 'busy', 'held']);
+    const handles = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    expect((await Promise.all(handles.map((handle) => handle.release()))).every(Boolean)).toBe(true);
+    expect(await held.release()).toBe(true);
   });
 });
 
