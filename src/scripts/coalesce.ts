@@ -4,6 +4,12 @@ import { RedisCommandError } from '../common/errors.js';
 import { evalScript, isNoScript, shaOf, wasSent } from './eval-script.js';
 import type { ScriptName } from './registry.js';
 
+/**
+ * `process.nextTick` as it was when redscale loaded: fake timers installed by a test later (Jest's
+ * fake `nextTick`) do not hold lock calls back.
+ */
+const nextTick: (callback: () => void) => void = process.nextTick.bind(process);
+
 /** Most script calls one flush carries; a fuller queue is sent at once. */
 const MAX_CALLS = 128;
 
@@ -42,10 +48,10 @@ interface Entry {
  * the per-request work (writes, reads, ioredis' command objects, the script's invocation in
  * Redis) is most of a lock call's CPU cost, on both sides.
  *
- * Like Nagle's algorithm, and the rate limiter's batches, it never delays a lone call: with
- * nothing in flight a call is sent at once; while calls are in flight, calls wait for the end of
- * the event loop's current turn (`setImmediate`) or for the last reply in flight, whichever comes
- * first (so calls keep flowing where `setImmediate` is faked).
+ * Like Nagle's algorithm it never delays a lone call: with nothing in flight, and no reply being
+ * handled in this turn, a call is sent at once. Otherwise calls wait for the end of the current
+ * turn's callbacks (`process.nextTick`, which runs once every promise reaction of the turn has run:
+ * all the calls a burst of replies sets off go together, in one write).
  */
 class Coalescer {
   readonly #redis: RedisLike;
@@ -54,6 +60,8 @@ class Coalescer {
   #scheduled = false;
   /** Commands (single calls, runs or pipelines) sent and not yet answered. */
   #inFlight = 0;
+  /** A reply arrived in this turn: the calls its reactions make are about to come, together. */
+  #replyTurn = false;
 
   constructor(redis: RedisLike) {
     this.#redis = redis;
@@ -61,21 +69,30 @@ class Coalescer {
   }
 
   run(script: ScriptName, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
-    if (this.#inFlight === 0 && this.#pending.length === 0) return this.#sendOne(script, keys, args);
+    if (this.#inFlight === 0 && this.#pending.length === 0 && !this.#replyTurn) {
+      return this.#sendOne(script, keys, args);
+    }
     return new Promise((resolve, reject) => {
       this.#pending.push({ script, keys, args, resolve, reject });
       if (this.#pending.length >= MAX_CALLS) {
         this.#flush();
       } else if (!this.#scheduled) {
         this.#scheduled = true;
-        setImmediate(this.#flush);
+        nextTick(this.#flush);
       }
     });
   }
 
   readonly #answered = (): void => {
     this.#inFlight -= 1;
-    if (this.#inFlight === 0 && this.#pending.length > 0) this.#flush();
+    if (!this.#replyTurn) {
+      this.#replyTurn = true;
+      nextTick(this.#endTurn);
+    }
+  };
+
+  readonly #endTurn = (): void => {
+    this.#replyTurn = false;
   };
 
   readonly #flush = (): void => {
