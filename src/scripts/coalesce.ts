@@ -19,7 +19,12 @@ const MAX_CALLS = 128;
  * list of the calls' replies (an error in the place of a call that failed). The first argument of
  * each call is its token.
  */
-const BATCHED: ReadonlySet<ScriptName> = new Set<ScriptName>(['lockAcquire', 'lockRelease']);
+const BATCHED: ReadonlySet<ScriptName> = new Set<ScriptName>([
+  'lockAcquire',
+  'lockRelease',
+  'lockSemaphoreAcquire',
+  'lockSemaphoreRelease',
+]);
 
 interface Call {
   script: ScriptName;
