@@ -217,6 +217,8 @@ export class Semaphore {
     const holders = base;
     const queue = `${base}:queue`;
     const places = `${base}:places`;
+    // Only a fair semaphore has a queue to leave: the others' releases touch the holders alone.
+    const releaseKeys = fair ? [holders, queue, places] : [holders];
     // One token for the whole call: a fair waiter's place in the queue is tied to it. Reusing it
     // is safe because a new attempt is only sent after the previous one was answered.
     const token = randomUUID();
@@ -224,11 +226,9 @@ export class Semaphore {
     // A live waiter renews its place at least every retryDelay.max + timeout.
     const queueTtl = 3 * (retryDelay.max + timeout);
     const undo = () => {
-      coalescedEval(redis, 'lockSemaphoreRelease', [holders, queue, places], [token, permits]).catch(
-        (error: unknown) => {
-          onError?.(toRedisError('semaphore release after a failed acquire', error, { resource }));
-        },
-      );
+      coalescedEval(redis, 'lockSemaphoreRelease', releaseKeys, [token, permits]).catch((error: unknown) => {
+        onError?.(toRedisError('semaphore release after a failed acquire', error, { resource }));
+      });
     };
     const callDeadline = performance.now() + wait + timeout;
     let acquired: { sentAt: number; fence: number };
@@ -318,7 +318,7 @@ export class Semaphore {
           ).status === GRANTED,
         release: async (deadline) =>
           (await untilDeadline(
-            coalescedEval(redis, 'lockSemaphoreRelease', [holders, queue, places], [token, permits]),
+            coalescedEval(redis, 'lockSemaphoreRelease', releaseKeys, [token, permits]),
             deadline,
             timeout,
             'semaphore release',
