@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { RedisLike } from '../../src/index.js';
 import { createClient, Lock, LockTimeoutError, Semaphore } from '../../src/index.js';
 import { coalescedEval } from '../../src/scripts/coalesce.js';
@@ -128,6 +128,29 @@ describe('a run of several lock calls', () => {
     const handles = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     expect((await Promise.all(handles.map((handle) => handle.release()))).every(Boolean)).toBe(true);
     expect(await held.release()).toBe(true);
+  });
+});
+
+describe('coalesced calls under fake timers', () => {
+  const redis = connect('standalone');
+  const prefix = randomPrefix('coalesce-fake');
+  afterAll(async () => {
+    await deletePrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it("calls queued while others are in flight still go under a test's fake timers", async () => {
+    const lock = new Lock({ redis, prefix, ttl: '5s' });
+    await (await lock.acquire('warm')).release();
+    // Vitest's defaults fake setImmediate, setTimeout and setInterval (nextTick cannot be faked in
+    // its forks pool); the coalescer's nextTick was taken when redscale loaded in any case.
+    vi.useFakeTimers();
+    try {
+      const handles = await Promise.all(['a', 'b', 'c', 'd'].map((name) => lock.acquire(name)));
+      expect((await Promise.all(handles.map((handle) => handle.release()))).every(Boolean)).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
