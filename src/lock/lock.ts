@@ -10,7 +10,7 @@ import { ServerClocks } from '../common/server-clock.js';
 import { type LockOperationMessage, traced, tracing } from '../observability/channels.js';
 import type { Logger } from '../observability/logger.js';
 import { type LockLostError, LockNotReplicatedError, LockTimeoutError } from './errors.js';
-import { LockHandle, MultiLockHandle } from './handle.js';
+import { LockHandle, type LockHandleSettings, MultiLockHandle, type MultiLockHandleSettings } from './handle.js';
 import { LockSet, type LockSetTarget } from './lock-set.js';
 import { acquireOptionsShape, checkFunction, checkResource, checkResources, leaseOptionsShape } from './options.js';
 import { acknowledgedReplicas } from './replication.js';
@@ -251,21 +251,7 @@ export class Lock extends EventEmitter<LockEvents> {
     call: z.output<typeof acquireSchema>,
     message: LockOperationMessage | undefined,
   ): Promise<LockHandle> {
-    const taken = await this.#take([resource], call, message);
-    // Every field spelt out: spreading a settings object here cost more than the rest of the call.
-    return new LockHandle({
-      name: taken.set.name,
-      ttlMs: taken.ttlMs,
-      timeoutMs: this.#options.timeout,
-      autoExtend: call.autoExtend ?? false,
-      sentAt: taken.sentAt,
-      onError: this.#report.redisError,
-      onLost: taken.onLost,
-      operations: taken.operations,
-      resource,
-      token: taken.token,
-      fence: taken.fences.get(resource) ?? 0,
-    });
+    return new LockHandle(await this.#take([resource], call, message));
   }
 
   async #takeAll(
@@ -273,27 +259,18 @@ export class Lock extends EventEmitter<LockEvents> {
     call: z.output<typeof acquireSchema>,
     message: LockOperationMessage | undefined,
   ): Promise<MultiLockHandle> {
-    const taken = await this.#take(resources, call, message);
-    return new MultiLockHandle({
-      name: taken.set.name,
-      ttlMs: taken.ttlMs,
-      timeoutMs: this.#options.timeout,
-      autoExtend: call.autoExtend ?? false,
-      sentAt: taken.sentAt,
-      onError: this.#report.redisError,
-      onLost: taken.onLost,
-      operations: taken.operations,
-      resources: taken.set.resources,
-      token: taken.token,
-      fences: taken.fences,
-    });
+    return new MultiLockHandle(await this.#take(resources, call, message));
   }
 
   #message(operation: LockOperationMessage['operation'], resources: readonly string[]): LockOperationMessage {
     return { prefix: this.#options.prefix, operation, resources };
   }
 
-  async #take(resources: string[], call: z.output<typeof acquireSchema>, message: LockOperationMessage | undefined) {
+  async #take(
+    resources: string[],
+    call: z.output<typeof acquireSchema>,
+    message: LockOperationMessage | undefined,
+  ): Promise<LockHandleSettings & MultiLockHandleSettings> {
     const { timeout, retryDelay } = this.#options;
     const ttl = call.ttl ?? this.#options.ttl;
     const wait = call.wait ?? this.#options.wait;
@@ -332,18 +309,27 @@ export class Lock extends EventEmitter<LockEvents> {
     }
     const waitedMs = performance.now() - started;
     this.#report.acquired(set.resources, waitedMs, attempts, fences, message);
-    return {
-      set,
-      token,
-      sentAt,
-      fences,
+    // What either handle is made of, every field spelt out: spreading a settings object into
+    // the handle cost more than the rest of the call.
+    const settings: LockHandleSettings & MultiLockHandleSettings = {
+      name: set.name,
       ttlMs: ttl,
+      timeoutMs: timeout,
+      autoExtend: call.autoExtend ?? false,
+      sentAt,
+      onError: this.#report.redisError,
       onLost: (error: LockLostError) => this.#report.lost(set.resources, error),
       operations: {
         extend: (ttlMs: number, deadline: number) => this.#extend(set, token, ttlMs, deadline),
         release: (deadline: number) => this.#release(set, token, deadline),
       },
+      token,
+      resource: set.resources[0] ?? '',
+      fence: fences.get(set.resources[0] ?? '') ?? 0,
+      resources: set.resources,
+      fences,
     };
+    return settings;
   }
 
   /**
