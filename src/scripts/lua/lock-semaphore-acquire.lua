@@ -116,8 +116,11 @@ local function acquire(holders, fence_key, queue, places, token, permits, limit,
   for i = 1, permits do
     redis.call('ZADD', holders, ends, token .. ':' .. i)
   end
-  local last = redis.call('ZRANGE', holders, -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', holders, last[2])
+  -- The set lives until its longest lease ends: this one's (a set with no expiry yet, as a new
+  -- one), or a later one it already has.
+  if redis.call('PEXPIREAT', holders, ends, 'NX') == 0 then
+    redis.call('PEXPIREAT', holders, ends, 'GT')
+  end
 
   -- The fence: the last one comes back from the write, and a second write is needed only in
   -- the rare case it is not below the clock.
