@@ -3,6 +3,31 @@ import { isRedisLike, type RedisLike } from '../client/types.js';
 import { DURATION_EXPECTED, formatDuration, tryParseDuration } from './duration.js';
 import { InvalidOptionError } from './errors.js';
 
+const parsedEmpty = new WeakMap<z.ZodType, unknown>();
+
+/**
+ * {@link parseOptions} for per-call options, which are usually left out: `undefined` or an
+ * object with no keys gets what `{}` parses to, parsed once per schema and frozen (callers copy,
+ * never change it), so a hot path pays no schema run for options it was not given.
+ */
+export function parseCallOptions<S extends z.ZodType>(schema: S, input: unknown, where: string): z.output<S> {
+  if (!isEmptyOptions(input)) return parseOptions(schema, input, where);
+  let parsed = parsedEmpty.get(schema) as z.output<S> | undefined;
+  if (parsed === undefined) {
+    parsed = Object.freeze(parseOptions(schema, {}, where)) as z.output<S>;
+    parsedEmpty.set(schema, parsed);
+  }
+  return parsed;
+}
+
+/** `undefined`, or a non-array object with no enumerable keys, own or inherited (the schema reads both). */
+function isEmptyOptions(input: unknown): boolean {
+  if (input === undefined) return true;
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return false;
+  for (const _ in input) return false;
+  return true;
+}
+
 /**
  * Validates `input` against `schema` and returns the parsed value. The first problem becomes an
  * {@link InvalidOptionError} that names the option (as a dotted path), the value and what is

@@ -2,7 +2,7 @@ import type { RedisLike } from '../client/types.js';
 import { untilDeadline } from '../common/deadline.js';
 import { RedisCommandError, type RedscaleError, toRedisError } from '../common/errors.js';
 import type { ServerClocks } from '../common/server-clock.js';
-import { runScript } from '../scripts/registry.js';
+import { coalescedEval } from '../scripts/coalesce.js';
 import { lockKeyOf, slotGroups } from './keys.js';
 import { GRANTED, runBeforeDeadline } from './timed-script.js';
 import type { AttemptResult } from './waiting.js';
@@ -44,6 +44,16 @@ export class LockSet {
 
   constructor(target: LockSetTarget, resources: readonly string[]) {
     this.#target = target;
+    if (resources.length === 1) {
+      // The common case, one resource: one group on any topology, without the grouping's copies.
+      const resource = resources[0] as string;
+      const members = [resource];
+      const key = lockKeyOf(target.prefix, resource);
+      this.#groups = [{ resources: members, lockKeys: [key], acquireKeys: [key, `${key}:fence`] }];
+      this.resources = members;
+      this.name = resource;
+      return;
+    }
     const keyOf = (resource: string) => lockKeyOf(target.prefix, resource);
     this.#groups = slotGroups(target.redis, keyOf, [...resources]).map(({ resources: members }) => {
       const lockKeys = members.map(keyOf);
@@ -138,6 +148,8 @@ export class LockSet {
 
   /** Releases every lock still held by `token`; `true` when all of them were. */
   async release(token: string, deadline: number): Promise<boolean> {
+    const only = this.#groups.length === 1 ? this.#groups[0] : undefined;
+    if (only) return this.#release(only, token, deadline);
     const released = await Promise.all(this.#groups.map((group) => this.#release(group, token, deadline)));
     return released.every(Boolean);
   }
@@ -146,7 +158,7 @@ export class LockSet {
   undo(token: string): void {
     const { redis, onError } = this.#target;
     for (const group of this.#groups) {
-      runScript(redis, 'lockRelease', group.lockKeys, [token]).catch((error: unknown) => {
+      coalescedEval(redis, 'lockRelease', group.lockKeys, [token]).catch((error: unknown) => {
         onError?.(toRedisError('lock release after a failed acquire', error, { resource: this.name }));
       });
     }
@@ -155,7 +167,7 @@ export class LockSet {
   async #release(group: Group, token: string, deadline: number): Promise<boolean> {
     const { redis, timeoutMs } = this.#target;
     const released = await untilDeadline(
-      runScript(redis, 'lockRelease', group.lockKeys, [token]),
+      coalescedEval(redis, 'lockRelease', group.lockKeys, [token]),
       deadline,
       timeoutMs,
       'lock release',

@@ -5,13 +5,13 @@ import { z } from 'zod';
 import type { RedisLike } from '../client/types.js';
 import type { Duration } from '../common/duration.js';
 import type { RedscaleError } from '../common/errors.js';
-import { parseOptions } from '../common/options.js';
+import { parseCallOptions, parseOptions } from '../common/options.js';
 import { ServerClocks } from '../common/server-clock.js';
 import { type LockOperationMessage, traced, tracing } from '../observability/channels.js';
 import type { Logger } from '../observability/logger.js';
 import { type LockLostError, LockNotReplicatedError, LockTimeoutError } from './errors.js';
-import { LockHandle, MultiLockHandle } from './handle.js';
-import { LockSet } from './lock-set.js';
+import { LockHandle, type LockHandleSettings, MultiLockHandle, type MultiLockHandleSettings } from './handle.js';
+import { LockSet, type LockSetTarget } from './lock-set.js';
 import { acquireOptionsShape, checkFunction, checkResource, checkResources, leaseOptionsShape } from './options.js';
 import { acknowledgedReplicas } from './replication.js';
 import { LockReporter } from './reporter.js';
@@ -126,6 +126,8 @@ export class Lock extends EventEmitter<LockEvents> {
   readonly #options: Resolved;
   readonly #clocks: ServerClocks;
   readonly #report: LockReporter;
+  /** Where every lock set of this lock lives, built once rather than per call. */
+  readonly #target: LockSetTarget;
 
   /** @throws InvalidOptionError when an option is invalid. */
   constructor(options: LockOptions) {
@@ -133,6 +135,8 @@ export class Lock extends EventEmitter<LockEvents> {
     this.#options = parseOptions(optionsSchema, options, 'Lock');
     this.#clocks = new ServerClocks(this.#options.redis);
     this.#report = new LockReporter(this, this.#options);
+    const { redis, prefix, timeout } = this.#options;
+    this.#target = { redis, clocks: this.#clocks, prefix, timeoutMs: timeout, onError: this.#report.redisError };
   }
 
   /** Counters since the lock was created (one source with the events). */
@@ -149,14 +153,14 @@ export class Lock extends EventEmitter<LockEvents> {
   async acquire(resource: string, options: AcquireOptions = {}): Promise<LockHandle> {
     const where = 'Lock.acquire()';
     checkResource(resource, where);
-    return this.#single(resource, parseOptions(acquireSchema, options, where));
+    return this.#single(resource, parseCallOptions(acquireSchema, options, where));
   }
 
   /** Acquires `resource` if it is free right now; resolves `null` if someone holds it. */
   async tryAcquire(resource: string, options: Omit<AcquireOptions, 'wait'> = {}): Promise<LockHandle | null> {
     const where = 'Lock.tryAcquire()';
     checkResource(resource, where);
-    return nullWhenBusy(this.#single(resource, { ...parseOptions(acquireSchema, options, where), wait: 0 }));
+    return nullWhenBusy(this.#single(resource, { ...parseCallOptions(acquireSchema, options, where), wait: 0 }));
   }
 
   /**
@@ -195,7 +199,7 @@ export class Lock extends EventEmitter<LockEvents> {
   async acquireAll(resources: readonly string[], options: AcquireOptions = {}): Promise<MultiLockHandle> {
     const where = 'Lock.acquireAll()';
     const list = checkResources(resources, where);
-    return this.#multi(list, parseOptions(acquireSchema, options, where));
+    return this.#multi(list, parseCallOptions(acquireSchema, options, where));
   }
 
   /** {@link acquireAll} if every resource is free right now; resolves `null` if any is held. */
@@ -205,7 +209,7 @@ export class Lock extends EventEmitter<LockEvents> {
   ): Promise<MultiLockHandle | null> {
     const where = 'Lock.tryAcquireAll()';
     const list = checkResources(resources, where);
-    return nullWhenBusy(this.#multi(list, { ...parseOptions(acquireSchema, options, where), wait: 0 }));
+    return nullWhenBusy(this.#multi(list, { ...parseCallOptions(acquireSchema, options, where), wait: 0 }));
   }
 
   /** {@link withLock} for several resources at once, acquired as by {@link acquireAll}. */
@@ -247,8 +251,7 @@ export class Lock extends EventEmitter<LockEvents> {
     call: z.output<typeof acquireSchema>,
     message: LockOperationMessage | undefined,
   ): Promise<LockHandle> {
-    const { set, token, fences, sentAt, settings } = await this.#take([resource], call, message);
-    return new LockHandle({ ...settings, resource, token, fence: fences.get(resource) ?? 0, sentAt, name: set.name });
+    return new LockHandle(await this.#take([resource], call, message));
   }
 
   async #takeAll(
@@ -256,20 +259,22 @@ export class Lock extends EventEmitter<LockEvents> {
     call: z.output<typeof acquireSchema>,
     message: LockOperationMessage | undefined,
   ): Promise<MultiLockHandle> {
-    const { set, token, fences, sentAt, settings } = await this.#take(resources, call, message);
-    return new MultiLockHandle({ ...settings, resources: set.resources, token, fences, sentAt, name: set.name });
+    return new MultiLockHandle(await this.#take(resources, call, message));
   }
 
   #message(operation: LockOperationMessage['operation'], resources: readonly string[]): LockOperationMessage {
     return { prefix: this.#options.prefix, operation, resources };
   }
 
-  async #take(resources: string[], call: z.output<typeof acquireSchema>, message: LockOperationMessage | undefined) {
-    const { redis, prefix, timeout, retryDelay } = this.#options;
-    const onError = this.#report.redisError;
+  async #take(
+    resources: string[],
+    call: z.output<typeof acquireSchema>,
+    message: LockOperationMessage | undefined,
+  ): Promise<LockHandleSettings & MultiLockHandleSettings> {
+    const { timeout, retryDelay } = this.#options;
     const ttl = call.ttl ?? this.#options.ttl;
     const wait = call.wait ?? this.#options.wait;
-    const set = new LockSet({ redis, clocks: this.#clocks, prefix, timeoutMs: timeout, onError }, resources);
+    const set = new LockSet(this.#target, resources);
     const started = performance.now();
     // One deadline for the whole call: every attempt starts within `wait` and gets `timeout`.
     const callDeadline = started + wait + timeout;
@@ -292,31 +297,39 @@ export class Lock extends EventEmitter<LockEvents> {
       this.#report.acquireFailed(set.resources, error, performance.now() - started, message, attempts);
       throw error;
     }
-    const { token } = taken;
-    try {
-      await this.#confirmReplicated(set, token);
-    } catch (error) {
-      // A grant too few replicas have was given back: it counts as a failed acquisition.
-      this.#report.acquireFailed(set.resources, error, performance.now() - started, message, attempts);
-      throw error;
+    const { token, sentAt, fences } = taken;
+    if (this.#options.replicas > 0) {
+      try {
+        await this.#confirmReplicated(set, token);
+      } catch (error) {
+        // A grant too few replicas have was given back: it counts as a failed acquisition.
+        this.#report.acquireFailed(set.resources, error, performance.now() - started, message, attempts);
+        throw error;
+      }
     }
     const waitedMs = performance.now() - started;
-    this.#report.acquired(set.resources, waitedMs, attempts, taken.fences, message);
-    return {
-      set,
-      ...taken,
-      settings: {
-        ttlMs: ttl,
-        timeoutMs: timeout,
-        autoExtend: call.autoExtend ?? false,
-        onError,
-        onLost: (error: LockLostError) => this.#report.lost(set.resources, error),
-        operations: {
-          extend: (ttlMs: number, deadline: number) => this.#extend(set, token, ttlMs, deadline),
-          release: (deadline: number) => this.#release(set, token, deadline),
-        },
+    this.#report.acquired(set.resources, waitedMs, attempts, fences, message);
+    // What either handle is made of, every field spelt out: spreading a settings object into
+    // the handle cost more than the rest of the call.
+    const settings: LockHandleSettings & MultiLockHandleSettings = {
+      name: set.name,
+      ttlMs: ttl,
+      timeoutMs: timeout,
+      autoExtend: call.autoExtend ?? false,
+      sentAt,
+      onError: this.#report.redisError,
+      onLost: (error: LockLostError) => this.#report.lost(set.resources, error),
+      operations: {
+        extend: (ttlMs: number, deadline: number) => this.#extend(set, token, ttlMs, deadline),
+        release: (deadline: number) => this.#release(set, token, deadline),
       },
+      token,
+      resource: set.resources[0] ?? '',
+      fence: fences.get(set.resources[0] ?? '') ?? 0,
+      resources: set.resources,
+      fences,
     };
+    return settings;
   }
 
   /**

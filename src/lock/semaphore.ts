@@ -11,10 +11,10 @@ import {
   type RedscaleError,
   toRedisError,
 } from '../common/errors.js';
-import { parseOptions, positiveInt } from '../common/options.js';
+import { parseCallOptions, parseOptions, positiveInt } from '../common/options.js';
 import { ServerClocks } from '../common/server-clock.js';
 import { type Logger, logError } from '../observability/logger.js';
-import { runScript } from '../scripts/registry.js';
+import { coalescedEval } from '../scripts/coalesce.js';
 import { LockNotReplicatedError, LockTimeoutError } from './errors.js';
 import { SemaphoreHandle } from './handle.js';
 import { semaphoreKeyOf } from './keys.js';
@@ -196,7 +196,7 @@ export class Semaphore {
   }
 
   #parseCall(options: SemaphoreAcquireOptions, where: string): Call {
-    const call = parseOptions(acquireSchema, options, where);
+    const call = parseCallOptions(acquireSchema, options, where);
     if (call.permits !== undefined && call.permits > this.#options.limit) {
       throw new InvalidOptionError(
         'permits',
@@ -217,6 +217,8 @@ export class Semaphore {
     const holders = base;
     const queue = `${base}:queue`;
     const places = `${base}:places`;
+    // Only a fair semaphore has a queue to leave: the others' releases touch the holders alone.
+    const releaseKeys = fair ? [holders, queue, places] : [holders];
     // One token for the whole call: a fair waiter's place in the queue is tied to it. Reusing it
     // is safe because a new attempt is only sent after the previous one was answered.
     const token = randomUUID();
@@ -224,7 +226,7 @@ export class Semaphore {
     // A live waiter renews its place at least every retryDelay.max + timeout.
     const queueTtl = 3 * (retryDelay.max + timeout);
     const undo = () => {
-      runScript(redis, 'lockSemaphoreRelease', [holders, queue, places], [token, permits]).catch((error: unknown) => {
+      coalescedEval(redis, 'lockSemaphoreRelease', releaseKeys, [token, permits]).catch((error: unknown) => {
         onError?.(toRedisError('semaphore release after a failed acquire', error, { resource }));
       });
     };
@@ -316,7 +318,7 @@ export class Semaphore {
           ).status === GRANTED,
         release: async (deadline) =>
           (await untilDeadline(
-            runScript(redis, 'lockSemaphoreRelease', [holders, queue, places], [token, permits]),
+            coalescedEval(redis, 'lockSemaphoreRelease', releaseKeys, [token, permits]),
             deadline,
             timeout,
             'semaphore release',

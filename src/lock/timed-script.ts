@@ -3,7 +3,8 @@ import type { RedisLike } from '../client/types.js';
 import { untilDeadline } from '../common/deadline.js';
 import { RedisCommandError, RedisTimeoutError } from '../common/errors.js';
 import type { ServerClocks } from '../common/server-clock.js';
-import { runScript, type ScriptName } from '../scripts/registry.js';
+import { coalescedEval } from '../scripts/coalesce.js';
+import type { ScriptName } from '../scripts/registry.js';
 
 /** A lock script's status: it did what was asked. */
 export const GRANTED = 1;
@@ -35,6 +36,8 @@ const CLOCK_RETRIES = 2;
  * just learned.
  *
  * The script's last argument is the server deadline; its reply is `{ status, server ms, ...values }`.
+ * Sent as plain EVALSHA, written together with the client's other calls of the same turn
+ * ({@link coalescedEval}).
  * @throws RedisTimeoutError at the deadline, RedisCommandError when Redis fails or the reply is malformed.
  */
 export async function runBeforeDeadline(
@@ -52,7 +55,7 @@ export async function runBeforeDeadline(
   for (let attempt = 0; ; attempt++) {
     const serverDeadline = clock.serverTimeAt(deadline);
     const raw = await untilDeadline(
-      runScript(redis, script, keys, [...args, serverDeadline]),
+      coalescedEval(redis, script, keys, [...args, serverDeadline]),
       deadline,
       timeoutMs,
       operation,
@@ -73,15 +76,23 @@ export async function runBeforeDeadline(
 /** Validates a reply read from Redis: an array of finite integers, status first, then the server time. */
 export function parseTimedReply(raw: unknown): TimedReply | undefined {
   if (!Array.isArray(raw) || raw.length < 2) return undefined;
-  const numbers: number[] = [];
-  for (const item of raw) {
-    const value = typeof item === 'string' ? Number(item) : item;
-    if (typeof value !== 'number' || !Number.isSafeInteger(value)) return undefined;
-    numbers.push(value);
-  }
-  const [status, serverMs, ...values] = numbers as [number, number, ...number[]];
+  const status = integerOf(raw[0]);
+  const serverMs = integerOf(raw[1]);
   if (status !== GRANTED && status !== REFUSED && status !== TOO_LATE) return undefined;
+  if (serverMs === undefined) return undefined;
+  const values: number[] = [];
+  for (let i = 2; i < raw.length; i++) {
+    const value = integerOf(raw[i]);
+    if (value === undefined) return undefined;
+    values.push(value);
+  }
   return { status, serverMs, values };
+}
+
+/** A reply item as a safe integer (Redis integers arrive as numbers, some clients send strings). */
+function integerOf(item: unknown): number | undefined {
+  const value = typeof item === 'string' ? Number(item) : item;
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
 }
 
 function describe(value: unknown): string {

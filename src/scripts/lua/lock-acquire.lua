@@ -10,6 +10,10 @@
   restart without persistence, an eviction, a failover), and the fence key needs no immortality:
   it lives for the lock's ttl plus 60 s.
 
+  Few Redis calls on the common path (TIME, SET NX, SET GET): a lock is taken with SET NX, and the
+  holder is read only when that is refused; the fence key is written with SET GET, which returns
+  the last token, and written again only in the rare case that token is not below the clock.
+
   KEYS[1], KEYS[3] .. KEYS[2n-1]  lock key of each of the n resources: the holder's random
                                   token, expiring after the lock's ttl
   KEYS[2], KEYS[4] .. KEYS[2n]    fence key of each resource: the last fencing token handed out
@@ -23,33 +27,75 @@
            when they already hold this token: the same attempt, resent by ioredis)
            { 0, server ms, ms until a held lock expires (-1: no ttl) } when one is held
            { -1, server ms } when it ran after the deadline (nothing was changed)
+
+  Several calls in one run (how the client sends acquisitions issued at the same time): ARGV is
+  the key count, token, ttl and deadline of each call in turn, KEYS their keys in the same order,
+  and the reply is the list of the calls' replies, each as above. The calls run one after the
+  other, judged by the time the run started; a call that fails gets its error in its place, and
+  the others run regardless.
 ]]
 local time = redis.call('TIME')
-local seconds, micros = tonumber(time[1]), tonumber(time[2])
-local now_ms = seconds * 1000 + math.floor(micros / 1000)
-local deadline = tonumber(ARGV[3])
-if deadline > 0 and now_ms > deadline then
-  return { -1, now_ms }
-end
-for i = 1, #KEYS, 2 do
-  local holder = redis.call('GET', KEYS[i])
-  -- This attempt's own token: ioredis resent the command after a reconnection lost the first
-  -- run's reply. Answer as a grant again (a fresh fence, still higher than any before).
-  if holder and holder ~= ARGV[1] then
-    return { 0, now_ms, redis.call('PTTL', KEYS[i]) }
+local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+-- Server µs as an exact decimal string (a Lua number would be sent as %.14g, losing digits).
+local now_us = time[1] .. string.sub('00000' .. time[2], -6)
+local now_us_number = tonumber(now_us)
+
+local function acquire(first, last, token, ttl, deadline)
+  if deadline > 0 and now_ms > deadline then
+    return { -1, now_ms }
   end
-end
-local now_us = seconds * 1000000 + micros
-local fence_ttl = string.format('%.0f', tonumber(ARGV[2]) + 60000)
-local reply = { 1, now_ms }
-for i = 1, #KEYS, 2 do
-  redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
-  local fence = now_us
-  local last = tonumber(redis.call('GET', KEYS[i + 1]))
-  if last and last >= fence then
-    fence = last + 1
+  local created, resent
+  for i = first, last, 2 do
+    local key = KEYS[i]
+    if redis.call('SET', key, token, 'NX', 'PX', ttl) then
+      created = created or {}
+      created[#created + 1] = key
+    elseif redis.call('GET', key) == token then
+      -- This attempt's own token: ioredis resent the command after a reconnection lost the first
+      -- run's reply. Answer as a grant again (a fresh fence, still higher than any before).
+      resent = resent or {}
+      resent[#resent + 1] = key
+    else
+      local left = redis.call('PTTL', key)
+      -- All or none: the locks this call took are given back, so nothing was changed.
+      if created then
+        redis.call('DEL', unpack(created))
+      end
+      return { 0, now_ms, left }
+    end
   end
-  redis.call('SET', KEYS[i + 1], string.format('%.0f', fence), 'PX', fence_ttl)
-  reply[#reply + 1] = fence
+  if resent then
+    for _, key in ipairs(resent) do
+      redis.call('PEXPIRE', key, ttl)
+    end
+  end
+  local fence_ttl = tonumber(ttl) + 60000
+  local reply = { 1, now_ms }
+  for i = first + 1, last, 2 do
+    local fence = now_us_number
+    local previous = tonumber(redis.call('SET', KEYS[i], now_us, 'PX', fence_ttl, 'GET'))
+    if previous and previous >= fence then
+      fence = previous + 1
+      redis.call('SET', KEYS[i], string.format('%.0f', fence), 'PX', fence_ttl)
+    end
+    reply[#reply + 1] = fence
+  end
+  return reply
 end
-return reply
+
+if #ARGV == 3 then
+  return acquire(1, #KEYS, ARGV[1], ARGV[2], tonumber(ARGV[3]))
+end
+local replies = {}
+local first = 1
+for i = 1, #ARGV, 4 do
+  local last = first + tonumber(ARGV[i]) - 1
+  local ok, reply = pcall(acquire, first, last, ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]))
+  if ok then
+    replies[#replies + 1] = reply
+  else
+    replies[#replies + 1] = redis.error_reply(type(reply) == 'table' and reply.err or tostring(reply))
+  end
+  first = last + 1
+end
+return replies
