@@ -183,20 +183,20 @@ function alone(call: Call): Entry {
 
 /**
  * The commands for calls to one standalone server: the calls of each {@link BATCHED} script in one
- * run, where their first call was, the others alone, in order. Calls issued together may run in
- * any order, except two of one token (an acquisition and its undo): then every call goes alone.
+ * run, where their first call was, the others alone, in order. Grouping by script reorders calls
+ * of different scripts, which is only safe when they share nothing: two of one token (an
+ * acquisition and its undo) or of one key (a release, then another caller's acquisition of the
+ * same resource, which sent alone in order would find it free) send every call alone, in order.
  */
 function batches(calls: Call[]): Entry[] {
   const byScript = new Map<ScriptName, Call[]>();
-  const scriptOfToken = new Map<unknown, ScriptName>();
+  const scriptOf = new Map<unknown, ScriptName>();
   for (const call of calls) {
     const group = byScript.get(call.script);
     if (group) group.push(call);
     else byScript.set(call.script, [call]);
-    const token = call.args[0];
-    const seen = scriptOfToken.get(token);
-    if (seen !== undefined && seen !== call.script) return calls.map(alone);
-    scriptOfToken.set(token, call.script);
+    if (!claim(scriptOf, call.args[0], call.script)) return calls.map(alone);
+    for (const key of call.keys) if (!claim(scriptOf, key, call.script)) return calls.map(alone);
   }
   const entries: Entry[] = [];
   for (const [script, group] of byScript) {
@@ -214,6 +214,14 @@ function batches(calls: Call[]): Entry[] {
     entries.push({ script, keys, args, calls: group, batched: true });
   }
   return entries;
+}
+
+/** Files `script` as the user of `item` (a token or a key); false when another script already uses it. */
+function claim(scriptOf: Map<unknown, ScriptName>, item: unknown, script: ScriptName): boolean {
+  const seen = scriptOf.get(item);
+  if (seen !== undefined && seen !== script) return false;
+  scriptOf.set(item, script);
+  return true;
 }
 
 /** Hands each call of a command its reply (a run's reply is the list of its calls' replies). */

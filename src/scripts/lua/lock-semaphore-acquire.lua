@@ -12,7 +12,8 @@
 
   KEYS[1]  holders: sorted set, member `<token>:<i>` per permit (i = 1..permits), score = end ms
   KEYS[2]  fence key: the last fencing token handed out for this semaphore
-  KEYS[3]  queue (fair mode): sorted set, member `<permits>:<token>`, score = arrival µs
+  KEYS[3]  queue (fair mode): sorted set, member `<permits>:<token>`, score = arrival µs (the
+           server time, or one above the last waiter's when that is not lower: strict arrival order)
   KEYS[4]  queue places (fair mode): sorted set, same members, score = ms the place expires
 
   ARGV[1]  token, random and unique to this acquisition
@@ -79,7 +80,14 @@ local function acquire(holders, fence_key, queue, places, token, permits, limit,
     local ahead
     if mode == '1' then
       if not redis.call('ZSCORE', queue, me) then
-        redis.call('ZADD', queue, now_us, me)
+        -- Arrival order even for waiters of one run (they all read the same TIME; equal scores
+        -- would rank by member, a random token) or of a clock stepped back: after the last one.
+        local arrival = now_us
+        local last = redis.call('ZRANGE', queue, -1, -1, 'WITHSCORES')[2]
+        if last and tonumber(last) >= now_us_number then
+          arrival = string.format('%.0f', tonumber(last) + 1)
+        end
+        redis.call('ZADD', queue, arrival, me)
       end
       ahead = redis.call('ZRANK', queue, me)
     else
