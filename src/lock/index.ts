@@ -2,7 +2,8 @@ export { type LockLossReason, LockLostError, LockNotReplicatedError, LockTimeout
 export { LockHandle, MultiLockHandle, SemaphoreHandle } from './handle.js';
 export { resourceHashTag } from './keys.js';
 export { Lease } from './lease.js';
-export { type AcquireOptions, Lock, type LockContext, type LockOptions, type MultiLockContext } from './lock.js';
+export { Lock } from './lock.js';
+export type { AcquireOptions, LockContext, LockOptions, MultiLockContext } from './options.js';
 export {
   MAX_SEMAPHORE_LIMIT,
   Semaphore,

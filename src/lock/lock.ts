@@ -2,87 +2,28 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
-import type { RedisLike } from '../client/types.js';
-import type { Duration } from '../common/duration.js';
-import type { RedscaleError } from '../common/errors.js';
 import { parseCallOptions, parseOptions } from '../common/options.js';
 import { ServerClocks } from '../common/server-clock.js';
 import { type LockOperationMessage, traced, tracing } from '../observability/channels.js';
-import type { Logger } from '../observability/logger.js';
 import { type LockLostError, LockNotReplicatedError, LockTimeoutError } from './errors.js';
 import { LockHandle, type LockHandleSettings, MultiLockHandle, type MultiLockHandleSettings } from './handle.js';
 import { LockSet, type LockSetTarget } from './lock-set.js';
-import { acquireOptionsShape, checkFunction, checkResource, checkResources, leaseOptionsShape } from './options.js';
+import {
+  type AcquireOptions,
+  acquireOptionsShape,
+  checkFunction,
+  checkResource,
+  checkResources,
+  type LockContext,
+  type LockOptions,
+  leaseOptionsShape,
+  type MultiLockContext,
+} from './options.js';
 import { acknowledgedReplicas } from './replication.js';
 import { LockReporter } from './reporter.js';
 import { runWhileHeld } from './run-held.js';
 import type { LockEvents, LockStats } from './stats.js';
 import { acquireWithin } from './waiting.js';
-
-/** Options for {@link Lock}. Per-call options override `ttl`, `wait` and `autoExtend`. */
-export interface LockOptions {
-  /** The Redis (standalone or Cluster) the locks live in. Lock keys must not be evictable. */
-  redis: RedisLike;
-  /** Namespace of the lock keys (`<prefix>:lock:{<resource>}`). Default `'redscale'`. */
-  prefix?: string;
-  /** How long a lock lives unless extended: 10 ms to 2^31−1 ms (~24.8 days, what a timer can wait). Default `'10s'`. */
-  ttl?: Duration;
-  /** How long `acquire` keeps trying while someone else holds the lock. Default `'5s'`. */
-  wait?: Duration;
-  /** Backoff between tries: exponential from `min` to `max`, with full jitter. Default `{ min: '10ms', max: '500ms' }`. */
-  retryDelay?: { min?: Duration; max?: Duration };
-  /** Longest one Redis call may take (each acquire attempt, extension and release). Default `'1s'`. */
-  timeout?: Duration;
-  /**
-   * Replicas that must acknowledge a grant (Redis `WAIT`) before `acquire` resolves: with a
-   * primary behind Sentinel, `1` means a failover to an acknowledging replica keeps the lock.
-   * When fewer acknowledge within `replicationTimeout`, the lock is released and `acquire` rejects
-   * with a {@link LockNotReplicatedError}. Costs one more round trip per acquire. Default `0`
-   * (do not wait: the grant is trusted as soon as the primary gives it).
-   */
-  replicas?: number;
-  /** How long Redis waits for `replicas` to acknowledge a grant (1 ms or more). Default `'500ms'`. */
-  replicationTimeout?: Duration;
-  /** Called with Redis failures the lock absorbed (a failed auto-extension it will retry). */
-  onError?: (error: RedscaleError) => void;
-  /**
-   * A pino/console-like logger: absorbed Redis failures go to `warn`, a lock lost while held to
-   * `error`. Default: none (nothing is logged).
-   */
-  logger?: Logger;
-}
-
-/** Options of one acquisition. */
-export interface AcquireOptions {
-  /** How long the lock lives unless extended (10 ms to 2^31−1 ms). Default: the Lock's `ttl`. */
-  ttl?: Duration;
-  /** How long to keep trying while the lock is held. Default: the Lock's `wait`. */
-  wait?: Duration;
-  /** Extend the lock automatically (every third of its ttl) until it is released. Default `false` (`withLock`: `true`). */
-  autoExtend?: boolean;
-  /** Stops waiting (rejects with `ERR_ABORTED`). */
-  signal?: AbortSignal;
-}
-
-/** What `withLock` gives the function it runs. */
-export interface LockContext {
-  /** Aborts with a LockLostError when the lock is lost: stop work that needs exclusivity. */
-  readonly signal: AbortSignal;
-  /** The fencing token to send with writes to the protected resource. */
-  readonly fence: number;
-  /** The handle itself (extend by hand, check `remainingMs`). */
-  readonly handle: LockHandle;
-}
-
-/** What `withLocks` gives the function it runs. */
-export interface MultiLockContext {
-  /** Aborts with a LockLostError when any of the locks is lost. */
-  readonly signal: AbortSignal;
-  /** The fencing token of each resource. */
-  readonly fences: ReadonlyMap<string, number>;
-  /** The handle itself. */
-  readonly handle: MultiLockHandle;
-}
 
 const optionsSchema = z.strictObject(leaseOptionsShape);
 

@@ -18,7 +18,7 @@ import { coalescedEval } from '../scripts/coalesce.js';
 import { LockNotReplicatedError, LockTimeoutError } from './errors.js';
 import { SemaphoreHandle } from './handle.js';
 import { semaphoreKeyOf } from './keys.js';
-import type { AcquireOptions } from './lock.js';
+import type { AcquireOptions } from './options.js';
 import { acquireOptionsShape, checkFunction, checkResource, leaseOptionsShape } from './options.js';
 import { acknowledgedReplicas } from './replication.js';
 import { runWhileHeld } from './run-held.js';

@@ -2,7 +2,7 @@ import { nodeOf } from '../client/cluster.js';
 import { isCluster, type RedisLike } from '../client/types.js';
 import { fileDeadline, type Pending, settleDeadline } from '../common/deadline.js';
 import { RedisCommandError, RedisTimeoutError } from '../common/errors.js';
-import { evalScript, isNoScript, shaOf, wasSent } from '../scripts/eval-script.js';
+import { evalScript, isNoScript, isRedirection, isSplitPipeline, shaOf, wasSent } from '../scripts/eval-script.js';
 import type { Decision } from './algorithms.js';
 import { callArgs, type ScriptPlan } from './protocol.js';
 import type { CallTiming } from './redis-backend.js';
@@ -265,14 +265,4 @@ export class Batcher {
 
 function isSettled(item: Item): boolean {
   return item.settled;
-}
-
-/** A Cluster reply saying the command ran nowhere and belongs elsewhere (or later): MOVED, ASK, TRYAGAIN. */
-function isRedirection(error: unknown): boolean {
-  return error instanceof Error && /^(MOVED|ASK|TRYAGAIN) /.test(error.message);
-}
-
-/** ioredis refused a Cluster pipeline whose keys its current slot map puts on different nodes (nothing was sent). */
-function isSplitPipeline(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('All keys in the pipeline should belong to the same slots');
 }

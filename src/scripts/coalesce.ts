@@ -1,7 +1,7 @@
 import { nodeOf } from '../client/cluster.js';
 import { isCluster, type RedisLike } from '../client/types.js';
 import { RedisCommandError } from '../common/errors.js';
-import { evalScript, isNoScript, shaOf, wasSent } from './eval-script.js';
+import { evalScript, isNoScript, isRedirection, isSplitPipeline, shaOf, wasSent } from './eval-script.js';
 import type { ScriptName } from './registry.js';
 
 /**
@@ -262,14 +262,4 @@ export function coalescedEval(
     coalescers.set(redis, coalescer);
   }
   return coalescer.run(script, keys, args);
-}
-
-/** A Cluster reply saying the command ran nowhere and belongs elsewhere (or later): MOVED, ASK, TRYAGAIN. */
-function isRedirection(error: unknown): boolean {
-  return error instanceof Error && /^(MOVED|ASK|TRYAGAIN) /.test(error.message);
-}
-
-/** ioredis refused a Cluster pipeline whose keys its current slot map puts on different nodes (nothing was sent). */
-function isSplitPipeline(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('All keys in the pipeline should belong to the same slots');
 }

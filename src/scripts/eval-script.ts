@@ -23,6 +23,16 @@ export function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
 
+/** A Cluster reply saying the command ran nowhere and belongs elsewhere (or later): MOVED, ASK, TRYAGAIN. */
+export function isRedirection(error: unknown): boolean {
+  return error instanceof Error && /^(MOVED|ASK|TRYAGAIN) /.test(error.message);
+}
+
+/** ioredis refused a Cluster pipeline whose keys its current slot map puts on different nodes (nothing was sent). */
+export function isSplitPipeline(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('All keys in the pipeline should belong to the same slots');
+}
+
 /** Scripts each client has sent as EVAL, per node: there EVALSHA finds them (until a restart). */
 const sentByClient = new WeakMap<RedisLike, Map<string, Set<ScriptName>>>();
 

@@ -7,7 +7,7 @@ import type { Duration } from '../../common/duration.js';
 import { InvalidOptionError } from '../../common/errors.js';
 import { durationSchema, parseOptions, positiveInt, prefixSchema, redisClientSchema } from '../../common/options.js';
 import type { RedisHealthOptions } from '../../health/redis-health.js';
-import type { LockOptions } from '../../lock/lock.js';
+import type { LockOptions } from '../../lock/options.js';
 import type { RateLimitHeaderMode } from '../../ratelimit/headers.js';
 import type { LimitRule } from '../../ratelimit/rules.js';
 import type { RequestList } from './lists.js';

@@ -14,7 +14,8 @@ import { type CreateClientOptions, createClient } from '../../client/create-clie
 import type { RedisLike } from '../../client/types.js';
 import { InvalidOptionError } from '../../common/errors.js';
 import { RedisHealth, type RedisHealthOptions } from '../../health/redis-health.js';
-import { Lock, type LockOptions } from '../../lock/lock.js';
+import { Lock } from '../../lock/lock.js';
+import type { LockOptions } from '../../lock/options.js';
 import { CacheHealthIndicator } from './cache-indicator.js';
 import { RedisHealthIndicator } from './health-indicator.js';
 import { RedscaleThrottlerStorage, type RedscaleThrottlerStorageOptions } from './throttler-storage.js';
