@@ -113,7 +113,7 @@ export function decodeReply(reply: unknown, plan: ScriptPlan): Decision | LateRe
   const head = values[0] as number;
   const specs = plan.specs;
   if (head >= 0) {
-    // Admitted: now, then per limit its count (and an anchored window's start, a GCRA's reset).
+    // Admitted: now, then per limit its count (and an anchored window's or a GCRA's reset).
     const extra = specs.reduce((sum, spec) => sum + (spec.code === 'a' || spec.code === 'g' ? 1 : 0), 0);
     if (values.length !== 1 + specs.length + extra) throw malformed(reply);
     return admitted(head, values.slice(1), plan);
@@ -138,15 +138,15 @@ export function decodeReply(reply: unknown, plan: ScriptPlan): Decision | LateRe
   };
 }
 
-/** A decision for an admitted call from its server time and the counts (anchored: count, start; GCRA: count, reset). */
+/** A decision for an admitted call from its server time and the counts (anchored and GCRA: count, reset). */
 function admitted(now: number, counts: readonly number[], plan: ScriptPlan): Decision {
   const limits: LimitVerdict[] = [];
   let at = 0;
   for (const spec of plan.specs) {
     const used = counts[at++] as number;
     let resetAt: number;
-    if (spec.code === 'a') resetAt = (counts[at++] as number) + spec.window;
-    else if (spec.code === 'g') resetAt = counts[at++] as number;
+    // An anchored window's end comes from Redis: a backoff may have made it longer than the rule's.
+    if (spec.code === 'a' || spec.code === 'g') resetAt = counts[at++] as number;
     else if (spec.code === 'l') resetAt = now + spec.window;
     else resetAt = (Math.floor(now / spec.window) + 1) * spec.window;
     limits.push({ allowed: true, used, resetAt, retryAfter: 0 });

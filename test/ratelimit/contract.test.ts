@@ -101,6 +101,29 @@ describe.each(CONTRACT_BACKENDS)('RateLimiter contract on %s', (backend) => {
     },
   );
 
+  it.each([
+    ['alone', 1],
+    ['beside another limit', 2],
+  ] as const)(
+    "first-hit window, whenExceeded 'backoff' (%s): a call admitted in a lengthened window reports that window's end",
+    async (_, count) => {
+      const clock = testClock();
+      const backoff = fixedWindow({ limit: 10, window: '3s', anchor: 'first-hit', whenExceeded: 'backoff' });
+      const limiter = factory.make({
+        limits: count === 1 ? backoff : [backoff, fixedWindow({ limit: 100, window: '1h' })],
+        clock: clock.now,
+      });
+      await limiter.consume('u', { cost: 4 });
+      // 12 of 10: the window restarts 3 s × 2^(12 − 10 − 1) = 6 s long.
+      expect(await limiter.hit('u', { cost: 8 })).toMatchObject({ allowed: false, resetAt: clock.start + 6_000 });
+      await limiter.refund('u', { cost: 3 });
+      const admitted = await limiter.consume('u');
+      expect(admitted).toMatchObject({ allowed: true, remaining: 0 });
+      expect(admitted.limits[0]).toMatchObject({ used: 10, resetAt: clock.start + 6_000 });
+      expect(await limiter.consume('u')).toMatchObject({ allowed: false, retryAfter: 6_000 });
+    },
+  );
+
   it('whenExceeded needs a first-hit window', () => {
     expect(() => fixedWindow({ limit: 2, window: '1s', whenExceeded: 'restart' })).toThrow(
       /"whenExceeded" for fixedWindow\(\)/,

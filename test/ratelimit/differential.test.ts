@@ -241,6 +241,24 @@ describe.each<[Topology, number]>([
               ],
             ],
           ],
+          // A backoff lengthened a first-hit window, a refund brought the count back under the
+          // limit: the admitted call reports the lengthened window's end (found by this property).
+          [
+            [
+              {
+                rules: [{ algorithm: 'first-hit-backoff', limit: 10, window: 3_000, burst: 12 }],
+                blockFor: 200,
+                blockMode: 'until-room',
+                upgrade: 2,
+              },
+              [
+                { op: 'consume', id: 'b', cost: 4 },
+                { op: 'hit', id: 'b', cost: 8 },
+                { op: 'refund', id: 'b', cost: 3, upgraded: true },
+                { op: 'burst', id: 'b', calls: 5 },
+              ],
+            ],
+          ],
         ],
       },
     );

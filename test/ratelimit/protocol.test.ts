@@ -42,9 +42,10 @@ describe('the limiter wire protocol', () => {
       retryAfter: 0,
       limits: [{ allowed: true, used: 3, resetAt: Math.ceil(NOW / 60_000) * 60_000, retryAfter: 0 }],
     });
-    expect(decodeReply([NOW, 4, NOW - 10], anchored)).toMatchObject({
+    // An anchored window's end is Redis's (a backoff may have lengthened it), not start + window.
+    expect(decodeReply([NOW, 4, NOW + 120_000], anchored)).toMatchObject({
       allowed: true,
-      limits: [{ used: 4, resetAt: NOW - 10 + 60_000 }],
+      limits: [{ used: 4, resetAt: NOW + 120_000 }],
     });
     expect(decodeReply([-2, NOW, 900, 10, NOW + 1, 0, 5, NOW + 2, 3], several)).toMatchObject({
       allowed: false,

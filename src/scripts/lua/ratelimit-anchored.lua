@@ -19,7 +19,8 @@
 
   Reply    too late: minus the server time in ms.
            Otherwise, per identity (one identity: the value itself; a batch: an array of them):
-           admitted: { now, used, window start }
+           admitted: { now, used, resetAt } (the window's end: a backoff may have made it longer than
+           ARGV[3])
            refused: { -1, now, retryAfter, used, resetAt, retryAfter }
 
   State    hash { s = window start ms, c = count, l = window length when a hit over the limit
@@ -73,7 +74,7 @@ local function decide(key)
       if expire then call('PEXPIRE', key, length) end
     end
   end
-  if admit then return { now, used, s } end
+  if admit then return { now, used, s + length } end
   local r = s + length - now
   return { -1, now, r, used, s + length, r }
 end

@@ -28,8 +28,9 @@
 
   Reply    too late: a negative integer, minus the server time in ms.
            Otherwise, per identity (one identity: the value itself; a batch: an array of them):
-           admitted: { now, then per limit: used, and for an anchored limit also its start, for
-                      GCRA also its resetAt (when the bucket is full again) }
+           admitted: { now, then per limit: used, and for an anchored limit also its resetAt (the
+                      window's end, which a backoff may have moved), for GCRA also its resetAt
+                      (when the bucket is full again) }
            refused: { -reason (1 by a limit, 2 blocked), now, retryAfter,
                       then per limit: used, resetAt, retryAfter }
            used counts the window after this call (sliding window: the estimate, rounded up);
@@ -332,10 +333,7 @@ local function decide(base)
       n = n + 1
       reply[n] = u > 0 and u or 0
       local code = L[7 * (i - 1) + 1]
-      if code == 'a' then
-        n = n + 1
-        reply[n] = S[q + 5]
-      elseif code == 'g' then
+      if code == 'a' or code == 'g' then
         n = n + 1
         reply[n] = S[q + 3]
       end
