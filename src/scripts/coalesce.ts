@@ -11,7 +11,7 @@ import type { ScriptName } from './registry.js';
 const nextTick: (callback: () => void) => void = process.nextTick.bind(process);
 
 /** Most script calls one flush carries; a fuller queue is sent at once. */
-const MAX_CALLS = 128;
+const MAX_CALLS = 16;
 
 /**
  * Scripts that also run several calls in one run (see their headers): ARGV is each call's key
