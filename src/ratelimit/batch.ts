@@ -7,6 +7,12 @@ import type { Decision } from './algorithms.js';
 import { callArgs, type ScriptPlan } from './protocol.js';
 import type { CallTiming } from './redis-backend.js';
 
+/**
+ * `process.nextTick` as it was when redscale loaded: fake timers installed by a test later (Jest's
+ * fake `nextTick`) do not hold checks back.
+ */
+const nextTick: (callback: () => void) => void = process.nextTick.bind(process);
+
 /** Options of the limiter's `batch` option. */
 export interface BatchOptions {
   /** Most checks one script call (or one pipeline) carries; a fuller batch is sent at once. */
@@ -59,10 +65,11 @@ export type Settle = (reply: unknown, timing: CallTiming, id: string) => Decisio
  * different identities live in different slots, so the checks go as one pipeline per node.
  *
  * Like Nagle's algorithm, it never delays a lone check: with nothing of this limiter in flight a
- * check is sent at once (one request at a time costs what it did unbatched); while commands are
- * in flight, checks wait for the end of the event loop's current turn (`setImmediate`: this tick
- * and the I/O callbacks of its poll phase) and go together — or for the last reply in flight,
- * whichever comes first, so checks keep flowing where `setImmediate` is faked.
+ * check is sent at once (one request at a time costs what it did unbatched). While checks are in
+ * flight, a batch goes as soon as it holds a quarter of them (so below 8 in flight a check still
+ * goes at once); the rest wait for the end of the event loop's current turn (`setImmediate`: this
+ * tick and the I/O callbacks of its poll phase) — or for the last reply in flight, whichever comes
+ * first, so checks keep flowing where `setImmediate` is faked.
  *
  * The call carries the earliest deadline of its checks: checks sent together were issued at
  * most one turn apart, and a check is only ever refused for lateness early, never late.
@@ -78,6 +85,12 @@ export class Batcher {
   #scheduled = false;
   /** Commands sent and not yet answered. */
   #inFlight = 0;
+  /**
+   * Checks sent and not yet answered, counting those answered in this turn until it ends: their
+   * callers' next checks, made in reaction, still see them (see {@link Batcher.add}).
+   */
+  #checksInFlight = 0;
+  #retiring = 0;
 
   constructor(redis: RedisLike, plan: ScriptPlan, options: BatchOptions, settle: Settle, now?: () => number) {
     this.#redis = redis;
@@ -102,7 +115,11 @@ export class Batcher {
         this.#pending.set(op, items);
       }
       items.push(item);
-      if (items.length >= this.#maxSize) {
+      // A batch goes as soon as it holds a quarter of the checks in flight (up to maxSize): with
+      // at least four batches in flight, Redis runs one while the client reads another. One
+      // batch of everything would make them take turns, each idle while the other works (at 8 in
+      // flight that cost a quarter of the throughput); a lone check still goes at once.
+      if (items.length >= Math.min(this.#maxSize, Math.max(1, this.#checksInFlight >> 2))) {
         this.#pending.delete(op);
         this.#send(items);
       } else if (!this.#scheduled) {
@@ -117,9 +134,22 @@ export class Batcher {
    * now: it has nothing to wait for. This also keeps checks flowing where `setImmediate` never
    * runs — under fake timers (Jest's, Vitest's, node:test's, sinon's), replies still arrive.
    */
-  #answered(): void {
+  #answered(checks: number): void {
     this.#inFlight -= 1;
+    this.#retiring += checks;
+    if (this.#retiring === checks) nextTick(this.#retire);
     if (this.#inFlight === 0 && this.#pending.size > 0) this.#flush();
+  }
+
+  /** The turn that answered them has ended (its promise reactions ran first). */
+  readonly #retire = (): void => {
+    this.#checksInFlight -= this.#retiring;
+    this.#retiring = 0;
+  };
+
+  #sent(checks: number): void {
+    this.#inFlight += 1;
+    this.#checksInFlight += checks;
   }
 
   readonly #flush = (): void => {
@@ -157,14 +187,14 @@ export class Batcher {
     // Timed out before it went (queued, or back from a redirected pipeline): see #send.
     if (item.settled) return;
     const args = callArgs(this.#plan, item.timing.deadline, item.op, this.#now?.());
-    this.#inFlight++;
+    this.#sent(1);
     evalScript(this.#redis, this.#plan.script, item.keys, args).then(
       (reply) => {
-        this.#answered();
+        this.#answered(1);
         this.#deliver(item, reply);
       },
       (error: unknown) => {
-        this.#answered();
+        this.#answered(1);
         item.fail(error);
       },
     );
@@ -179,10 +209,10 @@ export class Batcher {
       for (const key of item.keys) keys.push(key);
     }
     const args = callArgs(this.#plan, deadline, (items[0] as Item).op, this.#now?.());
-    this.#inFlight++;
+    this.#sent(items.length);
     evalScript(this.#redis, this.#plan.script, keys, args).then(
       (reply) => {
-        this.#answered();
+        this.#answered(items.length);
         if (typeof reply === 'number' && reply < 0) {
           // Too late: the whole call did nothing.
           for (const item of items) this.#deliver(item, reply);
@@ -196,7 +226,7 @@ export class Batcher {
         for (let i = 0; i < items.length; i++) this.#deliver(items[i] as Item, reply[i]);
       },
       (error: unknown) => {
-        this.#answered();
+        this.#answered(items.length);
         for (const item of items) item.fail(error);
       },
     );
@@ -220,10 +250,10 @@ export class Batcher {
         ...callArgs(this.#plan, item.timing.deadline, item.op, now),
       );
     }
-    this.#inFlight++;
+    this.#sent(items.length);
     pipeline.exec().then(
       (results) => {
-        this.#answered();
+        this.#answered(items.length);
         items.forEach((item, i) => {
           const [error, reply] = results?.[i] ?? [new Error('no reply in the pipeline')];
           if (!error) this.#deliver(item, reply);
@@ -235,7 +265,7 @@ export class Batcher {
         });
       },
       (error: unknown) => {
-        this.#answered();
+        this.#answered(items.length);
         // The slot map changed between grouping and sending (a resharding): ioredis refused the
         // pipeline before sending anything, so each call goes alone, to wherever its slot is now.
         if (isSplitPipeline(error)) for (const item of items) this.#sendOne(item);

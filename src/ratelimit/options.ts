@@ -82,8 +82,10 @@ export interface RateLimiterOptions {
   /**
    * Coalesce concurrent checks: the checks issued while the event loop is busy go as one script
    * call deciding every identity (standalone, Sentinel) or one pipeline per node (Cluster), each
-   * still atomic and exact per identity. `true` is `{ maxSize: 16 }` (smaller batches let the client
-   * build the next while Redis runs one). Default `true`.
+   * still atomic and exact per identity. A batch goes once it holds a quarter of the checks in
+   * flight, up to `maxSize`, so with fewer than 8 in flight a check goes at once, and several
+   * batches are in flight for Redis to run one while the client reads another. `true` is
+   * `{ maxSize: 16 }`. Default `true`.
    */
   batch?: boolean | { maxSize?: number };
   /**
