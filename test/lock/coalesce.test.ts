@@ -63,9 +63,11 @@ describe.each(topologies)('coalesced lock calls on %s (client keyPrefix "%s")', 
       expect(log.count).toBe(2 * names.length);
       expect(pipelines).toBeGreaterThan(0);
     } else {
-      // Acquisitions issued together run as one script call, and so do the releases (give or take
-      // the first of each, sent alone while nothing else was in flight).
-      expect(log.count).toBeLessThanOrEqual(6);
+      // Acquisitions issued together run as script calls of up to 16 (several in flight keep both
+      // client and Redis busy), and so do the releases, give or take the first of each, sent
+      // alone while nothing else was in flight: at least 80 / 16 commands, far fewer than 80.
+      expect(log.count).toBeGreaterThanOrEqual(5);
+      expect(log.count).toBeLessThanOrEqual(10);
     }
     expect(fences.every((fence) => Number.isSafeInteger(fence) && fence > 0)).toBe(true);
     for (const name of names) expect(await redis.exists(`${prefix}:lock:{${name}}`)).toBe(0);
