@@ -2,9 +2,9 @@ import type { RuleCode } from './rules.js';
 
 /**
  * The rate-limit decision, in TypeScript, for the in-memory backend. It is the same logic, in
- * the same order of arithmetic, as src/scripts/lua/ratelimit.lua and ratelimit-refund.lua — a
- * differential property test runs both on the same calls and requires identical results. Change
- * both together.
+ * the same order of arithmetic, as src/scripts/lua/ratelimit.lua, the specialised ratelimit-*.lua
+ * scripts (one limit; several fixed or sliding windows) and ratelimit-refund.lua — a differential
+ * property test runs them on the same calls and requires identical results. Change them together.
  */
 
 /** How a call treats the limits: count all-or-nothing, only look, or count even when over. */

@@ -4,7 +4,7 @@ import { fileDeadline, type Pending, settleDeadline } from '../common/deadline.j
 import { RedisCommandError, RedisTimeoutError } from '../common/errors.js';
 import { evalScript, isNoScript, isRedirection, isSplitPipeline, shaOf, wasSent } from '../scripts/eval-script.js';
 import type { Decision } from './algorithms.js';
-import { callArgs, type ScriptPlan } from './protocol.js';
+import { callArgs, type ScriptPlan, splitBatchReply } from './protocol.js';
 import type { CallTiming } from './redis-backend.js';
 
 /**
@@ -218,12 +218,13 @@ export class Batcher {
           for (const item of items) this.#deliver(item, reply);
           return;
         }
-        if (!Array.isArray(reply) || reply.length !== items.length) {
+        const replies = splitBatchReply(reply, this.#plan, items.length);
+        if (!replies) {
           const error = new RedisCommandError('rate-limit check', new Error('unexpected reply to a batch of checks'));
           for (const item of items) item.fail(error);
           return;
         }
-        for (let i = 0; i < items.length; i++) this.#deliver(items[i] as Item, reply[i]);
+        for (let i = 0; i < items.length; i++) this.#deliver(items[i] as Item, replies[i]);
       },
       (error: unknown) => {
         this.#answered(items.length);

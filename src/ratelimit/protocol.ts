@@ -8,7 +8,8 @@ import type { Decision, LimitVerdict, Mode, RuleSpec } from './algorithms.js';
  * src/scripts/lua/ratelimit*.lua). One limit without a block — the common case — uses a script
  * specialised for its algorithm, sends one key and three arguments (deadline, limit, window), and
  * on the admitted path reads one integer (GCRA: six arguments, with its burst, and three
- * integers back); everything else uses the general script.
+ * integers back). Several fixed or sliding windows without a block use a lean script for those
+ * shapes; everything else uses the general script.
  */
 
 /** `used * 2^42 + now` packs an admitted call's count and server time into one integer. */
@@ -38,20 +39,29 @@ export interface ScriptPlan {
   blockForMs: number;
   /** The block mode as the general script reads it: `r` until room, `x` exact. */
   blockMode: 'r' | 'x';
+  /** Whether a batch's reply lays the identities' replies end to end (see {@link splitBatchReply}). */
+  flat: boolean;
 }
 
 /** Chooses the script for a limiter's shape. */
 export function planFor(specs: readonly RuleSpec[], blockForMs: number, exact: boolean): ScriptPlan {
   const single = specs.length === 1 && blockForMs === 0;
+  const windows = !single && windowsOnly(specs, blockForMs);
   return {
-    script: single ? SINGLE[(specs[0] as RuleSpec).code] : 'ratelimit',
+    script: single ? SINGLE[(specs[0] as RuleSpec).code] : windows ? 'ratelimitWindows' : 'ratelimit',
     single,
     keysPerIdentity: specs.length + (blockForMs > 0 ? 1 : 0),
     blockKey: blockForMs > 0,
     specs,
     blockForMs,
     blockMode: exact ? 'x' : 'r',
+    flat: windows,
   };
+}
+
+/** Several fixed windows on the clock or sliding windows, no block: the lean multi-limit script. */
+function windowsOnly(specs: readonly RuleSpec[], blockForMs: number): boolean {
+  return blockForMs === 0 && specs.every((spec) => (spec.code === 'f' || spec.code === 's') && !spec.exceeded);
 }
 
 /** How the scripts name a first-hit window's `whenExceeded` (in the shape argument, in place of `a`). */
@@ -77,7 +87,10 @@ export function callArgs(
     if (now !== undefined) return [deadline, limit, window, op, now];
     return op === '' ? [deadline, limit, window] : [deadline, limit, window, op];
   }
-  const args: Array<string | number> = [deadline, op, plan.blockForMs, plan.blockMode, now ?? ''];
+  const args: Array<string | number> =
+    plan.script === 'ratelimitWindows'
+      ? [deadline, op, now ?? '']
+      : [deadline, op, plan.blockForMs, plan.blockMode, now ?? ''];
   for (const spec of plan.specs) args.push(shapeArg(spec), spec.limit);
   return args;
 }
@@ -86,6 +99,25 @@ export function callArgs(
 function shapeArg(spec: RuleSpec): string {
   if (spec.code === 'g') return `g${spec.window}:${spec.burst ?? spec.limit}`;
   return `${spec.exceeded ? EXCEEDED[spec.exceeded] : spec.code}${spec.window}`;
+}
+
+/**
+ * The identities' replies in a batch's reply: the array itself, or for a {@link ScriptPlan.flat}
+ * plan (no anchored or GCRA limits) the values cut at each identity's start (admitted: 1 + n
+ * values, refused: 3 + 3n). `undefined` when the reply is not `count` replies.
+ */
+export function splitBatchReply(reply: unknown, plan: ScriptPlan, count: number): unknown[] | undefined {
+  if (!Array.isArray(reply)) return undefined;
+  if (!plan.flat) return reply.length === count ? reply : undefined;
+  const limits = plan.specs.length;
+  const replies: unknown[] = [];
+  let at = 0;
+  while (at < reply.length && replies.length < count) {
+    const length = (reply[at] as number) >= 0 ? 1 + limits : 3 + 3 * limits;
+    replies.push(reply.slice(at, at + length));
+    at += length;
+  }
+  return at === reply.length && replies.length === count ? replies : undefined;
 }
 
 /** A script ran after its deadline and did nothing; `serverTime` is when it ran. */

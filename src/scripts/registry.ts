@@ -32,6 +32,7 @@ import ratelimitLog from './lua/ratelimit-log.lua';
 import ratelimitRefund from './lua/ratelimit-refund.lua';
 import ratelimitReset from './lua/ratelimit-reset.lua';
 import ratelimitSliding from './lua/ratelimit-sliding.lua';
+import ratelimitWindows from './lua/ratelimit-windows.lua';
 
 declare const __REDSCALE_VERSION__: string | undefined;
 
@@ -73,6 +74,7 @@ export const SCRIPTS = {
   ratelimitRefund,
   ratelimitReset,
   ratelimitSliding,
+  ratelimitWindows,
 } as const satisfies Record<string, string>;
 
 /** The name of a redscale script. */

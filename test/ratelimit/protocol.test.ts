@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RedscaleError } from '../../src/index.js';
-import { callArgs, decodeReply, operationArg, planFor } from '../../src/ratelimit/protocol.js';
+import { callArgs, decodeReply, operationArg, planFor, splitBatchReply } from '../../src/ratelimit/protocol.js';
 
 const fixed = planFor([{ code: 'f', limit: 10, window: 60_000 }], 0, false);
 const anchored = planFor([{ code: 'a', limit: 10, window: 60_000 }], 0, false);
@@ -12,10 +12,42 @@ const several = planFor(
   5_000,
   true,
 );
+const windows = planFor(
+  [
+    { code: 's', limit: 10, window: 1_000 },
+    { code: 'f', limit: 100, window: 60_000 },
+  ],
+  0,
+  false,
+);
 const bucket = planFor([{ code: 'g', limit: 10, window: 1_000, burst: 20 }], 0, false);
 const NOW = 1_800_000_012_345;
 
 describe('the limiter wire protocol', () => {
+  it('several fixed or sliding windows without a block: the lean script, three arguments and the shapes', () => {
+    expect(windows).toMatchObject({ script: 'ratelimitWindows', single: false, keysPerIdentity: 2, flat: true });
+    expect(callArgs(windows, 123, '', undefined)).toEqual([123, '', '', 's1000', 10, 'f60000', 100]);
+    // A block, a first-hit window or GCRA beside them: the general script.
+    expect(planFor(windows.specs, 1_000, false).script).toBe('ratelimit');
+    expect(planFor([...windows.specs, { code: 'a', limit: 5, window: 60_000 }], 0, false).script).toBe('ratelimit');
+  });
+
+  it("cuts a flat batch reply at each identity's start, and refuses one that does not add up", () => {
+    const admitted = [NOW, 3, 40];
+    const refused = [-1, NOW, 500, 10, NOW + 1_000, 500, 41, NOW + 60_000, 0];
+    expect(splitBatchReply([...admitted, ...refused, ...admitted], windows, 3)).toEqual([admitted, refused, admitted]);
+    expect(splitBatchReply([...admitted, ...refused], windows, 3)).toBeUndefined();
+    expect(splitBatchReply([...admitted, ...refused, NOW], windows, 2)).toBeUndefined();
+    expect(splitBatchReply([...admitted, ...refused.slice(0, 5)], windows, 2)).toBeUndefined();
+    expect(splitBatchReply('OK', windows, 1)).toBeUndefined();
+    // Not flat: an array of the identities' replies.
+    expect(splitBatchReply([admitted, refused], several, 2)).toEqual([admitted, refused]);
+    expect(splitBatchReply([admitted], several, 2)).toBeUndefined();
+    // Each part is still checked by decodeReply: a string where a number belongs is an error.
+    const [part] = splitBatchReply(['x', 1, 2, 3, 4, 5, 6, 7, 8], windows, 1) ?? [];
+    expect(() => decodeReply(part, windows)).toThrow(/unexpected reply/);
+  });
+
   it('sends only what a call needs', () => {
     expect(fixed).toMatchObject({ script: 'ratelimitFixed', single: true, keysPerIdentity: 1, blockKey: false });
     expect(callArgs(fixed, 123, operationArg('consume', 1), undefined)).toEqual([123, 10, 60_000]);
