@@ -91,6 +91,12 @@ export class Batcher {
    */
   #checksInFlight = 0;
   #retiring = 0;
+  /**
+   * Something was queued when the last reply turn ended: should it still be queued when the next
+   * one ends, it goes then. Where `setImmediate` is faked, a steady stream of replies keeps one in
+   * flight, so "the last reply" never comes for a queue below its batch size (another operation's).
+   */
+  #waited = false;
 
   constructor(redis: RedisLike, plan: ScriptPlan, options: BatchOptions, settle: Settle, now?: () => number) {
     this.#redis = redis;
@@ -145,6 +151,9 @@ export class Batcher {
   readonly #retire = (): void => {
     this.#checksInFlight -= this.#retiring;
     this.#retiring = 0;
+    if (this.#pending.size === 0) this.#waited = false;
+    else if (this.#waited) this.#flush();
+    else this.#waited = true;
   };
 
   #sent(checks: number): void {
@@ -154,6 +163,7 @@ export class Batcher {
 
   readonly #flush = (): void => {
     this.#scheduled = false;
+    this.#waited = false;
     const pending = this.#pending;
     this.#pending = new Map();
     for (const items of pending.values()) this.#send(items);

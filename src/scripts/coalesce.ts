@@ -61,6 +61,12 @@ interface Entry {
 class Coalescer {
   readonly #redis: RedisLike;
   readonly #cluster: boolean;
+  /**
+   * ioredis auto-pipelining holds a lone command until `setImmediate` but writes an explicit
+   * pipeline at `exec()`: a pipeline would overtake a call sent alone before it. Such a client
+   * gets every command alone (it pipelines them itself, in order).
+   */
+  readonly #autoPipelined: boolean;
   #pending: Call[] = [];
   #scheduled = false;
   /** Commands (single calls, runs or pipelines) sent and not yet answered. */
@@ -71,6 +77,7 @@ class Coalescer {
   constructor(redis: RedisLike) {
     this.#redis = redis;
     this.#cluster = isCluster(redis);
+    this.#autoPipelined = redis.options.enableAutoPipelining === true;
   }
 
   run(script: ScriptName, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
@@ -144,8 +151,8 @@ class Coalescer {
       for (const call of calls) this.#forward(alone(call));
       return;
     }
-    if (entries.length === 1) {
-      this.#forward(entries[0] as Entry);
+    if (entries.length === 1 || this.#autoPipelined) {
+      for (const entry of entries) this.#forward(entry);
       return;
     }
     const pipeline = this.#redis.pipeline();
