@@ -13,7 +13,8 @@ const nextResource = cyclingNames('invoice', 10_000);
 export const lockScenario: Scenario = {
   name: 'lock',
   description:
-    'Acquire and release an uncontended lock on one of 10,000 resources: two round trips at best. redscale also hands out a fencing token in the same acquire call.',
+    'Acquire and release an uncontended lock on one of 10,000 resources: two round trips at best, at 8 and 64 in flight. redscale also hands out a fencing token in the same acquire call.',
+  concurrencies: [8, 64],
   contenders: (ctx) => [
     bareGet(ctx),
     {
