@@ -150,10 +150,18 @@ export function decodeReply(reply: unknown, plan: ScriptPlan): Decision | LateRe
     if (values.length !== 1 + specs.length + extra) throw malformed(reply);
     return admitted(head, values.slice(1), plan);
   }
-  if (values.length !== 3 + 3 * specs.length || (head !== -1 && head !== -2)) throw malformed(reply);
+  // Refused: by a limit (-1), or blocked (-2, only a plan with a block key). A refusal always
+  // has something to wait for, and a refusal by a limit names at least one refusing limit.
+  if (values.length !== 3 + 3 * specs.length || (head !== -1 && !(head === -2 && plan.blockKey))) {
+    throw malformed(reply);
+  }
+  if ((values[2] as number) < 1) throw malformed(reply);
+  let refusing = false;
   const limits: LimitVerdict[] = [];
   for (let i = 0; i < specs.length; i++) {
     const retryAfter = values[3 * i + 5] as number;
+    if (retryAfter < 0) throw malformed(reply);
+    if (retryAfter > 0) refusing = true;
     limits.push({
       allowed: retryAfter === 0,
       used: values[3 * i + 3] as number,
@@ -161,6 +169,7 @@ export function decodeReply(reply: unknown, plan: ScriptPlan): Decision | LateRe
       retryAfter,
     });
   }
+  if (head === -1 && !refusing) throw malformed(reply);
   return {
     allowed: false,
     reason: head === -1 ? 1 : 2,
