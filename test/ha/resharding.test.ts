@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Cache,
@@ -13,52 +12,17 @@ import {
 } from '../../src/index.js';
 import { RedisCluster } from '../harness/cluster.js';
 import { quiet, randomPrefix } from '../harness/context.js';
+import { type ClusterNode, clusterNodes, moveSlot, ownerOf } from '../harness/resharding.js';
 import { LoadLoop } from './load.js';
 
 const IDENTITIES = ['alice', 'bob', 'carol', 'dave'];
 const CACHE_KEYS = 40;
 
-/** A Redis Cluster node, addressed directly for resharding. */
-interface Node {
-  id: string;
-  port: number;
-  admin: Redis;
-}
-
-/**
- * Moves `slot` from `from` to `to` as `redis-cli --cluster reshard` does (IMPORTING, MIGRATING,
- * MIGRATE key by key, SETSLOT NODE), one key at a time with a pause, so load runs against the slot
- * while it is half moved (ASK redirections, TRYAGAIN for scripts whose keys are split) and after
- * (MOVED).
- */
-async function moveSlot(slot: number, from: Node, to: Node): Promise<number> {
-  await to.admin.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id);
-  await from.admin.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id);
-  let moved = 0;
-  for (;;) {
-    const keys = (await from.admin.call('CLUSTER', 'GETKEYSINSLOT', slot, 1)) as string[];
-    if (keys.length === 0) break;
-    await from.admin.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5_000, 'REPLACE', 'KEYS', ...keys);
-    moved += keys.length;
-    await sleep(15);
-  }
-  await to.admin.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
-  await from.admin.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
-  return moved;
-}
-
-/** Who owns each slot, by node id, from `CLUSTER SLOTS`. */
-async function ownerOf(admin: Redis, slot: number): Promise<string> {
-  const ranges = (await admin.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, string]]>;
-  const range = ranges.find(([start, end]) => slot >= start && slot <= end);
-  return range?.[2][2] ?? '';
-}
-
 describe('resharding under load: slots move between masters while every primitive runs', () => {
   let cluster: RedisCluster;
   let redis: RedisLike;
   let peer: RedisLike;
-  let nodes: Node[];
+  let nodes: ClusterNode[];
   const prefix = randomPrefix('reshard');
   let movedSlots = 0;
   let movedKeys = 0;
@@ -75,13 +39,7 @@ describe('resharding under load: slots move between masters while every primitiv
     cluster = await RedisCluster.start({ masters: 2 });
     redis = createClient({ nodes: cluster.nodes, onError: quiet });
     peer = createClient({ nodes: cluster.nodes, onError: quiet });
-    nodes = await Promise.all(
-      cluster.servers.map(async (server) => {
-        const admin = new Redis({ port: server.port, lazyConnect: true });
-        admin.on('error', quiet);
-        return { id: (await admin.call('CLUSTER', 'MYID')) as string, port: server.port, admin };
-      }),
-    );
+    nodes = await clusterNodes(cluster);
     limiter = new RateLimiter({
       redis,
       prefix: `${prefix}:rl`,
@@ -150,7 +108,7 @@ describe('resharding under load: slots move between masters while every primitiv
     for await (const keys of scanEveryMaster(redis, { match: `${prefix}*` })) {
       for (const key of keys) slots.add(keySlot(key));
     }
-    const [first, second] = nodes as [Node, Node];
+    const [first, second] = nodes as [ClusterNode, ClusterNode];
     for (const slot of slots) {
       const owner = await ownerOf(first.admin, slot);
       const [from, to] = owner === first.id ? [first, second] : [second, first];

@@ -1,34 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createClient, fixedWindow, keySlot, RateLimiter, type RedisLike, scanEveryMaster } from '../../src/index.js';
 import { RedisCluster } from '../harness/cluster.js';
 import { quiet, randomPrefix } from '../harness/context.js';
-
-interface Node {
-  id: string;
-  port: number;
-  admin: Redis;
-}
-
-/** As test/ha/resharding.test.ts: IMPORTING, MIGRATING, MIGRATE key by key with a pause, SETSLOT NODE. */
-async function moveSlot(slot: number, from: Node, to: Node): Promise<void> {
-  await to.admin.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id);
-  await from.admin.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id);
-  for (;;) {
-    const keys = (await from.admin.call('CLUSTER', 'GETKEYSINSLOT', slot, 1)) as string[];
-    if (keys.length === 0) break;
-    await from.admin.call('MIGRATE', '127.0.0.1', to.port, '', 0, 5_000, 'REPLACE', 'KEYS', ...keys);
-    await sleep(10);
-  }
-  await to.admin.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
-  await from.admin.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id);
-}
-
-async function ownerOf(admin: Redis, slot: number): Promise<string> {
-  const ranges = (await admin.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, string]]>;
-  return ranges.find(([start, end]) => slot >= start && slot <= end)?.[2][2] ?? '';
-}
+import { type ClusterNode, clusterNodes, moveSlot, ownerOf } from '../harness/resharding.js';
 
 /**
  * The batcher's quarter-in-flight batches on a Cluster: with 48 checks looping (so
@@ -42,7 +17,7 @@ async function ownerOf(admin: Redis, slot: number): Promise<string> {
 describe('limiter batches while slots move', () => {
   let cluster: RedisCluster;
   let redis: RedisLike;
-  let nodes: Node[];
+  let nodes: ClusterNode[];
   const prefix = randomPrefix('r3-reshard');
   const identities = Array.from({ length: 24 }, (_, i) => `id${i}`);
   const counted = new Map<string, number>();
@@ -52,13 +27,7 @@ describe('limiter batches while slots move', () => {
   beforeAll(async () => {
     cluster = await RedisCluster.start({ masters: 2 });
     redis = createClient({ nodes: cluster.nodes, onError: quiet });
-    nodes = await Promise.all(
-      cluster.servers.map(async (server) => {
-        const admin = new Redis({ port: server.port, lazyConnect: true });
-        admin.on('error', quiet);
-        return { id: (await admin.call('CLUSTER', 'MYID')) as string, port: server.port, admin };
-      }),
-    );
+    nodes = await clusterNodes(cluster);
     limiter = new RateLimiter({
       redis,
       prefix,
@@ -85,11 +54,11 @@ describe('limiter batches while slots move', () => {
     for await (const keys of scanEveryMaster(redis, { match: `${prefix}*` })) {
       for (const key of keys) slots.add(keySlot(key));
     }
-    const [first, second] = nodes as [Node, Node];
+    const [first, second] = nodes as [ClusterNode, ClusterNode];
     for (const slot of slots) {
       const owner = await ownerOf(first.admin, slot);
       const [from, to] = owner === first.id ? [first, second] : [second, first];
-      await moveSlot(slot, from, to);
+      await moveSlot(slot, from, to, 10);
     }
     await sleep(200);
     running = false;
