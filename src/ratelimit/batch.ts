@@ -2,16 +2,11 @@ import { nodeOf } from '../client/cluster.js';
 import { isCluster, type RedisLike } from '../client/types.js';
 import { fileDeadline, type Pending, settleDeadline } from '../common/deadline.js';
 import { RedisCommandError, RedisTimeoutError } from '../common/errors.js';
+import { realNextTick as nextTick } from '../common/real-next-tick.js';
 import { evalScript, isNoScript, isRedirection, isSplitPipeline, shaOf, wasSent } from '../scripts/eval-script.js';
 import type { Decision } from './algorithms.js';
 import { callArgs, type ScriptPlan, splitBatchReply } from './protocol.js';
 import type { CallTiming } from './redis-backend.js';
-
-/**
- * `process.nextTick` as it was when redscale loaded: fake timers installed by a test later (Jest's
- * fake `nextTick`) do not hold checks back.
- */
-const nextTick: (callback: () => void) => void = process.nextTick.bind(process);
 
 /** Options of the limiter's `batch` option. */
 export interface BatchOptions {

@@ -1,14 +1,9 @@
 import { nodeOf } from '../client/cluster.js';
 import { isCluster, type RedisLike } from '../client/types.js';
 import { RedisCommandError } from '../common/errors.js';
+import { realNextTick as nextTick } from '../common/real-next-tick.js';
 import { evalScript, isNoScript, isRedirection, isSplitPipeline, shaOf, wasSent } from './eval-script.js';
 import type { ScriptName } from './registry.js';
-
-/**
- * `process.nextTick` as it was when redscale loaded: fake timers installed by a test later (Jest's
- * fake `nextTick`) do not hold lock calls back.
- */
-const nextTick: (callback: () => void) => void = process.nextTick.bind(process);
 
 /** Most script calls one flush carries; a fuller queue is sent at once. */
 const MAX_CALLS = 16;
