@@ -281,6 +281,11 @@ export class Batcher {
   }
 
   #deliver(item: Item, reply: unknown): void {
+    if (reply instanceof Error) {
+      // This identity's decision failed in the script (see splitBatchReply); the others stand.
+      item.fail(reply);
+      return;
+    }
     if (item.settled) {
       // A reply after the caller's deadline: the check has already failed with a timeout. The
       // reply still carries the server's time; settling it teaches the node's clock (until then,

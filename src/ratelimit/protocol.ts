@@ -104,7 +104,9 @@ function shapeArg(spec: RuleSpec): string {
 /**
  * The identities' replies in a batch's reply: the array itself, or for a {@link ScriptPlan.flat}
  * plan (no anchored or GCRA limits) the values cut at each identity's start (admitted: 1 + n
- * values, refused: 3 + 3n). `undefined` when the reply is not `count` replies.
+ * values, refused: 3 + 3n, failed: the error alone). An identity whose decision failed in the
+ * script (its key holds another type) has the error (an `Error`) as its reply. `undefined` when
+ * the reply is not `count` replies.
  */
 export function splitBatchReply(reply: unknown, plan: ScriptPlan, count: number): unknown[] | undefined {
   if (!Array.isArray(reply)) return undefined;
@@ -113,7 +115,13 @@ export function splitBatchReply(reply: unknown, plan: ScriptPlan, count: number)
   const replies: unknown[] = [];
   let at = 0;
   while (at < reply.length && replies.length < count) {
-    const length = (reply[at] as number) >= 0 ? 1 + limits : 3 + 3 * limits;
+    const head = reply[at];
+    if (head instanceof Error) {
+      replies.push(head);
+      at += 1;
+      continue;
+    }
+    const length = (head as number) >= 0 ? 1 + limits : 3 + 3 * limits;
     replies.push(reply.slice(at, at + length));
     at += length;
   }

@@ -13,7 +13,8 @@
            expiry; the deadline still uses TIME
 
   Reply    too late: minus the server time in ms.
-           Otherwise, per identity (one identity: the value itself; a batch: an array of them):
+           Otherwise, per identity (one identity: the value itself; a batch: an array of them, an
+           identity whose decision failed, e.g. WRONGTYPE, as an error in its place):
            admitted with fewer than 2048 used: used * 2^42 + now
            admitted otherwise: { now, used }
            refused: { -1, now, retryAfter, used, resetAt, retryAfter }
@@ -69,6 +70,12 @@ local function decide(key)
 end
 
 if #KEYS == 1 then return decide(KEYS[1]) end
+-- A batch: each identity is decided under pcall, so one whose decision fails (its key holds
+-- another type: a key collision) gets the error as its own reply, and the others are decided as
+-- if it were not there.
 local replies = {}
-for i = 1, #KEYS do replies[i] = decide(KEYS[i]) end
+for i = 1, #KEYS do
+  local ok, reply = pcall(decide, KEYS[i])
+  replies[i] = ok and reply or redis.error_reply(type(reply) == 'table' and reply.err or tostring(reply))
+end
 return replies

@@ -21,7 +21,8 @@
            order, admitted: now, then per limit: used (1 + n values)
            refused: -1, now, retryAfter, then per limit: used, resetAt, retryAfter (3 + 3n values)
            (one identity: the general script's reply; a batch: theirs laid end to end, which
-           costs Redis a table less per identity than an array of arrays)
+           costs Redis a table less per identity than an array of arrays; an identity whose
+           decision failed, e.g. WRONGTYPE, is one value: the error)
 
   State    as the general script's: fixed window hash { <window number> = count } expiring when
            the window ends; sliding window hash { w = window number, c = count, p = count of
@@ -157,7 +158,18 @@ local function decide(base)
   end
 end
 
+if #KEYS == count then
+  decide(0)
+  return out
+end
+-- A batch: each identity is decided under pcall, so one whose decision fails (its key holds
+-- another type: a key collision) gets the error as its own reply (one value), and the others are
+-- decided as if it were not there (decide writes its reply after its last Redis call).
 for base = 0, #KEYS - count, count do
-  decide(base)
+  local ok, failure = pcall(decide, base)
+  if not ok then
+    n = n + 1
+    out[n] = redis.error_reply(type(failure) == 'table' and failure.err or tostring(failure))
+  end
 end
 return out

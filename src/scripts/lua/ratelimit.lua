@@ -27,7 +27,8 @@
            GCRA), then its limit
 
   Reply    too late: a negative integer, minus the server time in ms.
-           Otherwise, per identity (one identity: the value itself; a batch: an array of them):
+           Otherwise, per identity (one identity: the value itself; a batch: an array of them, an
+           identity whose decision failed, e.g. WRONGTYPE, as an error in its place):
            admitted: { now, then per limit: used, and for an anchored limit also its resetAt (the
                       window's end, which a backoff may have moved), for GCRA also its resetAt
                       (when the bucket is full again) }
@@ -352,8 +353,12 @@ local function decide(base)
 end
 
 if #KEYS == stride then return decide(0) end
+-- A batch: each identity is decided under pcall, so one whose decision fails (its key holds
+-- another type: a key collision) gets the error as its own reply, and the others are decided as
+-- if it were not there.
 local replies = {}
 for b = 0, #KEYS / stride - 1 do
-  replies[b + 1] = decide(b * stride)
+  local ok, reply = pcall(decide, b * stride)
+  replies[b + 1] = ok and reply or redis.error_reply(type(reply) == 'table' and reply.err or tostring(reply))
 end
 return replies
