@@ -94,3 +94,83 @@ describe.each<Topology>(['standalone', 'cluster'])('a bad key in a batch, on %s'
     for (const key of badKeys) expect(await redis.get(key)).toBe('not a rate-limit state');
   });
 });
+
+/**
+ * The bad identity fails midway through its decision: only its last limit's key holds a string,
+ * so its first limits have been read, written and counted when the error comes. The identities
+ * after it in the same script call are still decided exactly: three admitted, then a refusal with
+ * its wait, and (the general script) the block.
+ */
+describe('a bad last key in a batch, on standalone', () => {
+  const redis = connect('standalone');
+  const prefix = randomPrefix('iso-mid');
+  afterAll(async () => {
+    await deletePrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  const MIDWAY: Array<[string, LimitRule[], { blockFor?: '1m' }]> = [
+    [
+      'three windows (lean script, flat reply)',
+      [
+        fixedWindow({ limit: 3, window: '1h' }),
+        slidingWindow({ limit: 100, window: '1m' }),
+        fixedWindow({ limit: 100, window: '1d' }),
+      ],
+      {},
+    ],
+    [
+      'three limits and a block (general script)',
+      [
+        slidingWindow({ limit: 100, window: '1m' }),
+        fixedWindow({ limit: 3, window: '1h' }),
+        fixedWindow({ limit: 100, window: '1d' }),
+      ],
+      { blockFor: '1m' },
+    ],
+  ];
+
+  it.each(MIDWAY)('%s', async (name, limits, extra) => {
+    const errors: RedscaleError[] = [];
+    const limiterPrefix = `${prefix}:${name.replace(/\W+/g, '-')}`;
+    const limiter = new RateLimiter({
+      redis,
+      prefix: limiterPrefix,
+      limits,
+      ...extra,
+      localDenyCache: false,
+      timeout: '5s',
+      onError: (error) => errors.push(error),
+    });
+    await limiter.consume('bad');
+    const badKeys: string[] = [];
+    for await (const keys of scanEveryMaster(redis, { match: `${limiterPrefix}*bad*` })) badKeys.push(...keys);
+    const last = badKeys.find((key) => key.endsWith('f86400000'));
+    expect(last).toBeDefined();
+    await redis.set(last as string, 'not a rate-limit state');
+    const good = Array.from({ length: 10 }, (_, i) => `good-${i}`);
+    await Promise.all(good.map((id) => limiter.peek(id)));
+    await new Promise((resolve) => setImmediate(resolve));
+    const order = [...good, 'bad', ...good, 'bad', ...good, 'bad', ...good, 'bad'];
+    let results: Awaited<ReturnType<RateLimiter['consume']>>[] = [];
+    const log = await countCommands(async () => {
+      results = await Promise.all(order.map((id) => limiter.consume(id)));
+    });
+    expect(log.count).toBeLessThan(order.length);
+    for (const id of good) {
+      const mine = results.filter((_, i) => order[i] === id);
+      expect(mine.map((result) => [result.source, result.allowed])).toEqual([
+        ['redis', true],
+        ['redis', true],
+        ['redis', true],
+        ['redis', false],
+      ]);
+      expect((mine[3] as (typeof mine)[number]).retryAfter).toBeGreaterThan(0);
+      expect((await limiter.peek(id)).remaining).toBe(0);
+    }
+    expect(results.filter((_, i) => order[i] === 'bad').map((result) => result.source)).toEqual(
+      Array(4).fill('memory'),
+    );
+    expect(errors.length).toBe(4);
+  });
+});

@@ -121,3 +121,36 @@ describe('the limiter wire protocol', () => {
     expect(() => decodeReply(reply, plan)).toThrow(/unexpected reply from the rate-limit script/);
   });
 });
+
+/**
+ * A batch's reply in which an identity's decision failed in the script (its key holds another
+ * type): the error is that identity's whole reply, and nothing shifts to another caller.
+ */
+describe('splitBatchReply with an identity that failed', () => {
+  const error = (message: string) => new Error(message);
+  const text = (reply: unknown) => (reply instanceof Error ? reply.message : reply);
+
+  it('flat: an error first, last or between identities is that identity alone', () => {
+    const replies = splitBatchReply([error('WRONGTYPE a'), 5, 1, 2, error('WRONGTYPE c')], windows, 3);
+    expect(replies?.map(text)).toEqual(['WRONGTYPE a', [5, 1, 2], 'WRONGTYPE c']);
+  });
+
+  it('flat: one error too many or too few fails the whole batch', () => {
+    expect(splitBatchReply([error('x'), 5, 1, 2], windows, 1)).toBeUndefined();
+    expect(splitBatchReply([error('x'), error('y'), 5, 1, 2], windows, 2)).toBeUndefined();
+    expect(splitBatchReply([error('x')], windows, 2)).toBeUndefined();
+  });
+
+  it("flat: an error among an identity's values is that identity's malformed reply, the next stays aligned", () => {
+    const replies = splitBatchReply([5, error('x'), 2, 6, 1, 1], windows, 2) as unknown[];
+    expect(() => decodeReply(replies[0], windows)).toThrow(RedscaleError);
+    expect(decodeReply(replies[1], windows)).toMatchObject({ allowed: true, now: 6 });
+  });
+
+  it("array of replies: an error is that identity's reply; one nested deeper is malformed", () => {
+    const replies = splitBatchReply([error('x'), [5, 1, 1]], several, 2) as unknown[];
+    expect(replies[0]).toBeInstanceOf(Error);
+    expect(() => decodeReply([5, error('x'), 1], several)).toThrow(RedscaleError);
+    expect(splitBatchReply([error('x')], several, 2)).toBeUndefined();
+  });
+});
