@@ -79,7 +79,9 @@ describe.each<Topology>(['standalone', 'cluster'])('a bad key in a batch, on %s'
     if (topology === 'standalone') expect(log.count).toBeLessThan(order.length);
 
     const byId = new Map<string, typeof results>();
-    order.forEach((id, i) => byId.set(id, [...(byId.get(id) ?? []), results[i] as (typeof results)[number]]));
+    for (const [i, id] of order.entries()) {
+      byId.set(id, [...(byId.get(id) ?? []), results[i] as (typeof results)[number]]);
+    }
     // The good identities: every check answered by Redis, each counted once.
     for (const id of good) {
       const answers = byId.get(id) ?? [];
