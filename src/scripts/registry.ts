@@ -24,6 +24,7 @@ import lockRelease from './lua/lock-release.lua';
 import lockSemaphoreAcquire from './lua/lock-semaphore-acquire.lua';
 import lockSemaphoreExtend from './lua/lock-semaphore-extend.lua';
 import lockSemaphoreRelease from './lua/lock-semaphore-release.lua';
+import batchFailure from './lua/parts/batch-failure.lua';
 import ratelimit from './lua/ratelimit.lua';
 import ratelimitAnchored from './lua/ratelimit-anchored.lua';
 import ratelimitFixed from './lua/ratelimit-fixed.lua';
@@ -38,6 +39,9 @@ declare const __REDSCALE_VERSION__: string | undefined;
 
 /** The package version, baked in at build time; `0.0.0-dev` when running from source. */
 export const VERSION: string = typeof __REDSCALE_VERSION__ === 'string' ? __REDSCALE_VERSION__ : '0.0.0-dev';
+
+/** A rate-limit script that decides batches: the shared `failed()` it calls, then its own text. */
+const batched = (source: string): string => batchFailure + source;
 
 /** Every Lua script redscale runs. Keys are the script names used by {@link runScript}. */
 export const SCRIPTS = {
@@ -66,15 +70,15 @@ export const SCRIPTS = {
   lockSemaphoreAcquire,
   lockSemaphoreExtend,
   lockSemaphoreRelease,
-  ratelimit,
-  ratelimitAnchored,
-  ratelimitFixed,
-  ratelimitGcra,
-  ratelimitLog,
+  ratelimit: batched(ratelimit),
+  ratelimitAnchored: batched(ratelimitAnchored),
+  ratelimitFixed: batched(ratelimitFixed),
+  ratelimitGcra: batched(ratelimitGcra),
+  ratelimitLog: batched(ratelimitLog),
   ratelimitRefund,
   ratelimitReset,
-  ratelimitSliding,
-  ratelimitWindows,
+  ratelimitSliding: batched(ratelimitSliding),
+  ratelimitWindows: batched(ratelimitWindows),
 } as const satisfies Record<string, string>;
 
 /** The name of a redscale script. */

@@ -70,17 +70,8 @@ local function decide(key)
 end
 
 if #KEYS == 1 then return decide(KEYS[1]) end
--- A batch: each identity is decided under pcall. An error of its own data (its key holds another
--- type: a key collision; a value out of range) is its reply, and the others are decided as if it
--- were not there. Any other error (READONLY after a failover, MISCONF, OOM…) fails the whole call
--- as it always did, so the client sees it (it reconnects on READONLY); Redis raises these before
--- a script's first write, so nothing of the call was counted.
-local function failed(failure)
-  local message = type(failure) == 'table' and failure.err or tostring(failure)
-  local code = string.sub(message, 1, 4)
-  if code ~= 'WRON' and code ~= 'ERR ' then error({ err = message }, 0) end
-  return redis.error_reply(message)
-end
+-- A batch: each identity is decided under pcall; failed() (parts/batch-failure.lua, prepended
+-- by the registry) makes an error of its own data its reply and raises any other.
 local replies = {}
 for i = 1, #KEYS do
   local ok, reply = pcall(decide, KEYS[i])

@@ -162,18 +162,9 @@ if #KEYS == count then
   decide(0)
   return out
 end
--- A batch: each identity is decided under pcall. An error of its own data (its key holds another
--- type: a key collision; a value out of range) is its reply, one value (decide writes its reply
--- after its last Redis call), and the others are decided as if it were not there. Any other error
--- (READONLY after a failover, MISCONF, OOM…) fails the whole call as it always did, so the client
--- sees it (it reconnects on READONLY); Redis raises these before a script's first write, so
--- nothing of the call was counted.
-local function failed(failure)
-  local message = type(failure) == 'table' and failure.err or tostring(failure)
-  local code = string.sub(message, 1, 4)
-  if code ~= 'WRON' and code ~= 'ERR ' then error({ err = message }, 0) end
-  return redis.error_reply(message)
-end
+-- A batch: each identity is decided under pcall; failed() (parts/batch-failure.lua, prepended
+-- by the registry) makes an error of its own data its reply, one value (decide writes its reply
+-- after its last Redis call), and raises any other.
 for base = 0, #KEYS - count, count do
   local ok, failure = pcall(decide, base)
   if not ok then
