@@ -4,6 +4,7 @@ import {
   gcra,
   type LimitRule,
   RateLimiter,
+  type RedisLike,
   type RedscaleError,
   scanEveryMaster,
   slidingLog,
@@ -34,6 +35,50 @@ const SHAPES: Array<[string, LimitRule[], { blockFor?: '1m' }]> = [
   ],
 ];
 
+type Result = Awaited<ReturnType<RateLimiter['consume']>>;
+const GOOD = Array.from({ length: 10 }, (_, i) => `good-${i}`);
+
+/**
+ * A limiter whose identity `bad` has the keys `spoil` picks (among those a real check made)
+ * replaced by strings; then, from idle, every check of `order` at once: after the first 8, which
+ * go alone, they share script calls on standalone. Returns each identity's results in order, the
+ * errors the limiter reported, the spoiled keys, and how many commands the burst took.
+ */
+async function burstWithBadKey(
+  redis: RedisLike,
+  prefix: string,
+  limits: LimitRule[],
+  extra: { blockFor?: '1m' },
+  spoil: (keys: string[]) => string[],
+  order: string[],
+) {
+  const errors: RedscaleError[] = [];
+  const limiter = new RateLimiter({
+    redis,
+    prefix,
+    limits,
+    ...extra,
+    localDenyCache: false,
+    timeout: '5s',
+    onError: (error) => errors.push(error),
+  });
+  await limiter.consume('bad');
+  const made: string[] = [];
+  for await (const keys of scanEveryMaster(redis, { match: `${prefix}*bad*` })) made.push(...keys);
+  const spoiled = spoil(made);
+  expect(spoiled.length).toBeGreaterThan(0);
+  for (const key of spoiled) await redis.set(key, 'not a rate-limit state');
+  // Every node knows the script, and nothing is in flight.
+  await Promise.all(GOOD.map((id) => limiter.peek(id)));
+  await new Promise((resolve) => setImmediate(resolve));
+  let results: Result[] = [];
+  const log = await countCommands(async () => {
+    results = await Promise.all(order.map((id) => limiter.consume(id)));
+  });
+  const resultsOf = (id: string) => results.filter((_, i) => order[i] === id);
+  return { limiter, errors, spoiled, resultsOf, commands: log.count };
+}
+
 /**
  * One identity whose key holds another type (a key collision, data written by hand) fails its
  * own checks, and only those: the identities decided in the same script call are counted and
@@ -50,50 +95,27 @@ describe.each<Topology>(['standalone', 'cluster'])('a bad key in a batch, on %s'
   });
 
   it.each(SHAPES)('%s: fails only its own checks', async (name, limits, extra) => {
-    const errors: RedscaleError[] = [];
-    const limiter = new RateLimiter({
+    const order = [...GOOD, ...GOOD, 'bad', ...GOOD, 'bad', ...GOOD, 'bad'];
+    const { limiter, errors, spoiled, resultsOf, commands } = await burstWithBadKey(
       redis,
-      prefix: `${prefix}:${name.replace(/\W+/g, '-')}`,
+      `${prefix}:${name.replace(/\W+/g, '-')}`,
       limits,
-      ...extra,
-      localDenyCache: false,
-      timeout: '5s',
-      onError: (error) => errors.push(error),
-    });
-    // The bad identity's keys: made by a real check, then replaced by strings.
-    await limiter.consume('bad');
-    const badKeys: string[] = [];
-    for await (const keys of scanEveryMaster(redis, { match: `${prefix}*bad*` })) badKeys.push(...keys);
-    expect(badKeys.length).toBeGreaterThan(0);
-    for (const key of badKeys) await redis.set(key, 'not a rate-limit state');
-    // Every node knows the script; then a burst from idle in which the bad identity sits among
-    // good ones after the first 8 (which go alone): those checks share script calls.
-    const good = Array.from({ length: 10 }, (_, i) => `good-${i}`);
-    await Promise.all(good.map((id) => limiter.peek(id)));
-    await new Promise((resolve) => setImmediate(resolve));
-    const order = [...good, ...good, 'bad', ...good, 'bad', ...good, 'bad'];
-    let results: Awaited<ReturnType<RateLimiter['consume']>>[] = [];
-    const log = await countCommands(async () => {
-      results = await Promise.all(order.map((id) => limiter.consume(id)));
-    });
-    if (topology === 'standalone') expect(log.count).toBeLessThan(order.length);
-
-    const byId = new Map<string, typeof results>();
-    for (const [i, id] of order.entries()) {
-      byId.set(id, [...(byId.get(id) ?? []), results[i] as (typeof results)[number]]);
-    }
+      extra,
+      (keys) => keys,
+      order,
+    );
+    if (topology === 'standalone') expect(commands).toBeLessThan(order.length);
     // The good identities: every check answered by Redis, each counted once.
-    for (const id of good) {
-      const answers = byId.get(id) ?? [];
-      expect(answers.map((result) => [result.source, result.allowed])).toEqual(Array(4).fill(['redis', true]));
+    for (const id of GOOD) {
+      expect(resultsOf(id).map((result) => [result.source, result.allowed])).toEqual(Array(4).fill(['redis', true]));
       expect((await limiter.peek(id)).remaining).toBe(96);
     }
     // The bad one: answered by the fallback (the in-memory limiter), its errors reported, and
     // its keys left as they were (nothing wrote over them).
-    expect((byId.get('bad') ?? []).map((result) => result.source)).toEqual(['memory', 'memory', 'memory']);
+    expect(resultsOf('bad').map((result) => result.source)).toEqual(['memory', 'memory', 'memory']);
     expect(errors.length).toBe(3);
     for (const error of errors) expect(String(error.cause ?? error.message)).toMatch(/WRONGTYPE/);
-    for (const key of badKeys) expect(await redis.get(key)).toBe('not a rate-limit state');
+    for (const key of spoiled) expect(await redis.get(key)).toBe('not a rate-limit state');
   });
 });
 
@@ -133,46 +155,28 @@ describe('a bad last key in a batch, on standalone', () => {
   ];
 
   it.each(MIDWAY)('%s', async (name, limits, extra) => {
-    const errors: RedscaleError[] = [];
-    const limiterPrefix = `${prefix}:${name.replace(/\W+/g, '-')}`;
-    const limiter = new RateLimiter({
+    const order = [...GOOD, 'bad', ...GOOD, 'bad', ...GOOD, 'bad', ...GOOD, 'bad'];
+    const { limiter, errors, resultsOf, commands } = await burstWithBadKey(
       redis,
-      prefix: limiterPrefix,
+      `${prefix}:${name.replace(/\W+/g, '-')}`,
       limits,
-      ...extra,
-      localDenyCache: false,
-      timeout: '5s',
-      onError: (error) => errors.push(error),
-    });
-    await limiter.consume('bad');
-    const badKeys: string[] = [];
-    for await (const keys of scanEveryMaster(redis, { match: `${limiterPrefix}*bad*` })) badKeys.push(...keys);
-    const last = badKeys.find((key) => key.endsWith('f86400000'));
-    expect(last).toBeDefined();
-    await redis.set(last as string, 'not a rate-limit state');
-    const good = Array.from({ length: 10 }, (_, i) => `good-${i}`);
-    await Promise.all(good.map((id) => limiter.peek(id)));
-    await new Promise((resolve) => setImmediate(resolve));
-    const order = [...good, 'bad', ...good, 'bad', ...good, 'bad', ...good, 'bad'];
-    let results: Awaited<ReturnType<RateLimiter['consume']>>[] = [];
-    const log = await countCommands(async () => {
-      results = await Promise.all(order.map((id) => limiter.consume(id)));
-    });
-    expect(log.count).toBeLessThan(order.length);
-    for (const id of good) {
-      const mine = results.filter((_, i) => order[i] === id);
+      extra,
+      (keys) => keys.filter((key) => key.endsWith('f86400000')),
+      order,
+    );
+    expect(commands).toBeLessThan(order.length);
+    for (const id of GOOD) {
+      const mine = resultsOf(id);
       expect(mine.map((result) => [result.source, result.allowed])).toEqual([
         ['redis', true],
         ['redis', true],
         ['redis', true],
         ['redis', false],
       ]);
-      expect((mine[3] as (typeof mine)[number]).retryAfter).toBeGreaterThan(0);
+      expect((mine[3] as Result).retryAfter).toBeGreaterThan(0);
       expect((await limiter.peek(id)).remaining).toBe(0);
     }
-    expect(results.filter((_, i) => order[i] === 'bad').map((result) => result.source)).toEqual(
-      Array(4).fill('memory'),
-    );
+    expect(resultsOf('bad').map((result) => result.source)).toEqual(Array(4).fill('memory'));
     expect(errors.length).toBe(4);
   });
 });
